@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make run` (demo) and `make test` (lint + tests on SQLite and PostgreSQL).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+REDIS_URL ?= redis://127.0.0.1:6379/0
+PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/bindo_test
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test lint venv check-redis check-postgres migrate clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+check-redis: venv
+	@$(PY) -c "import redis,sys; redis.Redis.from_url('$(REDIS_URL)', socket_connect_timeout=2).ping()" 2>/dev/null \
+	  || { echo "Redis is not reachable at $(REDIS_URL): start it (redis-server --daemonize yes) and run make again."; exit 1; }
+
+check-postgres: venv
+	@$(PY) -c "import psycopg; psycopg.connect('$(PG_ADMIN_URL)', connect_timeout=3).close()" 2>/dev/null \
+	  || { echo "PostgreSQL is not reachable at $(PG_ADMIN_URL): the test suite runs on it too, so start it and run make test again."; exit 1; }
+
+migrate: venv
+	@$(VENV)/bin/flask --app wsgi db upgrade
+
+run: check-redis migrate
+	@$(PY) -m sandbox.demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint check-redis check-postgres
+	$(PY) -m pytest -q
+	@$(PY) -c "import psycopg; c = psycopg.connect('$(PG_ADMIN_URL)', autocommit=True); \
+	  c.execute('DROP DATABASE IF EXISTS bindo_test WITH (FORCE)'); c.execute('CREATE DATABASE bindo_test'); c.close()"
+	TEST_DATABASE_URL=$(TEST_PG_URL) $(PY) -m pytest -q -m db
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,90 @@
+"""The portal: a Flask app factory. Nothing connects or raises at import time."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, render_template
+from werkzeug.exceptions import HTTPException
+
+from portal.config import load_config
+from portal.crypto import TokenCipher
+from portal.extensions import csrf, db, login_manager, migrate
+from portal.logs import configure_logging
+from portal.security import AreaSessionInterface, add_security_headers
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the portal app. ``config`` overrides the environment (tests pass their own)."""
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(load_config(config))
+    app.session_interface = AreaSessionInterface()
+    app.extensions["token_cipher"] = TokenCipher(app.config["TOKEN_ENCRYPTION_KEY"])
+    configure_logging(app)
+
+    # Subsystems, in one visible order.
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(app.root_path + "/../migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+
+    from portal import models  # noqa: F401 - register tables with the metadata
+
+    _register_blueprints(app)
+
+    from portal.admin import init_admin
+
+    init_admin(app)
+
+    from portal.cli import register_cli
+
+    register_cli(app)
+    _register_errors(app)
+    app.after_request(lambda response: add_security_headers(app, response))
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.auth import bp as auth_bp
+    from portal.health import bp as health_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(health_bp)
+    for module_name in ("portal.bigcommerce", "portal.webhooks", "portal.merchant"):
+        # Each area registers itself when present; see docs/architecture.md.
+        try:
+            module = __import__(module_name, fromlist=["init_app"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.init_app(app)
+
+
+def _register_errors(app: Flask) -> None:
+    log = logging.getLogger("portal.errors")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return render_template(
+            "errors/error.html", title=f"{exc.code} {exc.name}", message=exc.description
+        ), exc.code
+
+    @app.errorhandler(Exception)
+    def unhandled(exc: Exception):
+        log.exception("unhandled error")
+        db.session.rollback()
+        return render_template(
+            "errors/error.html",
+            title="Something went wrong",
+            message="The error was logged. Please try again in a moment.",
+        ), 500

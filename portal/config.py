@@ -1,0 +1,110 @@
+"""Configuration from the environment, with documented defaults (see README: Configuration)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+DEFAULT_SCOPES = (
+    "store_inventory store_v2_information_read_only store_v2_orders_read_only store_v2_products"
+)
+
+# name -> default; None means "no default" (SECRET_KEY and TOKEN_ENCRYPTION_KEY are generated
+# under instance/ in development and refused in production).
+DEFAULTS: dict[str, Any] = {
+    "APP_ENV": "development",
+    "DATABASE_URL": None,  # sqlite:///instance/portal.db
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "SECRET_KEY": None,
+    "TOKEN_ENCRYPTION_KEY": None,
+    "BIGCOMMERCE_CLIENT_ID": "",
+    "BIGCOMMERCE_CLIENT_SECRET": "",
+    "BIGCOMMERCE_API_URL": "https://api.bigcommerce.com",
+    "BIGCOMMERCE_LOGIN_URL": "https://login.bigcommerce.com",
+    "BIGCOMMERCE_SCOPES": DEFAULT_SCOPES,
+    "BIGCOMMERCE_FRAME_ANCESTORS": "https://*.bigcommerce.com https://*.mybigcommerce.com",
+    "APP_URL": "http://127.0.0.1:5000",
+    "BINDO_API_URL": "https://api.bindo.com",
+    "NOTIFY_EMAIL": "",
+    "NOTIFY_WEBHOOK_URL": "",
+    "SMTP_URL": "",
+    "RQ_QUEUE_PREFIX": "",
+    "RECONCILE_INTERVAL_SECONDS": 900,
+    "ORDER_SWEEP_INTERVAL_SECONDS": 900,
+    "WEBHOOK_TOLERANCE_SECONDS": 300,
+}
+
+INT_KEYS = {
+    "RECONCILE_INTERVAL_SECONDS",
+    "ORDER_SWEEP_INTERVAL_SECONDS",
+    "WEBHOOK_TOLERANCE_SECONDS",
+}
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used (for example no SECRET_KEY in production)."""
+
+
+def _instance_secret(name: str, make) -> str:
+    """Read or create a development secret kept under instance/ (never committed)."""
+    INSTANCE.mkdir(exist_ok=True)
+    path = INSTANCE / name
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config: defaults < environment < ``overrides``."""
+    overrides = dict(overrides or {})
+    cfg: dict[str, Any] = {}
+    for key, default in DEFAULTS.items():
+        value = overrides.pop(key, os.environ.get(key, default))
+        if key in INT_KEYS and value is not None:
+            value = int(value)
+        cfg[key] = value
+    cfg.update(overrides)
+    production = cfg["APP_ENV"] == "production"
+
+    if not cfg["DATABASE_URL"]:
+        INSTANCE.mkdir(exist_ok=True)
+        cfg["DATABASE_URL"] = f"sqlite:///{INSTANCE / 'portal.db'}"
+    if not cfg["SECRET_KEY"]:
+        if production:
+            raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
+        cfg["SECRET_KEY"] = _instance_secret("secret_key", lambda: secrets.token_hex(32))
+    if len(str(cfg["SECRET_KEY"])) < 32:
+        raise ConfigError("SECRET_KEY must be at least 32 characters")
+    if not cfg["TOKEN_ENCRYPTION_KEY"]:
+        if production:
+            raise ConfigError("TOKEN_ENCRYPTION_KEY must be set when APP_ENV=production")
+        cfg["TOKEN_ENCRYPTION_KEY"] = _instance_secret(
+            "token_encryption_key", lambda: Fernet.generate_key().decode()
+        )
+    if production and not (cfg["BIGCOMMERCE_CLIENT_ID"] and cfg["BIGCOMMERCE_CLIENT_SECRET"]):
+        raise ConfigError("BIGCOMMERCE_CLIENT_ID and BIGCOMMERCE_CLIENT_SECRET must be set")
+
+    cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    cfg["SESSION_COOKIE_NAME"] = "bindo_session"
+    cfg["SESSION_COOKIE_SECURE"] = cfg.get("SESSION_COOKIE_SECURE", production)
+    cfg["SESSION_COOKIE_HTTPONLY"] = True
+    cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
+    cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]
+    cfg["REMEMBER_COOKIE_HTTPONLY"] = True
+    cfg.setdefault("PERMANENT_SESSION_LIFETIME", 8 * 3600)
+    cfg.setdefault("MAX_CONTENT_LENGTH", 2 * 1024 * 1024)
+    cfg.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
+    cfg.setdefault("LOGIN_MAX_FAILURES", 10)
+    cfg.setdefault("LOGIN_WINDOW_SECONDS", 15 * 60)
+    cfg.setdefault("TESTING", False)
+    cfg["DEBUG"] = False
+    return cfg

@@ -1,0 +1,139 @@
+"""RQ wiring: queues, the JSON serializer, timeouts and retries, and enqueue-by-dotted-path.
+
+The portal never imports ``worker``: it enqueues ``"worker.jobs.<name>"`` by path. The tracking
+row (JobRecord) is committed before the job is enqueued, so a fast worker always finds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import JobRecord
+
+log = logging.getLogger(__name__)
+
+HIGH, DEFAULT, LOW = "high", "default", "low"
+QUEUE_NAMES = (HIGH, DEFAULT, LOW)
+# Full syncs may run long; webhook and order jobs must not.
+TIMEOUTS = {HIGH: 120, DEFAULT: 300, LOW: 3600}
+DEFAULT_RETRY_INTERVALS = [10, 30, 60, 120, 300]
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
+
+
+def redis_conn() -> Redis:
+    """The app's Redis connection (made lazily, never at import)."""
+    ext = current_app.extensions
+    if "redis" not in ext:
+        ext["redis"] = Redis.from_url(
+            current_app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5
+        )
+    return ext["redis"]
+
+
+def queue_name(name: str) -> str:
+    return f"{current_app.config.get('RQ_QUEUE_PREFIX', '')}{name}"
+
+
+def get_queue(name: str = DEFAULT) -> Queue:
+    return Queue(
+        queue_name(name),
+        connection=redis_conn(),
+        serializer=JSONSerializer,
+        default_timeout=TIMEOUTS[name],
+    )
+
+
+def make_job_id(*parts: Any) -> str:
+    """A deterministic job id from parts, within RQ's allowed characters."""
+    job_id = "-".join(re.sub(r"[^A-Za-z0-9_]", "_", str(p)) for p in parts)
+    if not JOB_ID_RE.match(job_id):
+        raise ValueError(f"job id not allowed: {job_id!r}")
+    return job_id
+
+
+def _still_pending(job_id: str) -> bool:
+    try:
+        job = Job.fetch(job_id, connection=redis_conn(), serializer=JSONSerializer)
+    except Exception:  # noqa: BLE001 - missing or unreadable job: not pending
+        return False
+    return job.get_status(refresh=False) in {"queued", "scheduled", "deferred"}
+
+
+def enqueue(
+    func: str,
+    *args: Any,
+    queue: str = DEFAULT,
+    job_id: str | None = None,
+    merchant_id: int | None = None,
+    retry: Retry | None | bool = True,
+    delay: float | None = None,
+    at_front: bool = False,
+) -> JobRecord:
+    """Record then enqueue ``func`` (a dotted path under ``worker.``) with JSON-safe args.
+
+    A job id still queued is coalesced (returned as is). If Redis is unreachable the row stays
+    'queued' with the error noted, and the worker's relay re-enqueues it later: nothing is lost.
+    """
+    if not func.startswith("worker."):
+        raise ValueError("jobs are enqueued by dotted path under worker.")
+    if job_id is None:
+        import uuid
+
+        job_id = make_job_id(func.rsplit(".", 1)[-1], uuid.uuid4().hex)
+    record = db.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
+    if record is not None and record.state == "queued" and _still_pending(job_id):
+        return record
+    if record is None:
+        record = JobRecord(job_id=job_id, func=func, queue=queue)
+        db.session.add(record)
+    record.args = list(args)
+    record.queue = queue
+    record.merchant_id = merchant_id
+    record.state = "queued"
+    record.error = None
+    db.session.commit()
+    return send(record, retry=retry, delay=delay, at_front=at_front)
+
+
+def send(
+    record: JobRecord,
+    *,
+    retry: Retry | None | bool = True,
+    delay: float | None = None,
+    at_front: bool = False,
+) -> JobRecord:
+    """Put a committed JobRecord on its RQ queue."""
+    if retry is True:
+        retry = Retry(max=len(DEFAULT_RETRY_INTERVALS), interval=DEFAULT_RETRY_INTERVALS)
+    elif retry is False:
+        retry = None
+    q = get_queue(record.queue)
+    kwargs: dict[str, Any] = {
+        "job_id": record.job_id,
+        "retry": retry,
+        "result_ttl": 3600,
+        "failure_ttl": 7 * 24 * 3600,
+        "description": record.func,
+    }
+    try:
+        if delay:
+            q.enqueue_in(timedelta(seconds=delay), record.func, *record.args, **kwargs)
+        else:
+            q.enqueue(record.func, *record.args, at_front=at_front, **kwargs)
+    except RedisError as exc:
+        log.warning("redis unavailable, job %s kept for the relay: %s", record.job_id, exc)
+        record.error = "not yet enqueued: Redis unavailable"
+        db.session.commit()
+    return record

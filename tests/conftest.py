@@ -1,0 +1,243 @@
+"""Shared fixtures: an app on SQLite (default) or PostgreSQL (TEST_DATABASE_URL), real Redis."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
+from redis import Redis
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+SECRET_KEY = "test-secret-key-" + "x" * 32
+TOKEN_KEY = Fernet.generate_key().decode()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that uses the app database is marked ``db`` (run again on PostgreSQL)."""
+    for item in items:
+        if {"app", "db_session", "client"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+def base_config(database_url: str, **extra) -> dict:
+    cfg = {
+        "APP_ENV": "test",
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": TEST_REDIS_URL,
+        "SECRET_KEY": SECRET_KEY,
+        "TOKEN_ENCRYPTION_KEY": TOKEN_KEY,
+        "BIGCOMMERCE_CLIENT_ID": "test-client-id",
+        "BIGCOMMERCE_CLIENT_SECRET": "test-client-secret",
+        "APP_URL": "http://localhost",
+        "SERVER_NAME": None,
+    }
+    cfg.update(extra)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def app_config(database_url) -> dict:
+    return base_config(database_url)
+
+
+@pytest.fixture(scope="session")
+def _app(app_config):
+    from portal import create_app
+    from portal.extensions import db
+
+    app = create_app(dict(app_config))
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    return app
+
+
+def _clean(app) -> None:
+    from portal.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            with db.engine.begin() as conn:
+                for name in tables:
+                    conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def redis_conn() -> Iterator[Redis]:
+    conn = Redis.from_url(TEST_REDIS_URL)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+@pytest.fixture
+def app(_app, redis_conn):
+    """The app with empty tables and an empty Redis test db; an app context is pushed."""
+    _clean(_app)
+    ctx = _app.app_context()
+    ctx.push()
+    yield _app
+    from portal.extensions import db
+
+    db.session.remove()
+    ctx.pop()
+
+
+class IsolatedClient(FlaskClient):
+    """Each request gets a fresh ``g`` even though the test keeps an app context pushed
+    (Flask reuses an outer app context, and with it ``g``, for requests in tests)."""
+
+    def open(self, *args, **kwargs):
+        ctx = _cv_app.get(None)
+        if ctx is None:
+            return super().open(*args, **kwargs)
+        saved = ctx.g
+        ctx.g = self.application.app_ctx_globals_class()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            ctx.g = saved
+
+
+@pytest.fixture
+def client(app):
+    app.test_client_class = IsolatedClient
+    return app.test_client()
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html
+    )
+    assert match, "no csrf token in page"
+    return match.group(1)
+
+
+def make_staff(
+    email: str = "admin@bindo.test", role: str = "admin", password: str = "correct horse battery"
+):
+    from portal.auth import hash_password
+    from portal.extensions import db
+    from portal.models import StaffUser
+
+    user = StaffUser(email=email, password_hash=hash_password(password), role=role)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def login(client, email: str = "admin@bindo.test", password: str = "correct horse battery"):
+    page = client.get("/login")
+    token = csrf_token(page.get_data(as_text=True))
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+@pytest.fixture
+def staff_client(client):
+    """A test client signed in as an admin."""
+    make_staff()
+    response = login(client)
+    assert response.status_code == 302
+    return client
+
+
+class WorkerProcess:
+    """A real ``python -m worker`` subprocess against the test database and Redis."""
+
+    def __init__(self, env: dict[str, str], args: list[str] | None = None) -> None:
+        self.env = env
+        self.args = args or []
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(env.get("WORKER_LOG", "/tmp/worker-test.log"))
+
+    def start(self) -> WorkerProcess:
+        self.log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "worker", *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def worker_env(app_config: dict, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    for key in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "TOKEN_ENCRYPTION_KEY",
+        "BIGCOMMERCE_CLIENT_ID",
+        "BIGCOMMERCE_CLIENT_SECRET",
+        "APP_URL",
+    ):
+        env[key] = str(app_config[key])
+    env["APP_ENV"] = "test"
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def worker_process(app, app_config, tmp_path):
+    """Start real workers on demand; all are stopped at the end of the test."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, **env: str) -> WorkerProcess:
+        env.setdefault("WORKER_LOG", str(tmp_path / f"worker{len(started)}.log"))
+        proc = WorkerProcess(worker_env(app.config, **env), list(args)).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
+    """Poll ``predicate`` until it returns a truthy value or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)

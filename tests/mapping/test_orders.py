@@ -1,0 +1,269 @@
+"""Order rule: BigCommerce v2 orders become Bindo orders; refunds apply exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.mapping import (
+    MappingError,
+    UnknownLine,
+    customer_from_billing,
+    is_cancelled,
+    is_refunded,
+    map_order,
+    refund_lines,
+    should_import,
+)
+
+ORDER = {
+    "id": 120,
+    "status_id": 11,
+    "default_currency_code": "USD",
+    "currency_code": "EUR",
+    "customer_message": "Leave at the door",
+    "billing_address": {"email": "Ann@Example.com"},
+}
+LINES = [
+    {
+        "id": 901,
+        "product_id": 77,
+        "name": "Trail Runner",
+        "sku": "ABC-1",
+        "price_inc_tax": "12.5000",
+        "quantity": 2,
+    },
+    {
+        "id": 902,
+        "product_id": 0,
+        "name": "Gift wrap",
+        "sku": "",
+        "price_inc_tax": "3.0050",
+        "quantity": 1,
+    },
+]
+SHIPPING = [
+    {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "street_1": "1 Main St",
+        "street_2": "",
+        "city": "Austin",
+        "state": "Texas",
+        "zip": "78701",
+        "country": "United States",
+        "shipping_method": "Flat Rate",
+    }
+]
+
+
+def mapped_order(**kwargs):
+    args = {
+        "store_hash": "abc123",
+        "location_id": 3,
+        "product_bindings": {77: 101},
+        "customer_id": 55,
+    }
+    args.update(kwargs)
+    return map_order(ORDER, LINES, SHIPPING, **args)
+
+
+def test_order_body_has_reference_location_customer_and_status():
+    body = mapped_order().body
+    assert body["external_reference"] == "bc-abc123-120"
+    assert (body["location_id"], body["customer_id"]) == (3, 55)
+    assert (body["status"], body["payment_status"]) == ("unfulfilled", "paid")
+    assert body["currency"] == "USD"
+
+
+def test_order_lines_map_to_bindo_line_items_with_unknown_products_flagged():
+    result = mapped_order()
+    assert result.body["line_items"] == [
+        {
+            "product_id": 101,
+            "name": "Trail Runner",
+            "sku": "ABC-1",
+            "price": "12.50",
+            "quantity": 2,
+            "external_line_id": "901",
+        },
+        {
+            "product_id": None,
+            "name": "Gift wrap",
+            "sku": "",
+            "price": "3.01",
+            "quantity": 1,
+            "external_line_id": "902",
+        },
+    ]
+    assert result.unknown_lines == (UnknownLine(902, None, "Gift wrap", ""),)
+
+
+def test_custom_line_is_matched_by_sku_when_sku_bindings_given():
+    lines = [{**LINES[0], "product_id": 0, "sku": "abc-1"}]
+    result = map_order(
+        ORDER,
+        lines,
+        [],
+        store_hash="s",
+        location_id=1,
+        product_bindings={},
+        customer_id=None,
+        sku_bindings={"abc-1": 101},
+    )
+    assert result.body["line_items"][0]["product_id"] == 101
+    assert result.unknown_lines == ()
+
+
+def test_note_carries_order_number_shipping_and_customer_message():
+    note = mapped_order().body["note"]
+    assert note.splitlines() == [
+        "BigCommerce order #120",
+        "Ship to: Ann Lee, 1 Main St, Austin, Texas 78701, United States (Flat Rate)",
+        "Customer message: Leave at the door",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("price", "expected"),
+    [
+        ("12.5000", "12.50"),
+        ("0.0050", "0.01"),
+        ("0.0049", "0.00"),
+        ("100", "100.00"),
+        (9.999, "10.00"),
+    ],
+)
+def test_line_price_is_tax_inclusive_with_two_places(price, expected):
+    lines = [{**LINES[0], "price_inc_tax": price}]
+    body = map_order(
+        ORDER, lines, [], store_hash="s", location_id=1, product_bindings={}, customer_id=None
+    ).body
+    assert body["line_items"][0]["price"] == expected
+
+
+@pytest.mark.parametrize("price", ["n/a", None, "", "NaN"])
+def test_unparsable_line_price_is_an_order_error(price):
+    lines = [{**LINES[0], "price_inc_tax": price}]
+    with pytest.raises(MappingError) as caught:
+        map_order(
+            ORDER, lines, [], store_hash="s", location_id=1, product_bindings={}, customer_id=None
+        )
+    assert caught.value.code == "order_price_unparsable"
+
+
+def test_currency_falls_back_to_display_currency():
+    order = {**ORDER, "default_currency_code": None}
+    body = map_order(
+        order, [], [], store_hash="s", location_id=1, product_bindings={}, customer_id=None
+    ).body
+    assert body["currency"] == "EUR"
+
+
+@pytest.mark.parametrize(
+    ("billing", "expected"),
+    [
+        (
+            {
+                "first_name": " Ann ",
+                "last_name": "Lee",
+                "email": "  Ann.Lee@Example.COM ",
+                "phone": "555-0100",
+                "street_1": "1 Main St",
+                "street_2": "Apt 2",
+                "city": "Austin",
+                "state": "Texas",
+                "zip": "78701",
+                "country": "United States",
+            },
+            {
+                "email": "ann.lee@example.com",
+                "first_name": "Ann",
+                "last_name": "Lee",
+                "phone": "555-0100",
+                "address": {
+                    "line1": "1 Main St",
+                    "line2": "Apt 2",
+                    "city": "Austin",
+                    "state": "Texas",
+                    "zip": "78701",
+                    "country": "United States",
+                },
+            },
+        ),
+        (
+            {"email": "b@x.io"},
+            {
+                "email": "b@x.io",
+                "first_name": "",
+                "last_name": "",
+                "phone": "",
+                "address": {
+                    "line1": "",
+                    "line2": "",
+                    "city": "",
+                    "state": "",
+                    "zip": "",
+                    "country": "",
+                },
+            },
+        ),
+        ({"email": "", "first_name": "Ann"}, None),
+        ({"email": "   "}, None),
+        ({"first_name": "Ann"}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_customer_from_billing_needs_an_email(billing, expected):
+    assert customer_from_billing(billing) == expected
+
+
+@pytest.mark.parametrize(
+    ("status_id", "imported"),
+    [(0, False), (1, True), (2, True), (5, False), (6, False), (7, True), (10, True), (11, True)],
+)
+def test_only_real_sales_are_imported(status_id, imported):
+    assert should_import(status_id) is imported
+
+
+@pytest.mark.parametrize(
+    ("status_id", "cancelled", "refunded"),
+    [(5, True, False), (4, False, True), (14, False, True), (11, False, False), (0, False, False)],
+)
+def test_cancel_and_refund_statuses(status_id, cancelled, refunded):
+    assert (is_cancelled(status_id), is_refunded(status_id)) == (cancelled, refunded)
+
+
+BINDO_ORDER = {
+    "id": 5000,
+    "line_items": [
+        {"id": 1, "external_line_id": "901", "quantity": 3, "refunded_quantity": 0},
+        {"id": 2, "external_line_id": "902", "quantity": 2, "refunded_quantity": 1},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("bc_refunded", "expected"),
+    [
+        ({901: 0, 902: 0}, []),
+        ({901: 1, 902: 0}, [{"line_item_id": 1, "quantity": 1}]),
+        (
+            {901: 3, 902: 2},
+            [{"line_item_id": 1, "quantity": 3}, {"line_item_id": 2, "quantity": 1}],
+        ),
+        ({901: 0, 902: 1}, []),  # already refunded in Bindo: applied once only
+        ({901: 9, 902: 0}, [{"line_item_id": 1, "quantity": 3}]),  # never beyond the ordered
+        ({903: 1}, []),  # a line Bindo never received
+    ],
+)
+def test_refund_lines_give_only_what_bindo_has_not_refunded(bc_refunded, expected):
+    lines = [{"id": line_id, "quantity_refunded": q} for line_id, q in bc_refunded.items()]
+    assert refund_lines(lines, BINDO_ORDER) == expected
+
+
+def test_refund_accepts_quantity_refunded_spelling_from_bindo():
+    order = {"line_items": [{"id": 1, "external_line_id": "901", "quantity_refunded": 2}]}
+    assert refund_lines([{"id": 901, "quantity_refunded": 3}], order) == [
+        {"line_item_id": 1, "quantity": 1}
+    ]

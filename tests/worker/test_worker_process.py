@@ -1,0 +1,60 @@
+"""A real ``python -m worker`` against real Redis: jobs finish, failures are recorded."""
+
+from __future__ import annotations
+
+from rq.registry import FailedJobRegistry
+
+from portal.extensions import db
+from portal.models import JobRecord
+from portal.queue import DEFAULT, enqueue, get_queue
+from tests.conftest import wait_for
+
+
+def _row(job_id: str) -> JobRecord:
+    db.session.expire_all()
+    return db.session.query(JobRecord).filter_by(job_id=job_id).one()
+
+
+def test_real_worker_finishes_a_job_and_records_a_failure(app, worker_process):
+    ok = enqueue("worker.jobs.diagnostics_echo", "hello", job_id="diag-ok-1")
+    bad = enqueue(
+        "worker.jobs.diagnostics_fail", "boom on purpose", job_id="diag-fail-1", retry=False
+    )
+    assert _row("diag-ok-1").state == "queued"  # the row is committed before the job runs
+
+    worker_process("--no-ticker")
+
+    wait_for(lambda: _row(ok.job_id).state == "finished", timeout=30)
+    failed = wait_for(lambda: _row(bad.job_id).state == "failed" and _row(bad.job_id), timeout=30)
+    assert "RuntimeError: boom on purpose" in failed.error
+    registry = FailedJobRegistry(queue=get_queue(DEFAULT))
+    wait_for(lambda: bad.job_id in registry.get_job_ids(), timeout=10)
+    assert ok.job_id not in registry.get_job_ids()
+
+
+def test_enqueue_coalesces_a_job_id_that_is_still_queued(app):
+    first = enqueue("worker.jobs.diagnostics_echo", "a", job_id="same-id")
+    second = enqueue("worker.jobs.diagnostics_echo", "b", job_id="same-id")
+    assert first.id == second.id
+    assert len(get_queue(DEFAULT).get_job_ids()) == 1
+
+
+def test_enqueue_refuses_paths_outside_worker(app):
+    import pytest
+
+    with pytest.raises(ValueError):
+        enqueue("os.system", "true")
+
+
+def test_worker_refuses_a_redis_that_evicts_keys(redis_conn):
+    from worker.__main__ import RedisConfigError, check_redis
+
+    class FakeConfig:
+        def config_get(self, _):
+            return {"maxmemory-policy": "allkeys-lru"}
+
+    import pytest
+
+    with pytest.raises(RedisConfigError, match="noeviction"):
+        check_redis(FakeConfig())
+    check_redis(redis_conn)  # the real one is configured safely

@@ -1,0 +1,93 @@
+"""The worker entry point: ``python -m worker`` runs RQ with its scheduler on all our queues."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+
+from redis import Redis
+from rq import Queue, Worker
+from rq.serializers import JSONSerializer
+
+from portal.queue import QUEUE_NAMES, queue_name
+from worker.runtime import CurrentJobFilter, get_app
+
+log = logging.getLogger("worker")
+TICK_SECONDS = 15
+
+
+class RedisConfigError(RuntimeError):
+    pass
+
+
+def check_redis(conn: Redis) -> None:
+    """RQ keeps jobs only in Redis: refuse to run where Redis may evict keys."""
+    policy = conn.config_get("maxmemory-policy").get("maxmemory-policy", "noeviction")
+    if policy != "noeviction":
+        raise RedisConfigError(
+            f"Redis maxmemory-policy is {policy!r}; RQ needs 'noeviction' or jobs can vanish"
+        )
+
+
+def start_ticker(conn: Redis, prefix: str, stop: threading.Event, every: float) -> threading.Thread:
+    """Enqueue ``worker.jobs.tick`` once per period across all workers (a Redis lock decides)."""
+    high = Queue(f"{prefix}high", connection=conn, serializer=JSONSerializer)
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                if conn.set(f"{prefix}bc:tick-lock", "1", nx=True, ex=max(1, int(every))):
+                    high.enqueue("worker.jobs.tick", result_ttl=60, failure_ttl=86400)
+            except Exception:  # noqa: BLE001 - Redis blips must not kill the ticker
+                log.warning("ticker could not enqueue; will try again", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="ticker", daemon=True)
+    thread.start()
+    return thread
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worker")
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("--no-ticker", action="store_true", help="do not schedule periodic work")
+    parser.add_argument("--maintenance-interval", type=int, default=60)
+    args = parser.parse_args(argv)
+
+    app = get_app()
+    with app.app_context():
+        names = [queue_name(n) for n in QUEUE_NAMES]
+        prefix = app.config.get("RQ_QUEUE_PREFIX", "")
+    conn = Redis.from_url(app.config["REDIS_URL"])
+    try:
+        conn.ping()
+    except Exception as exc:  # noqa: BLE001
+        print(f"worker: Redis is unreachable at {app.config['REDIS_URL']} ({exc})", file=sys.stderr)
+        return 2
+    try:
+        check_redis(conn)
+    except RedisConfigError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 3
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(CurrentJobFilter())
+    queues = [Queue(n, connection=conn, serializer=JSONSerializer) for n in names]
+    worker = Worker(
+        queues,
+        connection=conn,
+        serializer=JSONSerializer,
+        maintenance_interval=args.maintenance_interval,
+    )
+    stop = threading.Event()
+    if not args.no_ticker and not args.burst:
+        start_ticker(conn, prefix, stop, float(app.config.get("TICK_SECONDS", TICK_SECONDS)))
+    try:
+        worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
+    finally:
+        stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""RQ entry points. Each takes ids, reloads state, and lets failures surface."""
+
+from __future__ import annotations
+
+from worker.runtime import tracked
+
+
+@tracked
+def diagnostics_echo(value: str) -> str:
+    """A job that succeeds: staff use it to check that workers run (and the tests do too)."""
+    return value
+
+
+@tracked
+def diagnostics_fail(message: str) -> None:
+    """A job that fails on purpose, to check the failed registry and error recording."""
+    raise RuntimeError(message)
+
+
+@tracked
+def tick() -> int:
+    """Run every due periodic check (relays, sweeps, reconciliations, alerts)."""
+    from worker import periodic
+
+    return periodic.run_checks()

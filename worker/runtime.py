@@ -1,0 +1,138 @@
+"""Job plumbing: one app per worker process, and the ``tracked`` decorator every job wears.
+
+Jobs take ids, reload state, record outcomes on their JobRecord row and let failures surface
+(re-raise) so RQ's Retry and failed registry see them. A job whose store's circuit is open is
+deferred (re-scheduled) instead of burning its retries.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from flask import Flask
+from rq import get_current_job
+from sqlalchemy import select
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import JobRecord, utcnow
+from worker.clients.errors import CircuitOpen
+
+log = logging.getLogger("worker")
+_app: Flask | None = None
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def get_app() -> Flask:
+    """The worker process's app, created on first use (never at import)."""
+    global _app
+    if _app is None:
+        _app = create_app()
+    return _app
+
+
+def set_app(app: Flask) -> None:
+    """Let tests run jobs in-process against their own app."""
+    global _app
+    _app = app
+
+
+class CurrentJobFilter(logging.Filter):
+    """Every log line carries the job id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job = get_current_job()
+        record.job_id = job.id if job else "-"
+        return True
+
+
+def _record(job_id: str | None) -> JobRecord | None:
+    if not job_id:
+        return None
+    return db.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
+
+
+def _update(job_id: str | None, **fields: Any) -> None:
+    row = _record(job_id)
+    if row is not None:
+        for key, value in fields.items():
+            setattr(row, key, value)
+        db.session.commit()
+
+
+def tracked(func: F) -> F:
+    """Run ``func`` inside the app, with its outcome written to its JobRecord row."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        app = get_app()
+        job = get_current_job()
+        job_id = job.id if job else None
+        with app.app_context():
+            if job is not None:
+                # The work horse is a fork: never reuse the parent's pooled connections.
+                db.engine.dispose(close=False)
+            row = _record(job_id)
+            if row is not None:
+                row.state, row.started_at = "started", utcnow()
+                row.attempts = (row.attempts or 0) + 1
+                db.session.commit()
+            try:
+                result = func(*args, **kwargs)
+            except CircuitOpen as exc:
+                db.session.rollback()
+                defer(job, exc.retry_after)
+                return {"deferred": exc.retry_after}
+            except Exception as exc:
+                db.session.rollback()
+                retrying = bool(job and job.should_retry)
+                _update(
+                    job_id,
+                    state="retrying" if retrying else "failed",
+                    error=f"{type(exc).__name__}: {exc}"[:2000],
+                    finished_at=None if retrying else utcnow(),
+                )
+                raise
+            else:
+                _update(job_id, state="finished", error=None, finished_at=utcnow())
+                return result
+            finally:
+                db.session.remove()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def defer(job, seconds: float) -> None:
+    """Schedule the same call again later without using up a retry."""
+    if job is None:
+        raise CircuitOpen("circuit open", retry_after=seconds)
+    from rq import Queue
+
+    queue = Queue(job.origin, connection=job.connection, serializer=job.serializer)
+    delay = max(1.0, float(seconds))
+    base_id = job.id.split("--d", 1)[0]
+    new_id = f"{base_id}--d{int(utcnow().timestamp())}"
+    queue.enqueue_in(
+        timedelta(seconds=delay),
+        job.func_name,
+        *job.args,
+        job_id=new_id,
+        retry=job.retry_intervals and _retry_like(job),
+        description=job.description,
+    )
+    row = _record(job.id)
+    if row is not None:
+        row.state, row.error = "deferred", f"circuit open: deferred {delay:.0f}s as {new_id}"
+        row.job_id = new_id
+        db.session.commit()
+    log.info("job %s deferred %.0fs (circuit open)", job.id, delay)
+
+
+def _retry_like(job):
+    from rq import Retry
+
+    return Retry(max=max(job.retries_left or 0, 1), interval=job.retry_intervals or [10])
