@@ -1,4 +1,7 @@
-"""RQ entry points. Each takes ids, reloads state, and lets failures surface."""
+"""RQ entry points. Each takes ids, reloads state, and lets failures surface.
+
+One module per area (lifecycle, catalog, stock, orders, inbox); these few are shared.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,147 @@
+"""Back-office control endpoints (``/_sim/...``): what a merchant does in Bindo, over JSON.
+
+No auth: the simulator binds loopback and these stand in for a person at the back office.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from sandbox.bindo.state import SimError, SimState
+
+bp = Blueprint("bindo_control", __name__, url_prefix="/_sim")
+
+
+def sim() -> SimState:
+    return current_app.extensions["bindosim"]
+
+
+def body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise SimError(400, "bad_request", "the body must be a JSON object")
+    return data
+
+
+@bp.errorhandler(SimError)
+def _sim_error(exc: SimError) -> tuple[Response, int]:
+    return jsonify({"error": {"code": exc.code, "message": exc.message}}), exc.status
+
+
+@bp.post("/stores")
+def create_store() -> tuple[Response, int]:
+    data = body()
+    store = sim().create_store(
+        str(data["store_id"]), data["token"], data["webhook_secret"], data.get("locations")
+    )
+    return jsonify({"data": store}), 201
+
+
+@bp.get("/stores/<store_id>/state")
+def store_state(store_id: str) -> Response:
+    """Everything about a store as JSON (for scripts and assertions from other processes)."""
+    state = sim()
+    with state.lock:
+        store = state.store(store_id)
+        products = [state.render_product(p) for _, p in sorted(store.products.items())]
+        return jsonify(
+            {
+                "data": {
+                    **state.describe_store(store_id),
+                    "products": products,
+                    "stock": state.stock_rows(store_id),
+                    "customers": state.customers(store_id),
+                    "orders": state.orders(store_id),
+                    "events": state.events(store_id),
+                }
+            }
+        )
+
+
+@bp.post("/stores/<store_id>/products")
+def create_product(store_id: str) -> tuple[Response, int]:
+    data = body()
+    stock = {int(k): v for k, v in (data.pop("stock", None) or {}).items()}
+    image_count = int(data.pop("image_count", 1))
+    image_urls = data.pop("image_urls", [])
+    product = sim().create_product(
+        store_id, image_count=image_count, image_urls=image_urls, stock=stock, **data
+    )
+    return jsonify({"data": product}), 201
+
+
+@bp.patch("/stores/<store_id>/products/<int:product_id>")
+def update_product(store_id: str, product_id: int) -> Response:
+    return jsonify({"data": sim().update_product(store_id, product_id, **body())})
+
+
+@bp.delete("/stores/<store_id>/products/<int:product_id>")
+def delete_product(store_id: str, product_id: int) -> Response:
+    return jsonify({"data": sim().delete_product(store_id, product_id)})
+
+
+@bp.post("/stores/<store_id>/products/<int:product_id>/in_store_only")
+def in_store_only(store_id: str, product_id: int) -> Response:
+    value = bool((request.get_json(silent=True) or {}).get("in_store_only", True))
+    return jsonify({"data": sim().set_in_store_only(store_id, product_id, value)})
+
+
+@bp.put("/stores/<store_id>/stock")
+def set_stock(store_id: str) -> Response:
+    data = body()
+    qty = sim().set_stock(store_id, data["product_id"], data["location_id"], data["quantity"])
+    row = {"product_id": data["product_id"], "location_id": data["location_id"], "quantity": qty}
+    return jsonify({"data": row})
+
+
+@bp.post("/stores/<store_id>/sales")
+def sell_in_store(store_id: str) -> tuple[Response, int]:
+    data = body()
+    rows = sim().sell_in_store(store_id, data["location_id"], data["lines"])
+    return jsonify({"data": rows}), 201
+
+
+@bp.post("/stores/<store_id>/token")
+def rotate_token(store_id: str) -> Response:
+    sim().set_token(store_id, body()["token"])
+    return jsonify({"data": {"store_id": store_id}})
+
+
+@bp.post("/stores/<store_id>/demo-catalog")
+def demo_catalog(store_id: str) -> tuple[Response, int]:
+    from sandbox.bindo.demo_catalog import build_demo_catalog
+
+    state = sim()
+    products = build_demo_catalog(state, store_id, state.public_url or request.host_url)
+    return jsonify({"data": {"created": len(products)}}), 201
+
+
+@bp.route("/delivery-faults", methods=["GET", "PUT"])
+def delivery_faults() -> Response:
+    state = sim()
+    if request.method == "PUT":
+        try:
+            return jsonify({"data": state.set_delivery_faults(**body())})
+        except TypeError as exc:
+            raise SimError(400, "bad_request", str(exc)) from None
+    return jsonify({"data": state.set_delivery_faults()})
+
+
+@bp.post("/api-faults")
+def api_faults() -> tuple[Response, int]:
+    data = body()
+    sim().inject_api_fault(data.pop("status", 500), **data)
+    return jsonify({"data": sim().api_faults}), 201
+
+
+@bp.get("/deliveries")
+def deliveries() -> Response:
+    return jsonify({"data": sim().deliveries, "pending": sim().dispatcher.pending()})
+
+
+@bp.post("/wait-deliveries")
+def wait_deliveries() -> Response:
+    timeout = float((request.get_json(silent=True) or {}).get("timeout", 5.0))
+    return jsonify({"data": {"idle": sim().wait_deliveries(timeout)}})
