@@ -198,7 +198,7 @@ class WorkerProcess:
         self.log.close()
 
 
-def worker_env(app_config: dict, **extra: str) -> dict[str, str]:
+def worker_env(app_config, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     for key in (
         "DATABASE_URL",
@@ -208,6 +208,9 @@ def worker_env(app_config: dict, **extra: str) -> dict[str, str]:
         "BIGCOMMERCE_CLIENT_ID",
         "BIGCOMMERCE_CLIENT_SECRET",
         "APP_URL",
+        "BIGCOMMERCE_API_URL",
+        "BIGCOMMERCE_LOGIN_URL",
+        "BINDO_API_URL",
     ):
         env[key] = str(app_config[key])
     env["APP_ENV"] = "test"
@@ -241,3 +244,7 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+# Both simulators over HTTP, wired to the test app (see tests/stack.py).
+from tests.stack import _servers, stack  # noqa: E402, F401
