@@ -1,0 +1,43 @@
+"""Configuration of the BigCommerce simulator (every time window is scalable for tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_SCOPES = (
+    "store_v2_products store_v2_orders_read_only store_v2_information_read_only store_inventory"
+)
+# BigCommerce's documented webhook retry delays in seconds (CONTRACT §9.4).
+RETRY_SCHEDULE = (60, 180, 300, 600, 900, 1800, 3600, 7200, 21600, 50400, 86400)
+
+
+@dataclass
+class BCSimConfig:
+    """Knobs of one simulator instance; defaults mirror a Standard-plan store."""
+
+    client_id: str = "sim-client-id"
+    client_secret: str = "sim-client-secret"
+    app_url: str = "http://127.0.0.1:5000"
+    account_uuid: str = "12345678-90ab-cdef-1234-567890abcdef"
+    scopes: str = DEFAULT_SCOPES
+    # Negative-test switches for the OAuth flow.
+    install_scope_override: str | None = None
+    token_context_override: str | None = None
+    code_ttl_seconds: float = 600.0
+    # Rate limit: fixed window per store.
+    rate_limit_quota: int = 150
+    rate_limit_window_ms: int = 30_000
+    # Webhooks: real delays are multiplied by time_scale (0.001 in tests).
+    time_scale: float = 1.0
+    retry_schedule: tuple[float, ...] = field(default=RETRY_SCHEDULE)
+    webhook_timeout: float = 5.0
+    # Outbound fetches (image downloads, callback GETs).
+    image_timeout: float = 3.0
+    image_max_bytes: int = 8 * 1024 * 1024
+    callback_timeout: float = 5.0
+    # Inventory writes become visible this many seconds after the 200 (eventual consistency).
+    inventory_apply_delay: float = 0.0
+    # Empty v2 lists: real BigCommerce is believed to answer 204; the spec documents 200 [].
+    v2_empty_list_204: bool = False
+    # The "timeout" fault sleeps this long (unless the fault gives its own delay).
+    fault_timeout_delay: float = 5.0

@@ -1,0 +1,140 @@
+"""Inventory v3: absolute adjustments (optionally applied late) and item/location reads."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+from .catalog import MAX_INT
+from .errors import ApiError
+from .state import DEFAULT_LOCATION_ID, BCSimState, Store
+
+MAX_ITEMS = 2000
+
+
+def _resolve(store: Store, item: Any) -> tuple[int | None, str | None]:
+    """Map one adjustment item to a product id, or explain why it cannot be applied."""
+    if not isinstance(item, dict):
+        return None, "must be an object"
+    quantity = item.get("quantity")
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= MAX_INT:
+        return None, f"quantity must be an integer between 0 and {MAX_INT}"
+    if item.get("location_id") not in store.locations:
+        return None, f"Location {item.get('location_id')} does not exist"
+    if "product_id" in item:
+        if item["product_id"] not in store.products:
+            return None, f"Product {item['product_id']} does not exist"
+        return item["product_id"], None
+    if "variant_id" in item:
+        for product in store.products.values():
+            if product["base_variant_id"] == item["variant_id"]:
+                return None, (
+                    f"Item with variant_id {item['variant_id']} is tracked by product, "
+                    "please update stock by product id"
+                )
+        return None, f"Variant {item['variant_id']} does not exist"
+    if "sku" in item:
+        for product in store.products.values():
+            if product["sku"] and product["sku"].lower() == str(item["sku"]).lower():
+                return product["id"], None
+        return None, f"SKU {item['sku']} does not exist"
+    return None, "one of product_id, variant_id or sku is required"
+
+
+def absolute_adjustment(state: BCSimState, store: Store, body: Any) -> str:
+    """Validate all items (all-or-nothing), then set levels now or after the configured delay."""
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ApiError(422, "JSON data is missing or invalid", {"items": "error.path.missing"})
+    if len(items) > MAX_ITEMS:
+        raise ApiError(422, f"The maximum number of items is {MAX_ITEMS}", {"items": "too many"})
+    resolved: list[tuple[int, int, int]] = []
+    errors: dict[str, str] = {}
+    for index, item in enumerate(items):
+        product_id, problem = _resolve(store, item)
+        if problem:
+            errors[f"items.{index}"] = problem
+        else:
+            resolved.append((product_id, item["location_id"], item["quantity"]))
+    if errors:
+        raise ApiError(422, "Inventory adjustment failed", errors)
+    delay = state.config.inventory_apply_delay
+    if delay > 0:
+        timer = threading.Timer(delay, _apply_later, (state, store, resolved))
+        timer.daemon = True
+        timer.start()
+    else:
+        apply_levels(state, store, resolved)
+    return str(uuid.uuid4())
+
+
+def _apply_later(state: BCSimState, store: Store, resolved: list[tuple[int, int, int]]) -> None:
+    with state.lock:
+        apply_levels(state, store, resolved)
+
+
+def apply_levels(state: BCSimState, store: Store, resolved: list[tuple[int, int, int]]) -> None:
+    """Write levels; the default location also drives the product's inventory_level."""
+    for product_id, location_id, quantity in resolved:
+        product = store.products.get(product_id)
+        if product is None:  # deleted while a delayed write waited
+            continue
+        before = store.stock.get((product_id, location_id), 0)
+        store.stock[(product_id, location_id)] = quantity
+        if location_id != DEFAULT_LOCATION_ID:
+            continue
+        product["inventory_level"] = quantity
+        inventory = {"product_id": product_id, "method": "absolute", "value": quantity - before}
+        data = {"type": "product", "id": product_id, "inventory": inventory}
+        state.emit(store, "store/product/inventory/updated", data)
+
+
+def inventory_items(store: Store, args: dict[str, str]) -> list[dict[str, Any]]:
+    """GET /v3/inventory/items: one entry per product with its per-location levels."""
+
+    def csv_ints(name: str) -> set[int] | None:
+        if name not in args:
+            return None
+        return {int(v) for v in args[name].split(",") if v.strip().isdigit()}
+
+    product_ids = csv_ints("product_id:in")
+    location_ids = csv_ints("location_id:in")
+    skus = {s.lower() for s in args["sku:in"].split(",")} if "sku:in" in args else None
+    items = []
+    for product in sorted(store.products.values(), key=lambda p: p["id"]):
+        if product_ids is not None and product["id"] not in product_ids:
+            continue
+        if skus is not None and product["sku"].lower() not in skus:
+            continue
+        locations = [
+            _location_level(store, product, location)
+            for location in store.locations.values()
+            if location_ids is None or location["id"] in location_ids
+        ]
+        identity = {
+            "sku": product["sku"],
+            "variant_id": product["base_variant_id"],
+            "product_id": product["id"],
+            "sku_id": product["base_variant_id"],
+        }
+        items.append({"identity": identity, "locations": locations})
+    return items
+
+
+def _location_level(store: Store, product: dict[str, Any], location: dict[str, Any]):
+    onhand = store.stock.get((product["id"], location["id"]), 0)
+    return {
+        "location_id": location["id"],
+        "location_code": location["code"],
+        "location_name": location["label"],
+        "available_to_sell": onhand,
+        "total_inventory_onhand": onhand,
+        "location_enabled": location["enabled"],
+        "settings": {
+            "safety_stock": 0,
+            "is_in_stock": True,
+            "warning_level": product["inventory_warning_level"],
+            "bin_picking_number": product["bin_picking_number"],
+        },
+    }

@@ -1,0 +1,160 @@
+"""`make run`: start both simulators, the portal and a worker, seed demo data, print what to try.
+
+Everything runs on loopback: BigCommerce simulator :5100, Bindo simulator :5200, portal :5000.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PORTAL, BC, BINDO = "http://127.0.0.1:5000", "http://127.0.0.1:5100", "http://127.0.0.1:5200"
+STORE_HASH, BINDO_STORE = "demostore", "demo-store"
+STAFF_EMAIL = "admin@bindo.demo"
+
+
+def demo_env() -> dict[str, str]:
+    env = dict(os.environ)
+    secrets_file = ROOT / "instance" / "demo.env"
+    secrets_file.parent.mkdir(exist_ok=True)
+    if not secrets_file.exists():
+        values = {
+            "BIGCOMMERCE_CLIENT_ID": f"demo-{secrets.token_hex(6)}",
+            "BIGCOMMERCE_CLIENT_SECRET": secrets.token_hex(24),
+            "DEMO_BINDO_TOKEN": secrets.token_hex(16),
+            "DEMO_BINDO_WEBHOOK_SECRET": secrets.token_hex(16),
+        }
+        secrets_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        secrets_file.chmod(0o600)
+    for line in secrets_file.read_text().splitlines():
+        key, _, value = line.partition("=")
+        env.setdefault(key, value)
+    env.update(
+        BIGCOMMERCE_API_URL=BC,
+        BIGCOMMERCE_LOGIN_URL=BC,
+        BINDO_API_URL=BINDO,
+        APP_URL=PORTAL,
+        DEMO_BINDO_STORE=BINDO_STORE,
+        PATH=f"{BIN}:{env.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def wait_up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.5)
+    raise SystemExit(f"demo: {url} did not come up within {timeout:.0f}s")
+
+
+def create_staff(env: dict[str, str]) -> str:
+    password_file = ROOT / "instance" / "demo-staff-password"
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(12))
+        password_file.chmod(0o600)
+    password = password_file.read_text().strip()
+    subprocess.run(
+        [
+            str(BIN / "flask"),
+            "--app",
+            "wsgi",
+            "staff",
+            "create",
+            STAFF_EMAIL,
+            "--role",
+            "admin",
+            "--password",
+            password,
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return password
+
+
+def install_app() -> str:
+    """Create the BigCommerce store and install our app in it, as a merchant's click would."""
+    requests.post(
+        f"{BC}/_sim/stores",
+        json={"store_hash": STORE_HASH, "name": "Demo Outdoor Co", "weight_units": "KGS"},
+        timeout=10,
+    )
+    redirect = requests.get(
+        f"{BC}/_sim/stores/{STORE_HASH}/install", allow_redirects=False, timeout=10
+    )
+    callback = redirect.headers["Location"]
+    answer = requests.get(callback, timeout=30)  # our /bigcommerce/auth exchanges the code
+    return f"{answer.status_code}"
+
+
+def instructions(env: dict[str, str], password: str, install_status: str) -> str:
+    return f"""
+================================================================================
+ Bindo x BigCommerce demo is running (Ctrl-C stops everything)
+
+ Staff admin     {PORTAL}/admin      sign in as {STAFF_EMAIL} / {password}
+ BigCommerce     {BC}/_sim/stores/{STORE_HASH}   (our app installed: HTTP {install_status})
+ Bindo POS       {BINDO}/_sim/stores/{BINDO_STORE}   (40 products, 2 locations)
+
+ Try this:
+ 1. In the admin, open Install notifications, then Merchants -> {STORE_HASH} -> Manage.
+    Link the Bindo store:  store id {BINDO_STORE}
+                           API token {env["DEMO_BINDO_TOKEN"]}
+                           location 10
+                           webhook secret {env["DEMO_BINDO_WEBHOOK_SECRET"]}
+    Check connection, then Activate.
+ 2. Watch products appear on the BigCommerce page (refresh); two products show
+    weight errors in the admin's Sync errors ("heavy", "2 stone").
+ 3. Open the merchant's app page as BigCommerce would: {BC}/_sim/stores/{STORE_HASH}/load
+ 4. Place an order in BigCommerce:
+      curl -X POST {BC}/_sim/stores/{STORE_HASH}/checkout -H 'Content-Type: application/json' \\
+           -d '{{"email": "shopper@example.com", "items": [{{"product_id": <id>, "quantity": 1}}]}}'
+    then see it on the Bindo page with its customer and the stock change.
+================================================================================
+"""
+
+
+def main() -> int:
+    env = demo_env()
+    procs = subprocess.Popen(
+        [str(BIN / "honcho"), "start", "-f", "Procfile.dev"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        for url in (f"{PORTAL}/healthz", f"{BC}/", f"{BINDO}/"):
+            wait_up(url)
+        password = create_staff(env)
+        status = install_app()
+        print(instructions(env, password, status), flush=True)
+        return procs.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if procs.poll() is None:
+            os.killpg(procs.pid, signal.SIGTERM)
+            try:
+                procs.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(procs.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""The simulator's requests and responses validate against BigCommerce's own OpenAPI files."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+from openapi_core.validation.response.exceptions import InvalidData
+
+from tests.sandbox.conftest import product_body
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SPECS = REPO_ROOT.parent / "shared" / "bigcommerce" / "specs"
+
+
+# openapi-core only knows plain JSON; the Inventory API answers errors as problem+json.
+CONFIG = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+
+
+@cache
+def spec(name: str) -> OpenAPI:
+    return OpenAPI.from_file_path(str(SPECS / name), config=CONFIG)
+
+
+def check(
+    spec_name: str, response: requests.Response, store_hash: str, *, request_ok: bool = True
+) -> None:
+    """Validate request and response, re-hosting the sim URL on the spec's server."""
+    sent = response.request
+    path = sent.url.split(f"/stores/{store_hash}", 1)[1]
+    url = f"https://api.bigcommerce.com/stores/{store_hash}{path}"
+    rehosted = requests.Request(
+        method=sent.method,
+        url=url,
+        headers={k: v for k, v in sent.headers.items() if k.lower() != "content-length"},
+        data=sent.body,
+    ).prepare()
+    openapi = spec(spec_name)
+    openapi_request = RequestsOpenAPIRequest(rehosted)
+    if sent.body is not None and request_ok:
+        openapi.validate_request(openapi_request)
+    try:
+        openapi.validate_response(openapi_request, RequestsOpenAPIResponse(response))
+    except InvalidData as exc:
+        # Spec defect: the product image response is a oneOf of the multipart and the JSON
+        # image schemas, which overlap, so any valid image matches both and oneOf fails.
+        # "is valid under each of" proves it matched the JSON branch: accept only that case.
+        if "is valid under each of" not in str(exc.__cause__ or exc):
+            raise
+
+
+def _json_headers() -> dict[str, str]:
+    return {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+@pytest.fixture
+def seeded(bc_store, tiny_png_server) -> dict[str, Any]:
+    """One category, one tracked product with an image, one order, one hook."""
+    tree = bc_store.post(
+        "/v3/catalog/trees/categories", [{"name": "Mugs", "tree_id": 1, "parent_id": 0}]
+    )
+    category_id = tree.json()["data"][0]["category_id"]
+    product = bc_store.post(
+        "/v3/catalog/products",
+        product_body(
+            categories=[category_id],
+            inventory_tracking="product",
+            inventory_level=10,
+            images=[{"image_url": tiny_png_server.png, "is_thumbnail": True}],
+        ),
+    ).json()["data"]
+    order = bc_store.post(
+        "/v2/orders",
+        {
+            "billing_address": {"first_name": "Sam", "email": "sam@example.com", "zip": "78701"},
+            "products": [{"product_id": product["id"], "quantity": 1}],
+        },
+    ).json()
+    hook = bc_store.post(
+        "/v3/hooks", {"scope": "store/order/*", "destination": "https://example.com/hook"}
+    ).json()["data"]
+    return {"category": category_id, "product": product, "order": order, "hook": hook}
+
+
+PRODUCTS = "products_catalog.v3.yml"
+TREES = "category-trees_catalog.v3.yml"
+CATEGORIES = "categories_catalog.v3.yml"
+ORDERS = "orders.v2.oas2.yml"
+STORE = "store_information.v2.yml"
+INVENTORY = "inventory.v3.yml"
+LOCATIONS = "locations.v3.yml"
+HOOKS = "webhooks.v3.yml"
+
+
+def test_product_endpoints_conform(bc_store, seeded, tiny_png_server):
+    pid = seeded["product"]["id"]
+    http = bc_store.http
+    calls = [
+        bc_store.get("/v3/catalog/products", params={"include": "images"}),
+        bc_store.get(f"/v3/catalog/products/{pid}", params={"include": "images"}),
+        bc_store.get("/v3/catalog/products", params={"sku": "MUG-1"}),
+        bc_store.post(
+            "/v3/catalog/products",
+            product_body(name="Red Mug", sku="MUG-2"),
+            headers=_json_headers(),
+        ),
+        bc_store.put(f"/v3/catalog/products/{pid}", {"price": 12.5}, headers=_json_headers()),
+        bc_store.put("/v3/catalog/products", [{"id": pid, "price": 13}], headers=_json_headers()),
+        bc_store.post("/v3/catalog/products", product_body(), headers=_json_headers()),  # 409
+        bc_store.post("/v3/catalog/products", {"name": "x"}, headers=_json_headers()),  # 422
+    ]
+    for index, response in enumerate(calls):
+        # Spec defect: the batch PUT needs each item's `id`, but the item schema marks `id`
+        # readOnly, so a correct batch request is unvalidatable; only its response is checked.
+        # The last call is deliberately invalid (it pins the 422), so its request is not checked.
+        check(PRODUCTS, response, bc_store.store_hash, request_ok=index not in (5, 7))
+    assert [r.status_code for r in calls] == [200, 200, 200, 200, 200, 200, 409, 422]
+    too_many = bc_store.put("/v3/catalog/products", [{"id": pid}] * 11, headers=_json_headers())
+    assert too_many.status_code == 413
+    check(PRODUCTS, too_many, bc_store.store_hash, request_ok=False)
+    assert http is bc_store.http
+
+
+def test_image_endpoints_conform(bc_store, seeded, tiny_png_server):
+    pid = seeded["product"]["id"]
+    created = bc_store.post(
+        f"/v3/catalog/products/{pid}/images",
+        {"image_url": tiny_png_server.png, "sort_order": 3},
+        headers=_json_headers(),
+    )
+    image_id = created.json()["data"]["id"]
+    calls = [
+        created,
+        bc_store.get(f"/v3/catalog/products/{pid}/images"),
+        bc_store.get(f"/v3/catalog/products/{pid}/images/{image_id}"),
+        bc_store.put(
+            f"/v3/catalog/products/{pid}/images/{image_id}",
+            {"description": "side"},
+            headers=_json_headers(),
+        ),
+    ]
+    for response in calls:
+        assert response.status_code == 200
+        check(PRODUCTS, response, bc_store.store_hash)
+
+
+def test_category_endpoints_conform(bc_store, seeded):
+    calls = [
+        (TREES, bc_store.get("/v3/catalog/trees")),
+        (TREES, bc_store.get("/v3/catalog/trees/categories", params={"tree_id:in": "1"})),
+        (
+            TREES,
+            bc_store.post(
+                "/v3/catalog/trees/categories",
+                [{"name": "Cups", "tree_id": 1, "parent_id": seeded["category"]}],
+                headers=_json_headers(),
+            ),
+        ),
+        (CATEGORIES, bc_store.get("/v3/catalog/categories")),
+    ]
+    for spec_name, response in calls:
+        assert response.status_code in (200, 201)
+        check(spec_name, response, bc_store.store_hash)
+
+
+def test_store_information_conforms(bc_store):
+    for path in ("/v2/store", "/v2/time"):
+        response = bc_store.get(path)
+        assert response.status_code == 200
+        check(STORE, response, bc_store.store_hash)
+
+
+def test_order_endpoints_conform(bc_store, seeded):
+    oid = seeded["order"]["id"]
+    calls = [
+        bc_store.get("/v2/orders", params={"status_id": 1, "sort": "date_modified:desc"}),
+        bc_store.get(f"/v2/orders/{oid}"),
+        bc_store.get(f"/v2/orders/{oid}/products"),
+        bc_store.get(f"/v2/orders/{oid}/shipping_addresses"),
+        bc_store.put(f"/v2/orders/{oid}", {"status_id": 11}, headers=_json_headers()),
+    ]
+    for response in calls:
+        assert response.status_code == 200
+        check(ORDERS, response, bc_store.store_hash)
+
+
+def test_order_create_conforms(bc_store, seeded):
+    response = bc_store.post(
+        "/v2/orders",
+        {
+            "billing_address": {"first_name": "Ann", "email": "ann@example.com", "zip": "1000"},
+            "products": [
+                {"name": "Gift wrap", "quantity": 1, "price_inc_tax": 2, "price_ex_tax": 2}
+            ],
+        },
+        headers=_json_headers(),
+    )
+    assert response.status_code == 200
+    check(ORDERS, response, bc_store.store_hash)
+
+
+def test_inventory_endpoints_conform(bc_store, seeded):
+    pid = seeded["product"]["id"]
+    calls = [
+        (
+            INVENTORY,
+            bc_store.put(
+                "/v3/inventory/adjustments/absolute",
+                {"reason": "sync", "items": [{"location_id": 1, "product_id": pid, "quantity": 4}]},
+                headers=_json_headers(),
+            ),
+        ),
+        (INVENTORY, bc_store.get("/v3/inventory/items", params={"product_id:in": str(pid)})),
+        (LOCATIONS, bc_store.get("/v3/inventory/locations")),
+    ]
+    for spec_name, response in calls:
+        assert response.status_code == 200
+        check(spec_name, response, bc_store.store_hash)
+
+
+def test_inventory_rejection_conforms(bc_store, seeded):
+    response = bc_store.put(
+        "/v3/inventory/adjustments/absolute",
+        {"items": [{"location_id": 1, "product_id": 999999, "quantity": 4}]},
+        headers=_json_headers(),
+    )
+    assert response.status_code == 422
+    check(INVENTORY, response, bc_store.store_hash)
+
+
+def test_webhook_endpoints_conform(bc_store, seeded):
+    hid = seeded["hook"]["id"]
+    calls = [
+        bc_store.post(
+            "/v3/hooks",
+            {
+                "scope": "store/product/updated",
+                "destination": "https://example.com/products",
+                "is_active": True,
+                "headers": {"X-Bindo-Hook-Secret": "s3cret"},
+            },
+            headers=_json_headers(),
+        ),
+        bc_store.get("/v3/hooks", params={"is_active": "true"}),
+        bc_store.get(f"/v3/hooks/{hid}"),
+        bc_store.put(f"/v3/hooks/{hid}", {"is_active": False}, headers=_json_headers()),
+        bc_store.delete(f"/v3/hooks/{hid}"),
+    ]
+    for response in calls:
+        assert response.status_code == 200
+        check(HOOKS, response, bc_store.store_hash)
