@@ -23,6 +23,7 @@ def diagnostics_fail(message: str) -> None:
 @tracked
 def tick() -> int:
     """Run every due periodic check (relays, sweeps, reconciliations, alerts)."""
+    import worker.inbox  # noqa: F401 - registers the inbox relay check
     from worker import periodic
 
     return periodic.run_checks()

@@ -1,0 +1,122 @@
+"""Faults around the endpoint: Redis down (relay heals), Redis wiped, database down (503)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import JobRecord, WebhookEvent
+from portal.queue import HIGH, get_queue
+from tests.conftest import base_config
+from tests.webhooks.conftest import bc_delivery, bindo_delivery
+from worker import inbox
+
+URL = "/webhooks/bigcommerce"
+
+
+@pytest.fixture(scope="module")
+def redis_down_app(database_url):
+    return create_app(base_config(database_url, REDIS_URL="redis://127.0.0.1:1/0"))
+
+
+@pytest.fixture(scope="module")
+def db_down_app(database_url):
+    return create_app(base_config("postgresql://postgres@127.0.0.1:1/x"))
+
+
+def _events() -> list[WebhookEvent]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(WebhookEvent)))
+
+
+def test_redis_down_still_answers_200_and_the_relay_enqueues_later(
+    app, merchant, redis_down_app, monkeypatch
+):
+    body, headers = bc_delivery()
+    response = redis_down_app.test_client().post(URL, data=body, headers=headers)
+    assert response.status_code == 200
+    [event] = _events()
+    assert event.enqueued_at is None and event.state == "received"
+    assert get_queue(HIGH).get_job_ids() == []
+
+    monkeypatch.setattr(inbox, "RELAY_GRACE_SECONDS", 0)
+    inbox.relay_inbox()  # Redis is back (the main app's Redis is up)
+    [event] = _events()
+    assert event.enqueued_at is not None
+    assert get_queue(HIGH).get_job_ids() == [f"evt-{event.id}"]
+    inbox.relay_inbox()  # a second pass does not queue it twice
+    assert get_queue(HIGH).get_job_ids() == [f"evt-{event.id}"]
+
+
+def test_bindo_with_redis_down_is_also_durable(app, merchant, redis_down_app):
+    body, headers = bindo_delivery()
+    response = redis_down_app.test_client().post(
+        f"/webhooks/bindo/{merchant.id}", data=body, headers=headers
+    )
+    assert response.status_code == 200
+    assert [e.enqueued_at for e in _events()] == [None]
+
+
+def test_a_wiped_redis_is_refilled_by_the_relay(app, client, merchant, redis_conn, monkeypatch):
+    for _ in range(3):
+        body, headers = bc_delivery()
+        assert client.post(URL, data=body, headers=headers).status_code == 200
+    assert len(get_queue(HIGH).get_job_ids()) == 3
+    redis_conn.flushdb()  # FLUSHALL stand-in: every queued job is gone
+
+    monkeypatch.setattr(inbox, "RELAY_AFTER_SECONDS", 0)
+    inbox.relay_inbox()
+    assert sorted(get_queue(HIGH).get_job_ids()) == sorted(f"evt-{e.id}" for e in _events())
+
+
+def test_the_relay_leaves_queued_and_finished_rows_alone(app, client, merchant, monkeypatch):
+    body, headers = bc_delivery()
+    client.post(URL, data=body, headers=headers)
+    [event] = _events()
+    monkeypatch.setattr(inbox, "RELAY_AFTER_SECONDS", 0)
+    inbox.relay_inbox()
+    assert len(get_queue(HIGH).get_job_ids()) == 1  # still queued: not sent again
+    event.state = "processed"
+    db.session.commit()
+    get_queue(HIGH).empty()
+    inbox.relay_inbox()
+    assert get_queue(HIGH).get_job_ids() == []
+
+
+def test_the_tick_job_runs_the_relay(app, merchant, redis_down_app, monkeypatch):
+    import worker.runtime
+    from worker.jobs import tick
+
+    body, headers = bc_delivery()
+    redis_down_app.test_client().post(URL, data=body, headers=headers)
+    monkeypatch.setattr(inbox, "RELAY_GRACE_SECONDS", 0)
+    monkeypatch.setattr(worker.runtime, "_app", app)
+    tick()
+    [event] = _events()
+    assert f"evt-{event.id}" in get_queue(HIGH).get_job_ids()
+
+
+def test_database_down_answers_503_never_200(app, db_down_app):
+    client = db_down_app.test_client()
+    for make in (bc_delivery, bindo_delivery):
+        body, headers = make()
+        path = URL if make is bc_delivery else "/webhooks/bindo/1"
+        assert client.post(path, data=body, headers=headers).status_code == 503
+
+
+def test_a_failed_commit_answers_503_and_stores_nothing(app, client, merchant, monkeypatch):
+    def broken_commit():
+        raise OperationalError("COMMIT", {}, Exception("connection lost"))
+
+    body, headers = bc_delivery()
+    monkeypatch.setattr(db.session, "commit", broken_commit)
+    assert client.post(URL, data=body, headers=headers).status_code == 503
+    monkeypatch.undo()
+    assert _events() == []
+    assert db.session.scalars(select(JobRecord)).all() == []
+    # BigCommerce retries; this time the row commits.
+    assert client.post(URL, data=body, headers=headers).status_code == 200
+    assert len(_events()) == 1
