@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+import time
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
@@ -9,7 +12,7 @@ from sqlalchemy import select
 
 from portal.crypto import cipher
 from portal.extensions import db
-from portal.models import SECRET_COLUMNS, Merchant, Role, StaffUser
+from portal.models import SECRET_COLUMNS, JobRecord, Merchant, Role, StaffUser
 
 staff_cli = AppGroup("staff", help="Staff users of the admin portal.")
 merchants_cli = AppGroup("merchants", help="Merchants (BigCommerce stores).")
@@ -43,6 +46,81 @@ def merchants_list() -> None:
     """One line per merchant: store hash, state, Bindo store, name."""
     for m in db.session.scalars(select(Merchant).order_by(Merchant.id)):
         click.echo(f"{m.store_hash}\t{m.state}\t{m.bindo_store_id or '-'}\t{m.store_name or ''}")
+
+
+def _merchant_or_fail(store_hash: str) -> Merchant:
+    from portal.models import merchant_by_hash
+
+    merchant = merchant_by_hash(store_hash.strip().lower())
+    if merchant is None:
+        raise click.ClickException(f"no merchant with store hash {store_hash}")
+    return merchant
+
+
+def _wait_for_job(job_id: str, seconds: float) -> JobRecord | None:
+    """Poll the job's row (a worker runs it) until it ends or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        row = db.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
+        if row is not None and row.state in {"finished", "failed"}:
+            return row
+        time.sleep(0.5)
+    return None
+
+
+@merchants_cli.command("activate")
+@click.argument("store_hash")
+@click.option(
+    "--wait", "wait_seconds", type=float, default=0.0, help="Wait for a worker to run it."
+)
+def merchants_activate(store_hash: str, wait_seconds: float) -> None:
+    """Enqueue the activation (same as the admin button); needs a running worker."""
+    from portal import lifecycle
+
+    merchant = _merchant_or_fail(store_hash)
+    blocker = lifecycle.activation_blocker(merchant)
+    if blocker:
+        raise click.ClickException(blocker)
+    record = lifecycle.request_activation(merchant, f"cli:{getpass.getuser()}")
+    click.echo(f"activation of {merchant.store_hash} queued as job {record.job_id}")
+    if wait_seconds > 0:
+        row = _wait_for_job(record.job_id, wait_seconds)
+        if row is None:
+            raise click.ClickException("the job did not finish in time (is a worker running?)")
+        db.session.refresh(merchant)
+        message = merchant.lifecycle_error or row.error or ""
+        click.echo(f"job {row.state}; merchant {merchant.state}. {message}".strip())
+        if row.state != "finished" or merchant.state != "active":
+            raise SystemExit(1)
+
+
+@merchants_cli.command("pause")
+@click.argument("store_hash")
+def merchants_pause(store_hash: str) -> None:
+    """Stop all sync for the store (workers skip it) until resumed."""
+    from portal import lifecycle
+
+    merchant = _merchant_or_fail(store_hash)
+    try:
+        lifecycle.pause(merchant, f"cli:{getpass.getuser()}")
+    except lifecycle.LifecycleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{merchant.store_hash} paused")
+
+
+@merchants_cli.command("resume")
+@click.argument("store_hash")
+def merchants_resume(store_hash: str) -> None:
+    """Back to active, with a full sync to catch up."""
+    from portal import lifecycle
+
+    merchant = _merchant_or_fail(store_hash)
+    try:
+        run = lifecycle.resume(merchant, f"cli:{getpass.getuser()}")
+    except lifecycle.LifecycleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{merchant.store_hash} active again; full sync run {run.id} queued")
 
 
 @security_cli.command("rotate-keys")

@@ -173,9 +173,13 @@ class Merchant(TimestampMixin, db.Model):
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_drift_count: Mapped[int | None] = mapped_column(Integer)
+    # The stock reconciliation's own clock (last_reconciled_at belongs to the catalog's).
+    last_stock_reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_order_sweep_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     bindo_watermark: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_connection_check: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Why the last activation was refused or failed (shown to staff); None once it succeeds.
+    lifecycle_error: Mapped[str | None] = mapped_column(Text)
 
     activated_by: Mapped[StaffUser | None] = relationship()
 
@@ -388,6 +392,9 @@ class WebhookEvent(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Lease of the run now processing the row (state "processing"): a second run of the same
+    # event waits it out instead of calling the handler twice; the relay revives expired ones.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UsedJwt(db.Model):

@@ -6,19 +6,62 @@ from flask import Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from portal.admin.base import SecureIndexView
+from portal.admin.alerts import AlertView
+from portal.admin.audit import AuditLogView
+from portal.admin.dashboard import DashboardView
 from portal.admin.merchants import MerchantView
+from portal.admin.notifications import InstallNotificationView, UnreadLabel
+from portal.admin.orders import orders_view
+from portal.admin.runs import SyncRunView
+from portal.admin.sync_errors import SyncErrorView
 from portal.extensions import db
-from portal.models import Merchant
+from portal.models import (
+    Alert,
+    AuditLog,
+    InstallNotification,
+    Merchant,
+    ProductBinding,
+    SyncRun,
+)
 
 
 def init_admin(app: Flask) -> Admin:
     admin = Admin(
         app,
         name="Bindo × BigCommerce",
-        index_view=SecureIndexView(url="/admin", endpoint="admin"),
+        index_view=DashboardView(name="Dashboard", url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(base_template="admin/portal_base.html"),
     )
     admin.add_view(MerchantView(Merchant, db.session, name="Merchants", endpoint="merchants"))
+    admin.add_view(
+        InstallNotificationView(
+            InstallNotification,
+            db.session,
+            name=UnreadLabel("Install notifications"),
+            endpoint="notifications",
+        )
+    )
+    admin.add_view(orders_view())
+    _add_staff_views(admin)
     app.extensions["portal_admin"] = admin
     return admin
+
+
+def _add_staff_views(admin: Admin) -> None:
+    """Sync errors, runs, alerts and the audit log (the dashboard is the index view)."""
+    admin.add_view(
+        SyncErrorView(
+            ProductBinding,
+            db.session,
+            name="Sync errors",
+            endpoint="sync_errors",
+            url="/admin/sync-errors",
+        )
+    )
+    admin.add_view(
+        SyncRunView(SyncRun, db.session, name="Sync runs", endpoint="runs", url="/admin/runs")
+    )
+    admin.add_view(AlertView(Alert, db.session, name="Alerts", endpoint="alerts"))
+    admin.add_view(
+        AuditLogView(AuditLog, db.session, name="Audit log", endpoint="audit", url="/admin/audit")
+    )

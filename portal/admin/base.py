@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import abort, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
-from flask_admin.form import SecureForm
 from flask_login import current_user
+from flask_wtf import FlaskForm
 
 from portal.models import SECRET_COLUMNS, Role
 
@@ -39,11 +39,18 @@ class SecureBaseView(SecuredMixin, BaseView):
     pass
 
 
+class CSRFForm(FlaskForm):
+    """Flask-Admin forms (edit, delete, bulk actions) carry the app-wide Flask-WTF token.
+
+    Flask-Admin's own SecureForm keeps a separate token that CSRFProtect does not accept.
+    """
+
+
 class SecureModelView(SecuredMixin, ModelView):
     """Read-only by default; writes need ``write_role``; secrets never shown or exported."""
 
     write_role: Role = Role.ADMIN
-    form_base_class = SecureForm
+    form_base_class = CSRFForm
     can_create = False
     can_edit = False
     can_delete = False

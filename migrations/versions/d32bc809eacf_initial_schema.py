@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 5314e97b8833
+Revision ID: d32bc809eacf
 Revises:
-Create Date: 2026-11-26 21:13:19.532303
+Create Date: 2026-11-26 21:26:35.174247
 
 """
 
@@ -15,7 +15,7 @@ import portal.models
 
 
 # revision identifiers, used by Alembic.
-revision = "5314e97b8833"
+revision = "d32bc809eacf"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -93,9 +93,13 @@ def upgrade():
         sa.Column("paused_at", portal.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_reconciled_at", portal.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_drift_count", sa.Integer(), nullable=True),
+        sa.Column(
+            "last_stock_reconciled_at", portal.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("last_order_sweep_at", portal.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("bindo_watermark", portal.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_connection_check", sa.JSON(), nullable=True),
+        sa.Column("lifecycle_error", sa.Text(), nullable=True),
         sa.Column("created_at", portal.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", portal.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -369,6 +373,7 @@ def upgrade():
         sa.Column("received_at", portal.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("enqueued_at", portal.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("processed_at", portal.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("locked_until", portal.models.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["merchant_id"], ["merchants.id"], name=op.f("fk_webhook_events_merchant_id_merchants")
         ),

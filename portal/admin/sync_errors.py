@@ -1,0 +1,261 @@
+"""Products that failed to sync, with what BigCommerce answered, and staff retry / link actions.
+
+Actions enqueue catalog jobs by dotted path (the portal never imports ``worker``); support and
+admin may act, viewers only read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import (
+    BaseSQLAFilter,
+    DateTimeBetweenFilter,
+    DateTimeGreaterFilter,
+    DateTimeSmallerFilter,
+    FilterEqual,
+)
+from flask_admin.model.template import macro
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.admin.base import SecureModelView
+from portal.extensions import db
+from portal.models import Merchant, ProductBinding, Role, SyncState, audit, utcnow
+from portal.queue import enqueue, make_job_id
+
+RETRY_JOB = "worker.jobs.catalog.retry_products"
+LINK_JOB = "worker.jobs.catalog.link_product"
+
+
+class ActionRoleMixin:
+    """Bulk actions and custom POST endpoints need ``action_role``; below it they answer 403."""
+
+    action_role: Role = Role.SUPPORT
+
+    def can_act(self) -> bool:
+        return bool(current_user.is_authenticated and current_user.has_role(self.action_role))
+
+    def require_action_role(self) -> None:
+        if not self.can_act():
+            abort(403)
+
+    def is_action_allowed(self, name: str) -> bool:
+        return self.can_act() and super().is_action_allowed(name)  # type: ignore[misc]
+
+    @expose("/action/", methods=("POST",))
+    def action_view(self):
+        self.require_action_role()
+        return super().action_view()  # type: ignore[misc]
+
+
+def datetime_filters(column: Any, label: str) -> list[BaseSQLAFilter]:
+    """After / before / between filters for a UTCDateTime column (Flask-Admin cannot derive
+    them from the TypeDecorator)."""
+    return [
+        DateTimeGreaterFilter(column, label),
+        DateTimeSmallerFilter(column, label),
+        DateTimeBetweenFilter(column, label),
+    ]
+
+
+AGE_OPTIONS = (("1", "1 day"), ("7", "7 days"), ("30", "30 days"))
+
+
+class ErrorAgeFilter(BaseSQLAFilter):
+    """Failures whose last attempt is at least N days old (stale ones nobody retried)."""
+
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        cutoff = utcnow() - timedelta(days=int(value))
+        return query.filter(ProductBinding.last_error_at <= cutoff)
+
+    def operation(self) -> str:
+        return "older than"
+
+    def validate(self, value: Any) -> bool:
+        return str(value).isdigit()
+
+
+def _failed(ids: Iterable[int] | None = None, merchant_id: int | None = None):
+    stmt = select(ProductBinding).where(ProductBinding.sync_state == SyncState.FAILED.value)
+    if ids is not None:
+        stmt = stmt.where(ProductBinding.id.in_(list(ids)))
+    if merchant_id is not None:
+        stmt = stmt.where(ProductBinding.merchant_id == merchant_id)
+    return db.session.scalars(stmt.order_by(ProductBinding.id)).all()
+
+
+def enqueue_retries(bindings: Iterable[ProductBinding], actor: str) -> list[tuple[Merchant, int]]:
+    """One retry_products job per merchant for the given failed bindings; returns (merchant, n)."""
+    by_merchant: dict[int, list[ProductBinding]] = defaultdict(list)
+    for binding in bindings:
+        by_merchant[binding.merchant_id].append(binding)
+    done = []
+    for merchant_id, rows in sorted(by_merchant.items()):
+        ids = [row.id for row in rows]
+        merchant = rows[0].merchant
+        digest = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:12]
+        audit(
+            "sync.retry_requested",
+            actor_type="staff",
+            actor=actor,
+            merchant=merchant,
+            binding_ids=ids,
+        )
+        # enqueue commits the audit row with its JobRecord before the job reaches Redis.
+        enqueue(
+            RETRY_JOB,
+            merchant_id,
+            ids,
+            job_id=make_job_id("retry_products", merchant_id, digest),
+            merchant_id=merchant_id,
+        )
+        done.append((merchant, len(ids)))
+    return done
+
+
+def _store(merchant: Merchant) -> str:
+    return merchant.store_name or merchant.store_hash
+
+
+class SyncErrorView(ActionRoleMixin, SecureModelView):
+    """ProductBinding rows in sync_state ``failed`` only."""
+
+    list_template = "admin/sync_errors_list.html"
+    column_list = (
+        "merchant",
+        "bindo_product_id",
+        "name",
+        "sku",
+        "error_code",
+        "error_field",
+        "error_value",
+        "error_message",
+        "error_detail",
+        "attempts",
+        "first_error_at",
+        "last_error_at",
+        "link",
+    )
+    column_labels = {
+        "merchant.store_hash": "Store hash",
+        "bindo_product_id": "Bindo product id",
+        "sku": "SKU",
+        "error_code": "Kind",
+        "error_field": "Field",
+        "error_value": "Value",
+        "error_message": "What went wrong",
+        "error_detail": "BigCommerce's answer",
+        "link": "Link to BigCommerce product",
+    }
+    column_details_list = column_list[:-1] + ("error_retryable", "bc_product_id")
+    column_sortable_list = ("bindo_product_id", "name", "sku", "error_code", "attempts")
+    column_sortable_list += ("first_error_at", "last_error_at")
+    column_default_sort = ("last_error_at", True)
+    column_searchable_list = ("name", "sku", "error_message")
+    column_filters = (
+        FilterEqual(ProductBinding.merchant_id, "Merchant id"),
+        "merchant.store_hash",
+        "error_code",
+        *datetime_filters(ProductBinding.last_error_at, "Last error at"),
+        ErrorAgeFilter(ProductBinding.last_error_at, "Age", options=AGE_OPTIONS),
+        "error_retryable",
+    )
+    column_formatters = {
+        "merchant": lambda v, c, m, n: _store(m.merchant),
+        "error_detail": macro("bc_answer"),
+        "link": macro("link_form"),
+    }
+    column_formatters_detail = {"error_detail": macro("bc_answer")}
+
+    # -- the failed-only scope -------------------------------------------------------------------
+
+    def get_query(self):
+        return super().get_query().filter(ProductBinding.sync_state == SyncState.FAILED.value)
+
+    def get_count_query(self):
+        return super().get_count_query().filter(ProductBinding.sync_state == SyncState.FAILED.value)
+
+    def get_one(self, id: Any) -> ProductBinding | None:
+        row = super().get_one(id)
+        return row if row is not None and row.sync_state == SyncState.FAILED.value else None
+
+    def render(self, template: str, **kwargs: Any) -> str:
+        if template == self.list_template:
+            kwargs["failed_by_merchant"] = self.failed_by_merchant()
+        return super().render(template, **kwargs)
+
+    @staticmethod
+    def failed_by_merchant() -> list[tuple[Merchant, int]]:
+        counts: dict[int, int] = defaultdict(int)
+        for binding in _failed():
+            counts[binding.merchant_id] += 1
+        return [(db.session.get(Merchant, mid), n) for mid, n in sorted(counts.items())]
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    @action("retry", "Retry selected", "Retry the selected products now?")
+    def action_retry(self, ids: list[str]) -> None:
+        wanted = [int(i) for i in ids if str(i).isdigit()]
+        self._flash_retries(enqueue_retries(_failed(wanted), current_user.email))
+
+    @expose("/retry-merchant/<int:merchant_id>", methods=("POST",))
+    def retry_merchant(self, merchant_id: int):
+        """Retry every failed product of one merchant."""
+        self.require_action_role()
+        if db.session.get(Merchant, merchant_id) is None:
+            abort(404)
+        self._flash_retries(enqueue_retries(_failed(merchant_id=merchant_id), current_user.email))
+        return redirect(url_for(".index_view"))
+
+    @expose("/link/<int:binding_id>", methods=("POST",))
+    def link(self, binding_id: int):
+        """Link a failed product to an existing BigCommerce product (by its id)."""
+        self.require_action_role()
+        binding = self.get_one(str(binding_id))
+        if binding is None:
+            abort(404)
+        raw = (request.form.get("bc_product_id") or "").strip()
+        if not raw.isdigit() or int(raw) <= 0:
+            flash("Enter the BigCommerce product id (a whole number).", "error")
+            return redirect(url_for(".index_view"))
+        bc_product_id = int(raw)
+        audit(
+            "sync.link_requested",
+            actor_type="staff",
+            actor=current_user.email,
+            merchant=binding.merchant,
+            binding_id=binding.id,
+            bindo_product_id=binding.bindo_product_id,
+            bc_product_id=bc_product_id,
+        )
+        enqueue(
+            LINK_JOB,
+            binding.merchant_id,
+            binding.bindo_product_id,
+            bc_product_id,
+            current_user.email,
+            job_id=make_job_id("link_product", binding.merchant_id, binding.bindo_product_id),
+            merchant_id=binding.merchant_id,
+        )
+        flash(
+            f"Link enqueued: Bindo product {binding.bindo_product_id} of "
+            f"{_store(binding.merchant)} to BigCommerce product {bc_product_id}.",
+            "success",
+        )
+        return redirect(url_for(".index_view"))
+
+    @staticmethod
+    def _flash_retries(done: list[tuple[Merchant, int]]) -> None:
+        if not done:
+            flash("No failed products selected: nothing was enqueued.", "warning")
+            return
+        parts = ", ".join(f"{n} of {_store(m)}" for m, n in done)
+        flash(f"Retry enqueued for {sum(n for _, n in done)} product(s): {parts}.", "success")

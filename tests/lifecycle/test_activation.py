@@ -1,0 +1,136 @@
+"""The activation and connection-check jobs, run in-process against both simulators."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from rq import Queue
+from rq.serializers import JSONSerializer
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import AuditLog, SyncRun, merchant_by_hash
+from tests.lifecycle.conftest import BINDO_STORE, BINDO_TOKEN, STORE, link_bindo
+from worker import runtime
+from worker.jobs import lifecycle as jobs
+from worker.lifecycle import BC_SCOPES, BINDO_EVENTS, HOOK_SECRET_HEADER
+
+
+@pytest.fixture
+def installed(client, sim, bindo, app):
+    """Store abc123 installed through the simulator and linked to the Bindo store."""
+    runtime.set_app(app)
+    assert client.get(sim.install_path()).status_code == 303
+    merchant = merchant_by_hash(STORE)
+    link_bindo(merchant)
+    return merchant
+
+
+def bc_hooks(sim) -> list[dict]:
+    return list(sim.state.stores[STORE].hooks.values())
+
+
+def bindo_hooks(bindo_url: str) -> list[dict]:
+    resp = requests.get(
+        f"{bindo_url}/api/v1/stores/{BINDO_STORE}/webhooks",
+        headers={"Authorization": f"Bearer {BINDO_TOKEN}"},
+        timeout=5,
+    )
+    return resp.json()["data"]
+
+
+def reload(merchant):
+    db.session.expire_all()
+    return merchant_by_hash(merchant.store_hash)
+
+
+def test_activation_registers_hooks_sets_active_and_starts_the_initial_sync(
+    installed, sim, bindo, redis_conn, app
+):
+    result = jobs.activate_merchant(installed.id, "support@bindo.test")
+    merchant = reload(installed)
+    assert merchant.state == "active" and merchant.activated_at is not None
+    assert merchant.lifecycle_error is None
+    hooks = bc_hooks(sim)
+    assert sorted(h["scope"] for h in hooks) == sorted(BC_SCOPES)
+    for hook in hooks:
+        assert hook["destination"] == f"{app.config['APP_URL']}/webhooks/bigcommerce"
+        assert hook["headers"] == {HOOK_SECRET_HEADER: merchant.hook_secret}
+        assert hook["is_active"] is True
+    (subscription,) = bindo_hooks(bindo)
+    assert subscription["url"] == f"{app.config['APP_URL']}/webhooks/bindo/{merchant.id}"
+    assert set(subscription["events"]) == set(BINDO_EVENTS)
+    run = db.session.get(SyncRun, result["sync_run_id"])
+    assert run.kind == "initial"
+    (job,) = Queue("low", connection=redis_conn, serializer=JSONSerializer).get_jobs()
+    assert (job.func_name, job.args) == ("worker.jobs.catalog.full_sync", [run.id])
+
+
+def test_activation_twice_is_idempotent(installed, sim, bindo):
+    jobs.activate_merchant(installed.id, "support@bindo.test")
+    secret = reload(installed).hook_secret
+    second = jobs.activate_merchant(installed.id, "support@bindo.test")
+    assert set(second["hooks"].values()) == {"unchanged"}
+    assert second["bindo_webhook"] == "unchanged"
+    assert len(bc_hooks(sim)) == len(BC_SCOPES)
+    assert len(bindo_hooks(bindo)) == 1
+    assert reload(installed).hook_secret == secret
+    assert len(list(db.session.scalars(select(SyncRun)))) == 1
+
+
+def test_activation_repairs_a_deactivated_hook(installed, sim):
+    jobs.activate_merchant(installed.id, "support@bindo.test")
+    hook = bc_hooks(sim)[0]
+    hook["is_active"] = False
+    result = jobs.activate_merchant(installed.id, "support@bindo.test")
+    assert result["hooks"][hook["scope"]] == "updated"
+    assert all(h["is_active"] for h in bc_hooks(sim))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"bindo_store_id": None}, "Bindo link is incomplete"),
+        ({"bindo_location_ids": []}, "Bindo link is incomplete"),
+        ({"bindo_webhook_secret_enc": None}, "webhook signing secret"),
+        ({"state": "uninstalled", "access_token_enc": None}, "not installed"),
+        ({"state": "needs_reauth"}, "re"),
+    ],
+)
+def test_activation_refuses_with_a_recorded_reason(installed, sim, change, reason):
+    for key, value in change.items():
+        setattr(installed, key, value)
+    db.session.commit()
+    result = jobs.activate_merchant(installed.id, "support@bindo.test")
+    assert reason in result["refused"]
+    merchant = reload(installed)
+    assert merchant.state != "active"
+    assert reason in merchant.lifecycle_error
+    assert bc_hooks(sim) == []
+    assert db.session.scalar(
+        select(AuditLog).where(AuditLog.action == "merchant.activation_refused")
+    )
+
+
+def test_a_revoked_token_marks_needs_reauth_and_a_fresh_auth_restores_it(installed, sim, client):
+    jobs.activate_merchant(installed.id, "support@bindo.test")
+    sim.state.revoke_token(STORE)
+    result = jobs.check_connection(installed.id)
+    assert "401" in result["bigcommerce"]
+    assert reload(installed).state == "needs_reauth"
+    assert client.get(sim.install_path()).status_code == 303
+    assert reload(installed).state == "active"
+
+
+def test_connection_check_records_both_sides(installed, sim, bindo):
+    result = jobs.check_connection(installed.id)
+    assert (result["bigcommerce"], result["bindo"]) == ("ok", "ok")
+    merchant = reload(installed)
+    assert merchant.last_connection_check["bigcommerce"] == "ok"
+    merchant.bindo_location_ids = [999]
+    merchant.bindo_token = "wrong-token"
+    db.session.commit()
+    result = jobs.check_connection(installed.id)
+    assert result["bigcommerce"] == "ok"
+    assert result["bindo"].startswith("Unauthorized")
+    assert "wrong-token" not in str(result)

@@ -1,0 +1,81 @@
+"""The CLI commands, and the whole path over HTTP: install, load, configure, activate, uninstall."""
+
+from __future__ import annotations
+
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from portal.extensions import db
+from portal.models import merchant_by_hash
+from tests.conftest import csrf_token, login, make_staff
+from tests.lifecycle.conftest import BINDO_SECRET, BINDO_TOKEN, STORE, link_bindo, make_merchant
+from worker import runtime
+from worker.jobs import lifecycle as jobs
+
+
+def test_cli_activate_enqueues_and_pause_resume_change_state(app, redis_conn):
+    merchant = make_merchant()
+    link_bindo(merchant)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["merchants", "activate", STORE])
+    assert result.exit_code == 0, result.output
+    assert "queued as job activate-" in result.output
+    (job,) = Queue("default", connection=redis_conn, serializer=JSONSerializer).get_jobs()
+    assert job.func_name == "worker.jobs.lifecycle.activate_merchant"
+    assert runner.invoke(args=["merchants", "pause", STORE]).exit_code == 1  # not active yet
+    merchant.state = "active"
+    db.session.commit()
+    assert runner.invoke(args=["merchants", "pause", STORE]).exit_code == 0
+    db.session.expire_all()
+    assert merchant_by_hash(STORE).state == "paused"
+    result = runner.invoke(args=["merchants", "resume", STORE])
+    assert result.exit_code == 0 and "full sync run" in result.output
+    db.session.expire_all()
+    assert merchant_by_hash(STORE).state == "active"
+
+
+def test_cli_refuses_unknown_stores_and_incomplete_links(app):
+    runner = app.test_cli_runner()
+    assert "no merchant" in runner.invoke(args=["merchants", "activate", "nope"]).output
+    make_merchant()
+    result = runner.invoke(args=["merchants", "activate", STORE])
+    assert result.exit_code == 1 and "Bindo link is incomplete" in result.output
+
+
+def test_whole_lifecycle_over_http(client, sim, bindo, app):
+    runtime.set_app(app)
+    # 1. The merchant installs from BigCommerce: code exchanged against the login service.
+    assert client.get(sim.install_path()).status_code == 303
+    assert "Bindo has been notified" in client.get("/app").get_data(as_text=True)
+    merchant = merchant_by_hash(STORE)
+    # 2. Staff link the Bindo store and activate (the job runs in-process here).
+    make_staff("support@bindo.test", role="support")
+    staff = app.test_client()
+    login(staff, "support@bindo.test")
+    page = staff.get(f"/admin/merchants/{merchant.id}/manage").get_data(as_text=True)
+    data = {
+        "csrf_token": csrf_token(page),
+        "bindo_store_id": "bindo-store-1",
+        "location_id": "11",
+        "bindo_token": BINDO_TOKEN,
+        "webhook_secret": BINDO_SECRET,
+    }
+    assert staff.post(f"/admin/merchants/{merchant.id}/link", data=data).status_code == 302
+    assert (
+        staff.post(
+            f"/admin/merchants/{merchant.id}/activate", data={"csrf_token": data["csrf_token"]}
+        ).status_code
+        == 302
+    )
+    assert jobs.activate_merchant(merchant.id, "support@bindo.test")["state"] == "active"
+    # 3. The merchant opens the app again (load) and sees the sync status.
+    assert client.get(sim.load_path()).status_code == 303
+    assert "Sync status" in client.get("/app").get_data(as_text=True)
+    assert len(sim.state.stores[STORE].hooks) == 4
+    # 4. Uninstall: the simulator calls our served portal server-to-server.
+    db.session.remove()
+    outcome = sim.state.uninstall(STORE)
+    assert outcome["status"] == 200
+    merchant = merchant_by_hash(STORE)
+    assert merchant.state == "uninstalled" and merchant.access_token_enc is None
+    assert client.get("/app").status_code == 401

@@ -1,0 +1,223 @@
+"""Lifecycle work that calls the outside APIs: activation (webhooks, first sync) and checks.
+
+Entry points live in worker/jobs/lifecycle.py; these functions take ids, reload state and
+write outcomes (merchant columns and audit rows) before letting API failures surface.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.lifecycle import activation_blocker, start_sync
+from portal.models import Merchant, MerchantState, StaffUser, audit, utcnow
+from worker.clients.bigcommerce import BigCommerceClient
+from worker.clients.bindo import BindoClient
+from worker.clients.errors import ApiError, Unauthorized
+from worker.context import bc_client, load_merchant, mark_needs_reauth
+
+log = logging.getLogger(__name__)
+
+BC_SCOPES = (
+    "store/order/created",
+    "store/order/statusUpdated",
+    "store/product/updated",
+    "store/app/uninstalled",
+)
+BINDO_EVENTS = ("product.created", "product.updated", "product.deleted", "inventory.updated")
+HOOK_SECRET_HEADER = "X-Bindo-Hook-Secret"
+
+
+def _app_url() -> str:
+    return current_app.config["APP_URL"].rstrip("/")
+
+
+def bc_destination() -> str:
+    return f"{_app_url()}/webhooks/bigcommerce"
+
+
+def bindo_destination(merchant: Merchant) -> str:
+    return f"{_app_url()}/webhooks/bindo/{merchant.id}"
+
+
+def bindo_api(merchant: Merchant) -> BindoClient:
+    """A Bindo client from whatever link is saved (the location is not needed to call)."""
+    return BindoClient(
+        current_app.config["BINDO_API_URL"], merchant.bindo_store_id, merchant.bindo_token
+    )
+
+
+def _error_text(exc: Exception) -> str:
+    # ApiError messages carry status and server text, never request headers or tokens.
+    if isinstance(exc, ApiError):
+        return f"{type(exc).__name__}: {exc.title or exc.message}"[:500]
+    return type(exc).__name__
+
+
+# -- connection check ----------------------------------------------------------------------------
+
+
+def check_connection(merchant_id: int) -> dict[str, Any]:
+    """Call BigCommerce /v2/time and Bindo list_locations; store and return the result."""
+    merchant = load_merchant(merchant_id, require_active=False)
+    result: dict[str, Any] = {
+        "bigcommerce": _check_bigcommerce(merchant),
+        "bindo": _check_bindo(merchant),
+        "checked_at": utcnow().isoformat(),
+    }
+    merchant.last_connection_check = result
+    audit("merchant.connection_checked", merchant=merchant, **result)
+    db.session.commit()
+    return result
+
+
+def _check_bigcommerce(merchant: Merchant) -> str:
+    if merchant.access_token_enc is None:
+        return "no token: the app is not installed"
+    try:
+        bc_client(merchant).get_time()
+    except Unauthorized as exc:
+        mark_needs_reauth(merchant, exc)
+        return "refused the token (401): the merchant must re-authorise the app"
+    except ApiError as exc:
+        return _error_text(exc)
+    return "ok"
+
+
+def _check_bindo(merchant: Merchant) -> str:
+    if not (merchant.bindo_store_id and merchant.bindo_token_enc):
+        return "not linked: Bindo store id and API token are needed"
+    try:
+        locations = bindo_api(merchant).list_locations()
+    except ApiError as exc:
+        return _error_text(exc)
+    known = {int(loc["id"]) for loc in locations if str(loc.get("id", "")).isdigit()}
+    missing = [i for i in merchant.bindo_location_ids or [] if int(i) not in known]
+    if missing:
+        return f"location {', '.join(map(str, missing))} not found in the Bindo store"
+    return "ok"
+
+
+# -- activation ----------------------------------------------------------------------------------
+
+
+def activate(merchant_id: int, actor: str) -> dict[str, Any]:
+    """Register webhooks on both sides, set active and start the initial sync (idempotent).
+
+    A merchant already active only gets its webhooks re-ensured (no second initial sync).
+    Refusals are recorded (lifecycle_error + audit) and returned, not raised: retrying would
+    not help until staff fix the link.
+    """
+    merchant = load_merchant(merchant_id, require_active=False)
+    blocker = activation_blocker(merchant)
+    if blocker:
+        return _refuse(merchant, actor, blocker)
+    if merchant.hook_secret_enc is None:
+        merchant.hook_secret = secrets.token_urlsafe(32)
+        db.session.commit()
+    try:
+        hooks = ensure_bc_hooks(bc_client(merchant), merchant)
+        bindo = ensure_bindo_webhook(bindo_api(merchant), merchant)
+    except Unauthorized as exc:
+        if exc.service == "bigcommerce" or not exc.service:
+            mark_needs_reauth(merchant, exc)
+        return _refuse(merchant, actor, f"Activation stopped: {_error_text(exc)}")
+    except ApiError as exc:
+        _record_failure(merchant, actor, f"Activation failed: {_error_text(exc)}")
+        raise
+    return _mark_active(merchant, actor, hooks, bindo)
+
+
+def _mark_active(
+    merchant: Merchant, actor: str, hooks: dict[str, str], bindo: str
+) -> dict[str, Any]:
+    was_active = merchant.state == MerchantState.ACTIVE.value
+    merchant.lifecycle_error = None
+    result: dict[str, Any] = {"state": "active", "hooks": hooks, "bindo_webhook": bindo}
+    if not was_active:
+        merchant.state = MerchantState.ACTIVE.value
+        merchant.activated_at, merchant.paused_at = utcnow(), None
+        merchant.activated_by_id = _staff_id(actor)
+    audit(
+        "merchant.activated",
+        actor_type="staff" if _staff_id(actor) else "system",
+        actor=actor,
+        merchant=merchant,
+        already_active=was_active,
+        hooks=hooks,
+        bindo=bindo,
+    )
+    db.session.commit()
+    if not was_active:
+        staff = (
+            db.session.get(StaffUser, merchant.activated_by_id)
+            if merchant.activated_by_id
+            else None
+        )
+        result["sync_run_id"] = start_sync(merchant, "initial", requested_by=staff).id
+    log.info("merchant %s active (hooks %s)", merchant.store_hash, hooks)
+    return result
+
+
+def _staff_id(actor: str) -> int | None:
+    return db.session.scalar(select(StaffUser.id).where(StaffUser.email == actor))
+
+
+def _refuse(merchant: Merchant, actor: str, reason: str) -> dict[str, Any]:
+    _record_failure(merchant, actor, reason, action="merchant.activation_refused")
+    log.info("activation of %s refused: %s", merchant.store_hash, reason)
+    return {"refused": reason}
+
+
+def _record_failure(
+    merchant: Merchant, actor: str, reason: str, action: str = "merchant.activation_failed"
+) -> None:
+    db.session.rollback()
+    merchant = db.session.get(Merchant, merchant.id) or merchant
+    merchant.lifecycle_error = reason
+    audit(
+        action,
+        actor_type="staff" if _staff_id(actor) else "system",
+        actor=actor,
+        merchant=merchant,
+        reason=reason,
+    )
+    db.session.commit()
+
+
+def ensure_bc_hooks(client: BigCommerceClient, merchant: Merchant) -> dict[str, str]:
+    """One active hook per scope at our destination, carrying the merchant's secret header.
+
+    Existing hooks at our destination are updated when inactive or carrying another secret,
+    else left alone; returns scope -> "created" | "updated" | "unchanged".
+    """
+    destination = bc_destination()
+    headers = {HOOK_SECRET_HEADER: merchant.hook_secret or ""}
+    ours = {h.get("scope"): h for h in client.list_hooks() if h.get("destination") == destination}
+    outcome: dict[str, str] = {}
+    for scope in BC_SCOPES:
+        hook = ours.get(scope)
+        if hook is None:
+            client.create_hook(scope, destination, headers, is_active=True)
+            outcome[scope] = "created"
+        elif not hook.get("is_active") or (hook.get("headers") or {}) != headers:
+            client.update_hook(int(hook["id"]), is_active=True, headers=headers)
+            outcome[scope] = "updated"
+        else:
+            outcome[scope] = "unchanged"
+    return outcome
+
+
+def ensure_bindo_webhook(client: BindoClient, merchant: Merchant) -> str:
+    """Subscribe our per-merchant URL to the four events (the same URL replaces its events)."""
+    url = bindo_destination(merchant)
+    for hook in client.list_webhooks():
+        if hook.get("url") == url and set(BINDO_EVENTS) <= set(hook.get("events") or []):
+            return "unchanged"
+    client.create_webhook(url, list(BINDO_EVENTS))
+    return "subscribed"
