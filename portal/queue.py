@@ -63,12 +63,16 @@ def make_job_id(*parts: Any) -> str:
     return job_id
 
 
-def _still_pending(job_id: str) -> bool:
+PENDING = {"queued", "scheduled", "deferred"}
+
+
+def _status(job_id: str) -> str | None:
     try:
         job = Job.fetch(job_id, connection=redis_conn(), serializer=JSONSerializer)
-    except Exception:  # noqa: BLE001 - missing or unreadable job: not pending
-        return False
-    return job.get_status(refresh=False) in {"queued", "scheduled", "deferred"}
+    except Exception:  # noqa: BLE001 - missing or unreadable job: no status
+        return None
+    status = job.get_status(refresh=False)
+    return getattr(status, "value", status)
 
 
 def enqueue(
@@ -92,8 +96,14 @@ def enqueue(
         import uuid
 
         job_id = make_job_id(func.rsplit(".", 1)[-1], uuid.uuid4().hex)
+    status = _status(job_id)
+    if status == "started":
+        # Never overwrite a running job: queue one follow-up run (itself coalesced), since the
+        # running one may have read its data before the change that asks for this run.
+        job_id = f"{job_id}--next"[:120]
+        status = _status(job_id)
     record = db.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
-    if record is not None and record.state == "queued" and _still_pending(job_id):
+    if record is not None and status in PENDING:
         return record
     if record is None:
         record = JobRecord(job_id=job_id, func=func, queue=queue)

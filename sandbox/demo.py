@@ -99,8 +99,9 @@ def install_app() -> str:
         f"{BC}/_sim/stores/{STORE_HASH}/install", allow_redirects=False, timeout=10
     )
     callback = redirect.headers["Location"]
-    answer = requests.get(callback, timeout=30)  # our /bigcommerce/auth exchanges the code
-    return f"{answer.status_code}"
+    # Our /bigcommerce/auth exchanges the code, then redirects the browser to the app page.
+    answer = requests.get(callback, timeout=30, allow_redirects=False)
+    return "installed" if answer.status_code in (302, 303) else f"failed: HTTP {answer.status_code}"
 
 
 def instructions(env: dict[str, str], password: str, install_status: str) -> str:
@@ -109,7 +110,7 @@ def instructions(env: dict[str, str], password: str, install_status: str) -> str
  Bindo x BigCommerce demo is running (Ctrl-C stops everything)
 
  Staff admin     {PORTAL}/admin      sign in as {STAFF_EMAIL} / {password}
- BigCommerce     {BC}/_sim/stores/{STORE_HASH}   (our app installed: HTTP {install_status})
+ BigCommerce     {BC}/_sim/stores/{STORE_HASH}   (our app: {install_status})
  Bindo POS       {BINDO}/_sim/stores/{BINDO_STORE}   (40 products, 2 locations)
 
  Try this:

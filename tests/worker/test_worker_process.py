@@ -58,3 +58,16 @@ def test_worker_refuses_a_redis_that_evicts_keys(redis_conn):
     with pytest.raises(RedisConfigError, match="noeviction"):
         check_redis(FakeConfig())
     check_redis(redis_conn)  # the real one is configured safely
+
+
+def test_enqueue_never_overwrites_a_running_job(app):
+    from rq.job import JobStatus
+
+    first = enqueue("worker.jobs.diagnostics_echo", "a", job_id="busy-id")
+    job = get_queue(DEFAULT).fetch_job("busy-id")
+    job.set_status(JobStatus.STARTED)  # as a worker does when it picks the job up
+    follow_up = enqueue("worker.jobs.diagnostics_echo", "b", job_id="busy-id")
+    again = enqueue("worker.jobs.diagnostics_echo", "c", job_id="busy-id")
+    assert follow_up.job_id == "busy-id--next" != first.job_id
+    assert again.id == follow_up.id  # the follow-up run is itself coalesced
+    assert get_queue(DEFAULT).fetch_job("busy-id").args == ["a"]

@@ -23,7 +23,8 @@ def diagnostics_fail(message: str) -> None:
 @tracked
 def tick() -> int:
     """Run every due periodic check (relays, sweeps, reconciliations, alerts)."""
-    import worker.inbox  # noqa: F401 - registers the inbox relay check
-    from worker import periodic
+    from worker import inbox, periodic
 
+    # Importing the areas registers their @periodic checks (reconciles, sweeps) with the relay's.
+    inbox.load_areas()
     return periodic.run_checks()

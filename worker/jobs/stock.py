@@ -1,0 +1,55 @@
+"""RQ entry points for stock (Bindo -> BigCommerce): debounced pushes and reconciliation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from worker.clients.errors import Unauthorized
+from worker.context import MerchantInactive, load_merchant, mark_needs_reauth
+from worker.runtime import tracked
+from worker.sync import stock
+
+log = logging.getLogger(__name__)
+
+
+@tracked
+def push_stock(merchant_id: int, bindo_product_ids: list[int] | None = None) -> dict[str, Any]:
+    """Push the levels of ``bindo_product_ids`` plus every id waiting in the pending set.
+
+    ``None`` (and no pending ids) means every pushed product: a full, watermark-filtered push.
+    """
+    try:
+        merchant = load_merchant(merchant_id)
+    except MerchantInactive as exc:
+        log.info("push_stock skipped: %s", exc)
+        return {"skipped": str(exc)}
+    pending = stock.take_pending(merchant_id)
+    ids = (
+        None
+        if bindo_product_ids is None and not pending
+        else sorted({*(bindo_product_ids or ()), *pending})
+    )
+    try:
+        result = stock.push_stock(merchant, ids)
+    except Unauthorized as exc:
+        mark_needs_reauth(merchant, exc)
+        raise
+    stock.done_pending(merchant_id, pending)
+    return stock.result_summary(result)
+
+
+@tracked
+def stock_reconcile(merchant_id: int) -> dict[str, Any]:
+    """Compare all Bindo stock with BigCommerce's levels and fix (and count) the drift."""
+    try:
+        merchant = load_merchant(merchant_id)
+    except MerchantInactive as exc:
+        log.info("stock_reconcile skipped: %s", exc)
+        return {"skipped": str(exc)}
+    try:
+        result = stock.reconcile_stock(merchant)
+    except Unauthorized as exc:
+        mark_needs_reauth(merchant, exc)
+        raise
+    return stock.result_summary(result)

@@ -1,0 +1,1045 @@
+"""Catalog sync, Bindo -> BigCommerce: one skeleton for every product push (STYLE habit 10).
+
+fetch (Bindo's current state) -> map (shared.mapping) -> skip when the payload hash is
+unchanged -> lock per product (Redis) -> write (create / link / batched update / hide) ->
+bind (ProductBinding). Errors are typed: a MappingError or a final API error fails that one
+product and waits for a fix; a retryable API error is recorded and then fails the job so RQ
+retries it. See docs/catalog-sync.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import (
+    Merchant,
+    MerchantState,
+    ProductBinding,
+    SyncState,
+    WebhookEvent,
+    utcnow,
+)
+from portal.queue import DEFAULT, LOW, enqueue, make_job_id
+from shared.mapping import (
+    BINDO_OWNED_FIELDS,
+    MappedProduct,
+    MappingError,
+    MappingSettings,
+    build_create_payload,
+    build_hide_payload,
+    build_update_payload,
+    decide_visibility,
+    map_product,
+    payload_hash,
+)
+from worker.clients.bigcommerce import PRODUCT_BATCH, BigCommerceClient
+from worker.clients.bindo import BindoClient
+from worker.clients.errors import (
+    ApiError,
+    CircuitOpen,
+    Conflict,
+    NotFound,
+    RetryableError,
+    Unauthorized,
+)
+from worker.context import bc_client, bindo_client, load_merchant, mark_needs_reauth, redis
+from worker.periodic import periodic
+from worker.sync.categories import CategoryResolver
+from worker.sync.images import (
+    IMAGES_KEY,
+    images_changed,
+    images_signature,
+    inline_image_map,
+    sync_images,
+)
+
+log = logging.getLogger(__name__)
+
+PUSH_JOB = "worker.jobs.catalog.push_products"
+CHECK_JOB = "worker.jobs.catalog.check_bc_products"
+RECONCILE_JOB = "worker.jobs.catalog.reconcile"
+LOCK_TTL_SECONDS = 300  # longer than one product's write; a crashed job frees it by itself
+LOCK_RETRY_SECONDS = 5  # a product locked by another job is pushed again this much later
+CHUNK = 50  # products per batch in full syncs and drift checks (1 SKU lookup per 50)
+ERROR_VALUE_CHARS = 500
+# Fields compared by drift checks: Bindo owns them and re-sends them on every update.
+# is_visible is left out on purpose: a merchant may hide a product by hand and it stays hidden.
+DRIFT_FIELDS: tuple[str, ...] = tuple(sorted(BINDO_OWNED_FIELDS - {"is_visible"}))
+COUNT_KEYS = ("created", "updated", "linked", "hidden", "unchanged", "skipped", "failed")
+# SyncRunItem.action per outcome.
+ITEM_ACTIONS = {
+    "created": "create",
+    "updated": "update",
+    "linked": "link",
+    "hidden": "hide",
+    "unchanged": "unchanged",
+    "skipped": "skip",
+    "failed": "error",
+    "deferred": "deferred",
+}
+
+
+# --- outcomes --------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What happened to one Bindo product in one run (or would happen, in a dry run)."""
+
+    bindo_id: int
+    action: str  # one of COUNT_KEYS, or "deferred" (locked by another job)
+    message: str | None = None
+    bc_id: int | None = None
+
+
+@dataclass
+class SyncReport:
+    """The outcomes of one batch plus why it stopped early, if it did."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    retryable: RetryableError | None = None
+    stopped: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        totals = dict.fromkeys(COUNT_KEYS, 0)
+        for outcome in self.outcomes:
+            totals[outcome.action] = totals.get(outcome.action, 0) + 1
+        return totals
+
+    def merge(self, other: SyncReport) -> None:
+        self.outcomes.extend(other.outcomes)
+        self.retryable = self.retryable or other.retryable
+        self.stopped = self.stopped or other.stopped
+
+
+# --- per-product locks -----------------------------------------------------------------------
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class ProductLocks:
+    """Redis SET NX locks ``bc:lock:<store>:<bindo_id>``: one writer per product at a time.
+
+    A job that cannot take a lock does not wait (it would hold a worker idle); the product is
+    re-enqueued shortly instead. Locks are released only by their owner (token check).
+    """
+
+    def __init__(self, conn: Redis, store_hash: str, ttl: int = LOCK_TTL_SECONDS) -> None:
+        self.conn = conn
+        self.store_hash = store_hash
+        self.ttl = ttl
+        self.token = secrets.token_hex(8)
+        self.held: set[int] = set()
+
+    def key(self, bindo_id: int) -> str:
+        return f"bc:lock:{self.store_hash}:{bindo_id}"
+
+    def acquire(self, bindo_id: int) -> bool:
+        if bindo_id in self.held:
+            return True
+        if self.conn.set(self.key(bindo_id), self.token, nx=True, ex=self.ttl):
+            self.held.add(bindo_id)
+            return True
+        return False
+
+    def release_all(self) -> None:
+        for bindo_id in list(self.held):
+            self.conn.eval(_RELEASE, 1, self.key(bindo_id), self.token)
+        self.held.clear()
+
+
+# --- the plan of one product -----------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """One product's decision, before any write."""
+
+    record: dict[str, Any]
+    bindo_id: int
+    binding: ProductBinding | None
+    mapped: MappedProduct | None = None
+    category_ids: list[int] = field(default_factory=list)
+    payload: dict[str, Any] | None = None  # create payload (the hashed full state)
+    hash: str | None = None
+    step: str = ""  # create | update | hide | offline | skip | unchanged | failed
+    error: Exception | None = None
+    linked_by: str | None = None  # "sku" / "upc" once an existing product was found
+
+    @property
+    def bc_id(self) -> int | None:
+        return self.binding.bc_product_id if self.binding is not None else None
+
+
+def _for_product(exc: MappingError, bindo_id: int) -> MappingError:
+    return MappingError(exc.field, exc.message, code=exc.code, value=exc.value, product_id=bindo_id)
+
+
+def _offline_hash(mapped: MappedProduct) -> str:
+    return payload_hash({"offline": mapped.skip_reason}, ())
+
+
+def _is_stale(record: Mapping[str, Any], binding: ProductBinding | None) -> bool:
+    """A record older than the one already pushed (e.g. a long full sync's early read)."""
+    seen = binding.bindo_updated_at if binding is not None else None
+    now = record.get("updated_at")
+    return bool(seen and isinstance(now, str) and now < seen)
+
+
+# --- error recording -------------------------------------------------------------------------
+
+
+def _plain_api_message(bindo_id: int, exc: ApiError) -> str:
+    """A plain sentence for staff and merchants from a BigCommerce error."""
+    if isinstance(exc, RetryableError):
+        return (
+            f"Bindo product {bindo_id}: BigCommerce is busy or unreachable right now "
+            f"({exc.status or type(exc).__name__}); the sync tries again automatically."
+        )
+    if isinstance(exc, NotFound):
+        return (
+            f"Bindo product {bindo_id}: its BigCommerce product no longer exists (deleted in "
+            "BigCommerce?). Retry to create it again, or link it to another BigCommerce product."
+        )
+    detail = "; ".join(f"{k}: {v}" for k, v in (exc.errors or {}).items()) or exc.title
+    return (
+        f"Bindo product {bindo_id}: BigCommerce refused the product ({exc.status}): "
+        f"{detail or exc.message}. Correct it in Bindo, then retry."
+    )
+
+
+@dataclass
+class ProductError:
+    """The error columns of a binding, from a MappingError or an API error."""
+
+    code: str
+    field: str | None
+    value: str | None
+    message: str
+    detail: dict[str, Any] | None
+    retryable: bool
+
+    @classmethod
+    def of(cls, bindo_id: int, exc: Exception) -> ProductError:
+        if isinstance(exc, MappingError):
+            if exc.product_id is None:
+                exc.product_id = bindo_id
+            data = exc.to_dict()
+            return cls(exc.code, exc.field, data["value"], exc.plain, data, False)
+        if isinstance(exc, NameClash):
+            return cls(
+                "bc_name_conflict",
+                "name",
+                exc.name,
+                exc.plain,
+                {**exc.api_error.to_dict(), "conflicting_bc_product_id": exc.bc_id},
+                False,
+            )
+        if isinstance(exc, ApiError):
+            first_field = next(iter(exc.errors or {}), None)
+            code = f"bc_{type(exc).__name__.lower()}"
+            return cls(
+                code,
+                str(first_field)[:64] if first_field else None,
+                None,
+                _plain_api_message(bindo_id, exc),
+                exc.to_dict(),
+                exc.retryable,
+            )
+        return cls("internal", None, None, f"Bindo product {bindo_id}: {exc}", None, False)
+
+
+class NameClash(Exception):
+    """409 on create: BigCommerce already has a product with this name, not linked to us."""
+
+    def __init__(self, bindo_id: int, name: str, bc_id: int | None, api_error: ApiError) -> None:
+        self.bindo_id, self.name, self.bc_id, self.api_error = bindo_id, name, bc_id, api_error
+        which = f"BigCommerce product {bc_id}" if bc_id else "another BigCommerce product"
+        self.plain = (
+            f"Bindo product {bindo_id}: BigCommerce already has a product named '{name}' "
+            f"({which}) that is not linked to this Bindo product. If it is the same product, "
+            f"link them in the admin (Link to {which}); otherwise rename it in Bindo."
+        )
+        super().__init__(self.plain)
+
+
+def record_error(binding: ProductBinding, exc: Exception) -> ProductError:
+    """Write the error columns; the caller commits."""
+    err = ProductError.of(binding.bindo_product_id, exc)
+    now = utcnow()
+    binding.sync_state = SyncState.FAILED.value
+    binding.error_code = err.code[:64]
+    binding.error_field = err.field
+    binding.error_value = err.value[:ERROR_VALUE_CHARS] if err.value else None
+    binding.error_message = err.message
+    binding.error_detail = err.detail
+    binding.error_retryable = err.retryable
+    binding.attempts = (binding.attempts or 0) + 1
+    binding.first_error_at = binding.first_error_at or now
+    binding.last_error_at = now
+    return err
+
+
+def clear_error(binding: ProductBinding) -> None:
+    """Success: no error left (last_error_at stays as history)."""
+    binding.error_code = binding.error_field = binding.error_value = None
+    binding.error_message = None
+    binding.error_detail = None
+    binding.error_retryable = None
+    binding.attempts = 0
+    binding.first_error_at = None
+
+
+# --- the engine ------------------------------------------------------------------------------
+
+
+class CatalogSync:
+    """Sync engine for one merchant and one run; reuse it across the batches of a run."""
+
+    def __init__(
+        self,
+        merchant: Merchant,
+        *,
+        bc: BigCommerceClient | None = None,
+        bindo: BindoClient | None = None,
+        dry_run: bool = False,
+        refresh_store: bool = False,
+    ) -> None:
+        self.merchant = merchant
+        self.bc = bc or bc_client(merchant)
+        self.bindo = bindo or bindo_client(merchant)
+        self.dry_run = dry_run
+        self.refresh_store = refresh_store
+        self.categories = CategoryResolver(
+            merchant,
+            self.bc,
+            create_missing=bool(merchant.create_missing_categories) and not dry_run,
+            dry_run=dry_run,
+        )
+        self.locks = ProductLocks(redis(), merchant.store_hash)
+        self._settings: MappingSettings | MappingError | None = None
+
+    # -- entry points ----------------------------------------------------------------------
+
+    def sync_ids(self, bindo_ids: Iterable[int], *, force: Iterable[int] = ()) -> SyncReport:
+        """Fetch the products' current state from Bindo and sync them (ids unknown to Bindo
+        are ignored: there is nothing to push)."""
+        ids = sorted({int(i) for i in bindo_ids})
+        if not ids:
+            return SyncReport()
+        records = self.bindo.get_products(ids)
+        return self.sync_records(records, force=force)
+
+    def sync_records(
+        self, records: Sequence[dict[str, Any]], *, force: Iterable[int] = ()
+    ) -> SyncReport:
+        """Sync one batch of Bindo records (at most a few hundred)."""
+        forced = {int(i) for i in force}
+        report = SyncReport()
+        if self.merchant.state != "active":
+            report.stopped = f"merchant is {self.merchant.state}"
+            return report
+        try:
+            plans = [self._plan(record, forced) for record in records if "id" in record]
+            if self.dry_run:
+                return self._dry_run(plans)
+            self._write(plans, forced, report)
+        except Unauthorized as exc:
+            db.session.rollback()
+            mark_needs_reauth(self.merchant, exc)
+            report.stopped = "needs_reauth"
+        finally:
+            if not self.dry_run:
+                self.locks.release_all()
+        return report
+
+    # -- settings --------------------------------------------------------------------------
+
+    def settings(self) -> MappingSettings:
+        """MappingSettings for this merchant, built once per run; the store's weight unit is
+        read from BigCommerce on full syncs (or when unknown) and kept on the merchant."""
+        if self._settings is None:
+            unit = self.merchant.weight_unit
+            if self.refresh_store or not unit:
+                unit = str(self.bc.get_store().get("weight_units") or "")
+                if unit and unit != self.merchant.weight_unit and not self.dry_run:
+                    self.merchant.weight_unit = unit
+                    db.session.commit()
+            try:
+                self._settings = MappingSettings(
+                    store_weight_unit=unit,
+                    default_category_id=self.merchant.default_category_id,
+                    content_managed_by=self.merchant.content_managed_by or "bindo",
+                    allow_orders_when_out_of_stock=bool(self.merchant.allow_out_of_stock_orders),
+                    safety_buffer=int(self.merchant.safety_buffer or 0),
+                )
+            except MappingError as exc:
+                self._settings = exc
+        if isinstance(self._settings, MappingError):
+            raise self._settings
+        return self._settings
+
+    # -- 1. plan (reads only: Bindo record, DB, category cache/tree) ------------------------
+
+    def _binding(self, bindo_id: int) -> ProductBinding | None:
+        return db.session.scalar(
+            select(ProductBinding).where(
+                ProductBinding.merchant_id == self.merchant.id,
+                ProductBinding.bindo_product_id == bindo_id,
+            )
+        )
+
+    def _plan(self, record: dict[str, Any], forced: set[int]) -> Plan:
+        bindo_id = int(record["id"])
+        plan = Plan(record, bindo_id, self._binding(bindo_id))
+        try:
+            mapped = map_product(record, self.settings())
+        except MappingError as exc:
+            # A copy per product: a settings error is one object shared by the whole batch.
+            plan.step, plan.error = "failed", _for_product(exc, bindo_id)
+            return plan
+        plan.mapped = mapped
+        if mapped.action == "skip":
+            plan.hash = _offline_hash(mapped)
+            bound = plan.bc_id is not None
+            if not bound:
+                plan.step = "skip"
+            elif decide_visibility(False, plan.binding.last_online) is False:
+                plan.step = "hide"
+            else:
+                plan.step = "offline"  # already hidden by us: nothing to send
+        else:
+            try:
+                assert mapped.category is not None
+                plan.category_ids = self.categories.resolve(mapped.category, bindo_id)
+            except MappingError as exc:
+                plan.step, plan.error = "failed", exc
+                return plan
+            plan.payload = build_create_payload(mapped, plan.category_ids)
+            plan.hash = payload_hash(plan.payload, mapped.images)
+            plan.step = "update" if plan.bc_id is not None else "create"
+        if bindo_id not in forced and self._up_to_date(plan):
+            plan.step = "unchanged"
+        return plan
+
+    @staticmethod
+    def _up_to_date(plan: Plan) -> bool:
+        binding = plan.binding
+        if binding is None:
+            return False
+        if _is_stale(plan.record, binding):
+            return True
+        return binding.last_payload_hash is not None and binding.last_payload_hash == plan.hash
+
+    # -- 2. lock, re-check, write, bind -----------------------------------------------------
+
+    def _write(self, plans: list[Plan], forced: set[int], report: SyncReport) -> None:
+        for plan in plans:
+            if plan.step == "unchanged":
+                self._heal_unchanged(plan)
+                report.outcomes.append(Outcome(plan.bindo_id, "unchanged", bc_id=plan.bc_id))
+        db.session.commit()
+        todo = [p for p in plans if p.step != "unchanged"]
+        locked = [p for p in todo if self.locks.acquire(p.bindo_id)]
+        deferred = [p.bindo_id for p in todo if p.bindo_id not in self.locks.held]
+        if deferred:
+            self._push_later(deferred)
+            report.outcomes.extend(
+                Outcome(i, "deferred", "locked by another job") for i in deferred
+            )
+        # A new transaction after taking the locks: whatever the previous holder committed is
+        # visible now, so a product it just created is updated or skipped, never created twice.
+        db.session.rollback()
+        fresh: list[Plan] = []
+        for plan in locked:
+            plan.binding = self._binding(plan.bindo_id)
+            if plan.step in ("create", "update"):
+                plan.step = "update" if plan.bc_id is not None else "create"
+            if plan.bindo_id not in forced and plan.step != "failed" and self._up_to_date(plan):
+                report.outcomes.append(Outcome(plan.bindo_id, "unchanged", bc_id=plan.bc_id))
+                continue
+            fresh.append(plan)
+        for plan in fresh:
+            if plan.step == "failed":
+                report.outcomes.append(self._fail(plan, plan.error))
+            elif plan.step in ("skip", "offline"):
+                report.outcomes.append(self._bind_offline(plan))
+        db.session.commit()
+        writes = [p for p in fresh if p.step in ("create", "update", "hide")]
+        try:
+            creates = [p for p in writes if p.step == "create"]
+            self._find_existing(creates)
+            for plan in creates:
+                if plan.step == "create":
+                    report.outcomes.append(self._create(plan))
+            updates = [p for p in writes if p.step in ("update", "hide")]
+            for chunk in _chunks(updates, PRODUCT_BATCH):
+                report.outcomes.extend(self._update_chunk(chunk))
+        except CircuitOpen:
+            raise
+        except RetryableError as exc:
+            db.session.rollback()
+            report.retryable = exc
+            done = {o.bindo_id for o in report.outcomes}
+            for plan in writes:
+                if plan.bindo_id not in done:
+                    report.outcomes.append(self._fail(plan, exc))
+            db.session.commit()
+
+    def _heal_unchanged(self, plan: Plan) -> None:
+        """Same data as the last success but marked failed (the fix was undone): clear it."""
+        binding = plan.binding
+        if (
+            binding is not None
+            and binding.sync_state == SyncState.FAILED.value
+            and binding.last_payload_hash == plan.hash
+        ):
+            clear_error(binding)
+            binding.sync_state = (
+                SyncState.SYNCED.value if binding.last_online else SyncState.HIDDEN.value
+            )
+
+    def _push_later(self, bindo_ids: list[int]) -> None:
+        for bindo_id in bindo_ids:
+            enqueue(
+                PUSH_JOB,
+                self.merchant.id,
+                [bindo_id],
+                queue=DEFAULT,
+                job_id=make_job_id("push", "product", self.merchant.store_hash, bindo_id, "locked"),
+                merchant_id=self.merchant.id,
+                delay=LOCK_RETRY_SECONDS,
+            )
+
+    def _ensure_binding(self, plan: Plan) -> ProductBinding:
+        if plan.binding is None:
+            plan.binding = ProductBinding(
+                merchant_id=self.merchant.id,
+                bindo_product_id=plan.bindo_id,
+                image_map={},
+                attempts=0,
+            )
+            db.session.add(plan.binding)
+        binding = plan.binding
+        if plan.mapped is not None and plan.mapped.action == "upsert":
+            binding.name = plan.mapped.name[:255]
+            binding.sku = plan.mapped.sku
+            binding.upc = plan.mapped.upc
+        elif binding.name is None:
+            binding.name = str(plan.record.get("name") or "")[:255]
+        return binding
+
+    def _fail(self, plan: Plan, exc: Exception | None) -> Outcome:
+        binding = self._ensure_binding(plan)
+        err = record_error(binding, exc or RuntimeError("unknown error"))
+        log.info("product %s failed: %s", plan.bindo_id, err.code)
+        return Outcome(plan.bindo_id, "failed", err.message, binding.bc_product_id)
+
+    def _bind_offline(self, plan: Plan) -> Outcome:
+        """In Store Only / deleted and nothing to send: never pushed, or already hidden."""
+        if plan.step == "skip" and plan.binding is None and plan.record.get("deleted"):
+            # A deleted product we never pushed: nothing to show anyone, no row.
+            return Outcome(plan.bindo_id, "skipped", "deleted in Bindo, never pushed")
+        binding = self._ensure_binding(plan)
+        clear_error(binding)
+        binding.last_payload_hash = plan.hash
+        binding.bindo_updated_at = plan.record.get("updated_at")
+        binding.last_synced_at = utcnow()
+        if plan.step == "skip":
+            binding.sync_state = SyncState.SKIPPED.value
+            return Outcome(plan.bindo_id, "skipped", plan.mapped.skip_reason if plan.mapped else "")
+        binding.sync_state = SyncState.HIDDEN.value
+        return Outcome(plan.bindo_id, "unchanged", "already hidden", binding.bc_product_id)
+
+    # -- creates: link an existing product first, else create -------------------------------
+
+    def _find_existing(self, creates: list[Plan]) -> None:
+        """Look for each new product in BigCommerce by SKU (1 request per 50), then UPC."""
+        if not creates:
+            return
+        taken = self._bound_bc_ids()
+        skus = [p.mapped.sku for p in creates if p.mapped and p.mapped.sku]
+        by_sku: dict[str, dict[str, Any]] = {}
+        for product in self.bc.find_products_by_skus(skus) if skus else []:
+            by_sku.setdefault(str(product.get("sku") or "").casefold(), product)
+        for plan in creates:
+            mapped = plan.mapped
+            assert mapped is not None
+            found = by_sku.get(mapped.sku.casefold()) if mapped.sku else None
+            how = "sku"
+            if found is None and mapped.upc:
+                found = next(iter(self.bc.find_products_by_upc(mapped.upc)), None)
+                how = "upc"
+            if found is None:
+                continue
+            bc_id = int(found["id"])
+            if bc_id in taken:
+                plan.step, plan.error = (
+                    "failed",
+                    MappingError(
+                        how,
+                        f"BigCommerce product {bc_id} has the same {how.upper()} "
+                        f"'{getattr(mapped, how)}' but is already linked to another Bindo product",
+                        code=f"{how}_already_linked",
+                        value=getattr(mapped, how),
+                        product_id=plan.bindo_id,
+                    ),
+                )
+                self._fail(plan, plan.error)
+                db.session.commit()
+                continue
+            taken.add(bc_id)
+            binding = self._ensure_binding(plan)
+            binding.bc_product_id = bc_id
+            binding.image_map = {}
+            binding.last_online = None
+            db.session.commit()  # bind first: a crash now leaves a link, never a duplicate
+            plan.step, plan.linked_by = "update", how
+
+    def _bound_bc_ids(self) -> set[int]:
+        rows = db.session.scalars(
+            select(ProductBinding.bc_product_id).where(
+                ProductBinding.merchant_id == self.merchant.id,
+                ProductBinding.bc_product_id.is_not(None),
+            )
+        )
+        return {int(r) for r in rows}
+
+    def _create(self, plan: Plan) -> Outcome:
+        """1 request: POST /v3/catalog/products with the images inline."""
+        assert plan.mapped is not None and plan.payload is not None
+        try:
+            row = self.bc.create_product(plan.payload)
+        except Conflict as exc:
+            clash = self._name_clash(plan, exc)
+            outcome = self._fail(plan, clash or exc)
+            self._forget_categories(plan, exc)
+            db.session.commit()
+            return outcome
+        except (RetryableError, Unauthorized):
+            raise
+        except ApiError as exc:
+            outcome = self._fail(plan, exc)
+            db.session.commit()
+            return outcome
+        binding = self._ensure_binding(plan)
+        binding.bc_product_id = int(row["id"])
+        images = plan.mapped.images
+        self._bind_success(
+            plan,
+            sent=plan.payload,
+            online=True,
+            image_map=inline_image_map(images),
+            images_sig=images_signature(images),
+        )
+        db.session.commit()
+        return Outcome(plan.bindo_id, "created", bc_id=binding.bc_product_id)
+
+    def _name_clash(self, plan: Plan, exc: Conflict) -> NameClash | None:
+        """A 409 on the name: find the product holding it, so staff can link the two."""
+        text = " ".join([str(exc.title), str(exc.message), *map(str, exc.errors)]).lower()
+        if "name" not in text or plan.mapped is None:
+            return None
+        name = plan.mapped.name
+        try:
+            holders = self.bc.list_products(name=name, include_fields="name")
+        except (RetryableError, Unauthorized):
+            raise
+        except ApiError:
+            holders = []
+        bc_id = int(holders[0]["id"]) if holders else None
+        return NameClash(plan.bindo_id, name, bc_id, exc)
+
+    def _forget_categories(self, plan: Plan, exc: ApiError) -> None:
+        """409 on categories: a cached id was deleted in BigCommerce; resolve it afresh."""
+        if any("categor" in str(key).lower() for key in exc.errors or {}):
+            self.categories.forget(plan.category_ids)
+
+    # -- updates and hides: batched PUTs of 10 ---------------------------------------------
+
+    def _update_item(self, plan: Plan) -> dict[str, Any]:
+        bc_id = plan.bc_id
+        assert bc_id is not None
+        if plan.step == "hide":
+            return build_hide_payload(bc_id)
+        assert plan.mapped is not None and plan.binding is not None
+        visibility = decide_visibility(True, plan.binding.last_online)
+        return build_update_payload(
+            plan.mapped, plan.category_ids, bc_id=bc_id, visibility=visibility
+        )
+
+    def _update_chunk(self, chunk: list[Plan]) -> list[Outcome]:
+        items = {p.bc_id: self._update_item(p) for p in chunk}
+        result = self.bc.update_products(list(items.values()))
+        outcomes: list[Outcome] = []
+        for plan in chunk:
+            answer = result.results.get(int(plan.bc_id or 0))
+            if isinstance(answer, ApiError):
+                outcomes.append(self._update_failed(plan, answer))
+            else:
+                outcomes.append(self._after_update(plan, items[plan.bc_id]))
+            db.session.commit()
+        return outcomes
+
+    def _update_failed(self, plan: Plan, exc: ApiError) -> Outcome:
+        outcome = self._fail(plan, exc)
+        if isinstance(exc, NotFound) and plan.binding is not None:
+            # Deleted in BigCommerce: unbind, so a staff retry creates it again.
+            plan.binding.bc_product_id = None
+            plan.binding.image_map = {}
+            plan.binding.last_pushed = None
+            plan.binding.last_online = None
+            plan.binding.last_payload_hash = None
+        if isinstance(exc, Conflict):
+            self._forget_categories(plan, exc)
+        return outcome
+
+    def _after_update(self, plan: Plan, sent: dict[str, Any]) -> Outcome:
+        binding = plan.binding
+        assert binding is not None and binding.bc_product_id is not None
+        if plan.step == "hide":
+            self._bind_success(plan, sent=sent, online=False, image_map=None, images_sig=None)
+            return Outcome(plan.bindo_id, "hidden", bc_id=binding.bc_product_id)
+        assert plan.mapped is not None
+        image_map = dict(binding.image_map or {})
+        signature = (binding.last_pushed or {}).get(IMAGES_KEY)
+        if plan.mapped.content_managed_by == "bindo" and (
+            plan.linked_by or images_changed(plan.mapped.images, binding.last_pushed, image_map)
+        ):
+            try:
+                image_map = sync_images(
+                    self.bc, binding.bc_product_id, plan.mapped.images, image_map
+                )
+            except (RetryableError, Unauthorized):
+                raise
+            except ApiError as exc:
+                # The fields are saved; only the images failed: keep the old hash so the next
+                # run tries the images again, and show why.
+                return self._fail(plan, exc)
+            signature = images_signature(plan.mapped.images)
+        self._bind_success(plan, sent=sent, online=True, image_map=image_map, images_sig=signature)
+        action = "linked" if plan.linked_by else "updated"
+        return Outcome(plan.bindo_id, action, bc_id=binding.bc_product_id)
+
+    def _bind_success(
+        self,
+        plan: Plan,
+        *,
+        sent: Mapping[str, Any],
+        online: bool,
+        image_map: dict[str, int] | None,
+        images_sig: list[list[Any]] | None,
+    ) -> None:
+        """Stamp the binding after a write BigCommerce accepted."""
+        binding = self._ensure_binding(plan)
+        pushed = dict(binding.last_pushed or {})
+        # Merged, because a hide or an update sends fewer fields than the create did: this is
+        # our best knowledge of what BigCommerce holds, which drift checks compare against.
+        pushed.update({k: v for k, v in sent.items() if k not in ("id", "images")})
+        if images_sig is not None:
+            pushed[IMAGES_KEY] = images_sig
+        binding.last_pushed = pushed
+        binding.last_payload_hash = plan.hash
+        if "is_visible" in sent or binding.last_online is None:
+            binding.last_online = online
+        if image_map is not None:
+            binding.image_map = image_map
+        binding.bindo_updated_at = plan.record.get("updated_at")
+        binding.last_synced_at = utcnow()
+        binding.sync_state = SyncState.SYNCED.value if online else SyncState.HIDDEN.value
+        clear_error(binding)
+
+    # -- dry run ---------------------------------------------------------------------------
+
+    def _dry_run(self, plans: list[Plan]) -> SyncReport:
+        """The same decisions, reads only. Outcome actions: created (to create), linked (to
+        link, message says by SKU or UPC), updated, hidden, unchanged, skipped, failed."""
+        report = SyncReport()
+        creates = [p for p in plans if p.step == "create"]
+        skus = [p.mapped.sku for p in creates if p.mapped and p.mapped.sku]
+        found_skus = {
+            str(p.get("sku") or "").casefold()
+            for p in (self.bc.find_products_by_skus(skus) if skus else [])
+        }
+        for plan in plans:
+            report.outcomes.append(self._dry_outcome(plan, found_skus))
+        return report
+
+    def _dry_outcome(self, plan: Plan, found_skus: set[str]) -> Outcome:
+        mapped = plan.mapped
+        if plan.step == "failed":
+            return Outcome(
+                plan.bindo_id, "failed", ProductError.of(plan.bindo_id, plan.error).message
+            )
+        if plan.step == "create" and mapped is not None:
+            if mapped.sku and mapped.sku.casefold() in found_skus:
+                return Outcome(plan.bindo_id, "linked", f"link by SKU {mapped.sku}")
+            if mapped.upc and self.bc.find_products_by_upc(mapped.upc):
+                return Outcome(plan.bindo_id, "linked", f"link by UPC {mapped.upc}")
+            return Outcome(plan.bindo_id, "created", f"create '{mapped.name}'")
+        action = {
+            "update": "updated",
+            "hide": "hidden",
+            "skip": "skipped",
+            "offline": "unchanged",
+            "unchanged": "unchanged",
+        }[plan.step]
+        message = mapped.skip_reason if mapped is not None and action == "skipped" else None
+        return Outcome(plan.bindo_id, action, message, plan.bc_id)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+# --- drift: BigCommerce's values of Bindo-owned fields vs what we pushed ----------------------
+
+
+def _norm(name: str, value: Any) -> Any:
+    """Comparable form: numbers rounded like the mapping rounds them, category lists sorted."""
+    if name == "categories" and isinstance(value, list):
+        return sorted(int(v) for v in value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return round(float(value), 4)
+    if isinstance(value, str) and name in ("price", "weight"):
+        try:
+            return round(float(value), 4)
+        except ValueError:
+            return value
+    return value
+
+
+def drifted_fields(current: Mapping[str, Any], pushed: Mapping[str, Any]) -> list[str]:
+    """Bindo-owned fields whose BigCommerce value differs from the one we last sent."""
+    return [
+        name
+        for name in DRIFT_FIELDS
+        if name in pushed
+        and name in current
+        and _norm(name, current[name]) != _norm(name, pushed[name])
+    ]
+
+
+def find_drift(
+    merchant: Merchant, bc: BigCommerceClient, bc_ids: Iterable[int] | None = None
+) -> list[ProductBinding]:
+    """Bound, visible-by-us products whose Bindo-owned fields were changed in BigCommerce.
+
+    Reads 1 request per 50 products (``id:in`` + ``include_fields``).
+    """
+    stmt = select(ProductBinding).where(
+        ProductBinding.merchant_id == merchant.id,
+        ProductBinding.bc_product_id.is_not(None),
+    )
+    if bc_ids is not None:
+        stmt = stmt.where(ProductBinding.bc_product_id.in_([int(i) for i in bc_ids]))
+    bindings = {
+        int(b.bc_product_id): b
+        for b in db.session.scalars(stmt)
+        # An offline product only ever gets is_visible from us: nothing of ours to restore.
+        # (Filtered here: a JSON column may hold JSON null rather than SQL NULL.)
+        if b.last_pushed and b.last_online
+    }
+    drifted: list[ProductBinding] = []
+    fields = ",".join(DRIFT_FIELDS)
+    for chunk in _chunks(sorted(bindings), CHUNK):
+        ids = ",".join(str(i) for i in chunk)
+        for product in bc.iter_products(**{"id:in": ids, "include_fields": fields}):
+            binding = bindings.get(int(product["id"]))
+            if binding is not None and drifted_fields(product, binding.last_pushed or {}):
+                drifted.append(binding)
+    return drifted
+
+
+# --- operations used by the jobs ---------------------------------------------------------------
+
+
+def invalidate_hashes(merchant_id: int) -> int:
+    """Forget every stored payload hash of a merchant, so each product is sent once again.
+
+    Called when content_managed_by or allow_out_of_stock_orders changes: the same Bindo data
+    now maps to different payloads. Returns the number of bindings touched.
+    """
+    bindings = db.session.scalars(
+        select(ProductBinding).where(
+            ProductBinding.merchant_id == merchant_id,
+            ProductBinding.last_payload_hash.is_not(None),
+        )
+    ).all()
+    for binding in bindings:
+        binding.last_payload_hash = None
+    db.session.commit()
+    return len(bindings)
+
+
+class LinkError(ValueError):
+    """A staff link that cannot be made; the message says why in plain words."""
+
+
+def link_binding(merchant_id: int, bindo_product_id: int, bc_product_id: int) -> Outcome:
+    """Link a Bindo product to an existing BigCommerce product (e.g. after a name clash),
+    then push Bindo's data onto it. Raises LinkError when the link is impossible."""
+    merchant = load_merchant(merchant_id)
+    bc = bc_client(merchant)
+    try:
+        bc.get_product(int(bc_product_id), include=None)
+    except NotFound:
+        raise LinkError(f"BigCommerce product {bc_product_id} does not exist") from None
+    other = db.session.scalar(
+        select(ProductBinding).where(
+            ProductBinding.merchant_id == merchant.id,
+            ProductBinding.bc_product_id == int(bc_product_id),
+            ProductBinding.bindo_product_id != int(bindo_product_id),
+        )
+    )
+    if other is not None:
+        raise LinkError(
+            f"BigCommerce product {bc_product_id} is already linked to Bindo product "
+            f"{other.bindo_product_id}"
+        )
+    binding = db.session.scalar(
+        select(ProductBinding).where(
+            ProductBinding.merchant_id == merchant.id,
+            ProductBinding.bindo_product_id == int(bindo_product_id),
+        )
+    )
+    if binding is None:
+        binding = ProductBinding(
+            merchant_id=merchant.id, bindo_product_id=int(bindo_product_id), image_map={}
+        )
+        db.session.add(binding)
+    if binding.bc_product_id != int(bc_product_id):
+        binding.bc_product_id = int(bc_product_id)
+        binding.image_map = {}
+        binding.last_pushed = None
+        binding.last_online = None
+    binding.last_payload_hash = None
+    binding.sync_state = SyncState.PENDING.value
+    db.session.commit()
+    engine = CatalogSync(merchant, bc=bc)
+    report = engine.sync_ids([int(bindo_product_id)], force=[int(bindo_product_id)])
+    if report.retryable is not None:
+        raise report.retryable
+    outcome = next(iter(report.outcomes), None)
+    if outcome is None:
+        return Outcome(int(bindo_product_id), "failed", "the product is not in Bindo")
+    if outcome.action == "updated":
+        outcome.action = "linked"
+    return outcome
+
+
+def push_job_id(store_hash: str, bindo_id: int) -> str:
+    """Coalesces the events of one product while its push waits in the queue."""
+    return make_job_id("push", "product", store_hash, bindo_id)
+
+
+# --- webhook handlers ---------------------------------------------------------------------------
+
+
+def on_bindo_product_event(event: WebhookEvent, merchant: Merchant) -> None:
+    """product.created/updated/deleted: push that product (the job re-reads Bindo)."""
+    product_id = (event.payload.get("data") or {}).get("product_id")
+    if not isinstance(product_id, int):
+        log.warning("bindo event %s has no product id", event.id)
+        return
+    enqueue(
+        PUSH_JOB,
+        merchant.id,
+        [product_id],
+        queue=DEFAULT,
+        job_id=push_job_id(merchant.store_hash, product_id),
+        merchant_id=merchant.id,
+    )
+
+
+def on_bigcommerce_product_updated(event: WebhookEvent, merchant: Merchant) -> None:
+    """store/product/updated: if the product is ours, check its Bindo-owned fields (a job
+    re-reads them; our own echo compares equal and costs no push)."""
+    bc_id = (event.payload.get("data") or {}).get("id")
+    if not isinstance(bc_id, int):
+        return
+    bound = db.session.scalar(
+        select(ProductBinding.id).where(
+            ProductBinding.merchant_id == merchant.id, ProductBinding.bc_product_id == bc_id
+        )
+    )
+    if bound is None:
+        return  # a product the merchant made in BigCommerce: not ours to touch
+    enqueue(
+        CHECK_JOB,
+        merchant.id,
+        [bc_id],
+        queue=DEFAULT,
+        job_id=make_job_id("bc", "product", merchant.store_hash, bc_id),
+        merchant_id=merchant.id,
+    )
+
+
+def _register_handlers() -> None:
+    """Hook the handlers into the inbox dispatcher (it imports this module lazily)."""
+    try:
+        from worker.inbox import handles
+    except ImportError:  # pragma: no cover - the dispatcher ships separately
+        return
+    handles("bindo", "product.created", "product.updated", "product.deleted")(
+        on_bindo_product_event
+    )
+    handles("bigcommerce", "store/product/updated")(on_bigcommerce_product_updated)
+
+
+def parse_bindo_time(value: Any) -> datetime | None:
+    """Bindo's ISO-8601 'Z' timestamps as aware datetimes (None when absent or malformed)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+_register_handlers()
+
+
+@periodic
+def enqueue_due_catalog_reconciles() -> None:
+    """Every RECONCILE_INTERVAL_SECONDS per active merchant: a catalog reconcile (LOW queue).
+
+    The job id names the interval window, so a window gets one reconcile however many ticks
+    see it due; a Redis claim stops a failing merchant from being re-enqueued every tick.
+    """
+    interval = float(current_app.config.get("RECONCILE_INTERVAL_SECONDS", 900))
+    now = utcnow()
+    merchants = db.session.scalars(
+        select(Merchant).where(Merchant.state == MerchantState.ACTIVE.value)
+    ).all()
+    conn = redis()
+    for merchant in merchants:
+        last = merchant.last_reconciled_at
+        if last is not None and (now - last).total_seconds() < interval:
+            continue
+        if not conn.set(f"bc:due:catalog-reconcile:{merchant.id}", "1", nx=True, ex=int(interval)):
+            continue
+        window = int(now.timestamp() // interval)
+        enqueue(
+            RECONCILE_JOB,
+            merchant.id,
+            queue=LOW,
+            job_id=make_job_id("reconcile", merchant.store_hash, window),
+            merchant_id=merchant.id,
+        )

@@ -1,0 +1,458 @@
+"""Orders, BigCommerce -> Bindo: import once, then follow cancellations and refunds.
+
+Webhooks are only hints: every run re-fetches the order, its lines and shipping addresses, so
+duplicate, late or reordered events all converge on BigCommerce's current state. Exactly-once
+effects come from keys, not from the queue: the ImportedOrder row is unique per (merchant,
+order), the Bindo order is created with ``external_reference`` (a second create replays), a
+cancel is a no-op in Bindo the second time, and a refund carries a reference derived from the
+cumulative refunded quantities (a retry replays it). See docs/stock-and-orders.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from portal.alerts import raise_alert
+from portal.extensions import db
+from portal.models import ImportedOrder, Merchant, ProductBinding, WebhookEvent, audit, utcnow
+from portal.queue import HIGH, LOW, enqueue, make_job_id
+from shared.mapping import (
+    customer_from_billing,
+    external_reference,
+    is_cancelled,
+    is_refunded,
+    map_order,
+    refund_lines,
+    should_import,
+)
+from shared.mapping.orders import STATUS_INCOMPLETE
+from worker.clients.bigcommerce import BigCommerceClient
+from worker.clients.bindo import BindoClient
+from worker.clients.errors import Conflict
+from worker.context import bc_client, bindo_client, redis
+from worker.inbox import handles
+from worker.periodic import periodic
+from worker.sync.stock import claim, due_merchants, enqueue_once
+
+log = logging.getLogger(__name__)
+
+IMPORT_JOB = "worker.jobs.orders.import_order"
+SWEEP_JOB = "worker.jobs.orders.sweep_orders"
+SWEEP_OVERLAP = timedelta(minutes=5)  # clock skew and same-second modifications
+FIRST_SWEEP_LOOKBACK = timedelta(days=1)  # a merchant activated before activated_at existed
+ORDER_LOCK_SECONDS = 120
+
+# Every order event means "this order changed": all lead to the same re-fetching import.
+ORDER_SCOPES = (
+    "store/order/created",
+    "store/order/updated",
+    "store/order/statusUpdated",
+    "store/order/refund/created",
+)
+
+# ImportedOrder.state values
+WAITING, SKIPPED, IMPORTED, CANCELLED = "waiting", "skipped", "imported", "cancelled"
+REFUNDED, PARTIALLY_REFUNDED, FAILED = "refunded", "partially_refunded", "failed"
+FLAG_UNKNOWN_LINES, FLAG_NO_EMAIL = "unknown_lines", "no_email"
+
+
+@dataclass(frozen=True)
+class FetchedOrder:
+    """BigCommerce's current view of one order."""
+
+    order: dict[str, Any]
+    lines: list[dict[str, Any]]
+    addresses: list[dict[str, Any]]
+
+    @property
+    def status_id(self) -> int:
+        return int(self.order.get("status_id") or 0)
+
+
+def import_job_id(merchant: Merchant, bc_order_id: int) -> str:
+    return make_job_id("order", merchant.store_hash, bc_order_id)
+
+
+def request_import(merchant: Merchant, bc_order_id: int) -> None:
+    """Enqueue (or coalesce with a still-queued) import of one order on the HIGH queue."""
+    enqueue_once(
+        IMPORT_JOB,
+        merchant.id,
+        int(bc_order_id),
+        queue=HIGH,
+        job_id=import_job_id(merchant, bc_order_id),
+        merchant_id=merchant.id,
+    )
+
+
+# --- the row -------------------------------------------------------------------------------
+
+
+def get_or_create_row(merchant: Merchant, bc_order_id: int) -> ImportedOrder:
+    """The order's row, created first; a concurrent creator wins and we read its row."""
+    stmt = select(ImportedOrder).where(
+        ImportedOrder.merchant_id == merchant.id, ImportedOrder.bc_order_id == bc_order_id
+    )
+    row = db.session.scalar(stmt)
+    if row is not None:
+        return row
+    row = ImportedOrder(merchant_id=merchant.id, bc_order_id=bc_order_id, flags=[])
+    db.session.add(row)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        row = db.session.scalar(stmt)
+        if row is None:
+            raise
+    return row
+
+
+def add_flag(row: ImportedOrder, flag: str) -> None:
+    if flag not in (row.flags or []):
+        row.flags = [*(row.flags or []), flag]  # new list: the JSON column sees the change
+
+
+@contextmanager
+def order_lock(merchant: Merchant, bc_order_id: int) -> Iterator[None]:
+    """Serialise runs for one order (two workers, a webhook and the sweep).
+
+    Not the guarantee (the keys above are) but it keeps two runs from computing the same
+    refund against different BigCommerce snapshots.
+    """
+    lock = redis().lock(
+        f"bc:order-lock:{merchant.id}:{bc_order_id}",
+        timeout=ORDER_LOCK_SECONDS,
+        blocking_timeout=ORDER_LOCK_SECONDS,
+    )
+    if not lock.acquire():
+        raise TimeoutError(f"order {bc_order_id} of {merchant.store_hash} is locked")
+    try:
+        yield
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 - an expired lock has nothing to release
+            log.warning("order lock %s expired", bc_order_id)
+
+
+# --- reading BigCommerce -------------------------------------------------------------------
+
+
+def fetch_order(client: BigCommerceClient, bc_order_id: int) -> FetchedOrder:
+    order = client.get_order(bc_order_id)
+    return FetchedOrder(
+        order=order,
+        lines=client.get_order_products(bc_order_id),
+        addresses=client.get_order_shipping_addresses(bc_order_id),
+    )
+
+
+# --- building the Bindo order --------------------------------------------------------------
+
+
+def order_location(merchant: Merchant) -> int:
+    """The Bindo location an online order sells from (and is restocked to).
+
+    "map" mode: the Bindo location mapped to the BigCommerce location we publish to; else (or
+    when none is) the first linked location.
+    """
+    linked = [int(loc) for loc in merchant.bindo_location_ids or ()]
+    if not linked:
+        raise ValueError(f"merchant {merchant.store_hash} has no linked Bindo location")
+    if merchant.location_mode == "map":
+        for loc in linked:
+            if (merchant.location_map or {}).get(str(loc)) == merchant.bc_location_id:
+                return loc
+    return linked[0]
+
+
+def bindings_for(
+    merchant: Merchant, lines: Sequence[Mapping[str, Any]]
+) -> tuple[dict[int, int], dict[str, int]]:
+    """(bc_product_id -> bindo id, casefolded SKU -> bindo id) for this order's lines only."""
+    bc_ids = sorted({int(line["product_id"]) for line in lines if line.get("product_id")})
+    skus = sorted({str(line["sku"]).strip().casefold() for line in lines if line.get("sku")})
+    by_id: dict[int, int] = {}
+    by_sku: dict[str, int] = {}
+    base = select(ProductBinding).where(ProductBinding.merchant_id == merchant.id)
+    if bc_ids:
+        for b in db.session.scalars(base.where(ProductBinding.bc_product_id.in_(bc_ids))):
+            by_id[int(b.bc_product_id)] = b.bindo_product_id
+    if skus:
+        for b in db.session.scalars(base.where(func.lower(ProductBinding.sku).in_(skus))):
+            by_sku.setdefault(b.sku.strip().casefold(), b.bindo_product_id)
+    return by_id, by_sku
+
+
+def resolve_customer(bindo: BindoClient, billing: Mapping[str, Any] | None) -> int | None:
+    """The Bindo customer with the billing e-mail (any case), created if needed; None if none.
+
+    A 409 on create means another run (or the shop) created it just now: look it up again.
+    """
+    wanted = customer_from_billing(billing)
+    if wanted is None:
+        return None
+    found = bindo.find_customer_by_email(wanted["email"])
+    if found is not None:
+        return int(found["id"])
+    try:
+        return int(bindo.create_customer(**wanted)["id"])
+    except Conflict:
+        found = bindo.find_customer_by_email(wanted["email"])
+        if found is None:
+            raise
+        return int(found["id"])
+
+
+def create_bindo_order(
+    merchant: Merchant, row: ImportedOrder, fetched: FetchedOrder, bindo: BindoClient
+) -> None:
+    """Create (or find, on a retry) the Bindo order; Bindo lowers stock with it atomically."""
+    billing = fetched.order.get("billing_address")
+    if row.bindo_customer_id is None:
+        row.bindo_customer_id = resolve_customer(bindo, billing)
+    if row.bindo_customer_id is None:
+        add_flag(row, FLAG_NO_EMAIL)
+    by_id, by_sku = bindings_for(merchant, fetched.lines)
+    mapped = map_order(
+        fetched.order,
+        fetched.lines,
+        fetched.addresses,
+        store_hash=merchant.store_hash,
+        location_id=order_location(merchant),
+        product_bindings=by_id,
+        customer_id=row.bindo_customer_id,
+        sku_bindings=by_sku,
+    )
+    if mapped.unknown_lines:
+        add_flag(row, FLAG_UNKNOWN_LINES)
+    order, replayed = bindo.create_order(mapped.body)
+    row.bindo_order_id = int(order["id"])
+    row.total = str(order.get("total") or fetched.order.get("total_inc_tax") or "")
+    row.state, row.imported_at = IMPORTED, utcnow()
+    audit(
+        "order.imported",
+        merchant=merchant,
+        bc_order_id=row.bc_order_id,
+        bindo_order_id=row.bindo_order_id,
+        replayed=replayed,
+        unknown_lines=[u.line_id for u in mapped.unknown_lines],
+    )
+    db.session.commit()
+
+
+# --- lifecycle -----------------------------------------------------------------------------
+
+
+def refund_reference(store_hash: str, order_id: int, lines: Sequence[Mapping[str, Any]]) -> str:
+    """Deterministic refund key from BigCommerce's cumulative refunded quantities.
+
+    The same BigCommerce state always gives the same reference, so a run that crashed after
+    Bindo accepted the refund replays it instead of refunding again; a later refund changes
+    the totals and with them the reference.
+    """
+    totals = sorted(
+        (int(line["id"]), int(line.get("quantity_refunded") or 0))
+        for line in lines
+        if int(line.get("quantity_refunded") or 0) > 0
+    )
+    digest = hashlib.sha256(repr(totals).encode()).hexdigest()[:16]
+    return f"{external_reference(store_hash, order_id)}-refund-{digest}"
+
+
+def apply_refunds(
+    merchant: Merchant, row: ImportedOrder, fetched: FetchedOrder, bindo: BindoClient
+) -> bool:
+    """Refund in Bindo what BigCommerce refunded and Bindo has not (with restock)."""
+    bindo_order = bindo.get_order(row.bindo_order_id)
+    missing = refund_lines(fetched.lines, bindo_order)
+    if not missing:
+        return False
+    reference = refund_reference(merchant.store_hash, row.bc_order_id, fetched.lines)
+    refund, replayed = bindo.create_refund(
+        row.bindo_order_id, reference=reference, line_items=missing, restock=True
+    )
+    audit(
+        "order.refunded",
+        merchant=merchant,
+        bc_order_id=row.bc_order_id,
+        reference=reference,
+        lines=missing,
+        replayed=replayed,
+        refund_id=refund.get("id"),
+    )
+    return True
+
+
+def follow_lifecycle(
+    merchant: Merchant, row: ImportedOrder, fetched: FetchedOrder, bindo: BindoClient
+) -> None:
+    """Cancel or refund the Bindo order to match BigCommerce's current status."""
+    status = fetched.status_id
+    refunded_any = any(int(line.get("quantity_refunded") or 0) for line in fetched.lines)
+    if refunded_any or is_refunded(status):
+        apply_refunds(merchant, row, fetched, bindo)
+        fully = all(
+            int(line.get("quantity_refunded") or 0) >= int(line.get("quantity") or 0)
+            for line in fetched.lines
+        )
+        row.state = REFUNDED if fully or status == 4 else PARTIALLY_REFUNDED
+    if is_cancelled(status):
+        if row.state != CANCELLED:
+            bindo.cancel_order(row.bindo_order_id, restock=True)  # a no-op the second time
+            audit("order.cancelled", merchant=merchant, bc_order_id=row.bc_order_id)
+        row.state = CANCELLED
+    db.session.commit()
+
+
+# --- the import ----------------------------------------------------------------------------
+
+
+def import_order(merchant: Merchant, bc_order_id: int) -> str:
+    """Bring one BigCommerce order's current state into Bindo; returns the row's state."""
+    bc = bc_client(merchant)
+    with order_lock(merchant, bc_order_id):
+        fetched = fetch_order(bc, bc_order_id)
+        row = get_or_create_row(merchant, bc_order_id)
+        row.attempts = (row.attempts or 0) + 1
+        row.bc_status_id = fetched.status_id
+        bindo = bindo_client(merchant)
+        if row.bindo_order_id is None and not adopt_existing(merchant, row, fetched, bindo):
+            if not should_import(fetched.status_id):
+                row.state = WAITING if fetched.status_id == STATUS_INCOMPLETE else SKIPPED
+                row.error_message = None
+                db.session.commit()
+                return row.state
+            create_bindo_order(merchant, row, fetched, bindo)
+        follow_lifecycle(merchant, row, fetched, bindo)
+        row.error_message = None
+        db.session.commit()
+        return row.state
+
+
+def adopt_existing(
+    merchant: Merchant, row: ImportedOrder, fetched: FetchedOrder, bindo: BindoClient
+) -> bool:
+    """A cancelled or declined order we never recorded may still have been created in Bindo
+    by a run that crashed before its commit: find it by reference so it is cancelled too."""
+    if fetched.status_id == STATUS_INCOMPLETE or should_import(fetched.status_id):
+        return False
+    found = bindo.find_order_by_reference(external_reference(merchant.store_hash, row.bc_order_id))
+    if found is None:
+        return False
+    row.bindo_order_id = int(found["id"])
+    row.state, row.imported_at = IMPORTED, row.imported_at or utcnow()
+    db.session.commit()
+    return True
+
+
+def record_failure(merchant: Merchant, bc_order_id: int, exc: Exception) -> None:
+    """Note the error on the row (state "failed" unless the Bindo order already exists)."""
+    db.session.rollback()
+    row = get_or_create_row(merchant, bc_order_id)
+    row.error_message = f"{type(exc).__name__}: {exc}"[:2000]
+    if row.bindo_order_id is None:
+        row.state = FAILED
+    db.session.commit()
+
+
+# --- the sweep -----------------------------------------------------------------------------
+
+
+def sweep_since(merchant: Merchant) -> datetime:
+    last = merchant.last_order_sweep_at or merchant.activated_at
+    if last is None:
+        last = utcnow() - FIRST_SWEEP_LOOKBACK
+    return last - SWEEP_OVERLAP
+
+
+def sweep_orders(merchant: Merchant) -> dict[str, int]:
+    """Enqueue imports for orders modified since the last sweep that we lack or that moved on,
+    and re-activate webhooks BigCommerce deactivated."""
+    started = utcnow()
+    bc = bc_client(merchant)
+    seen = enqueued = 0
+    for order in bc.iter_orders(sweep_since(merchant)):
+        seen += 1
+        if needs_import(merchant, order):
+            request_import(merchant, int(order["id"]))
+            enqueued += 1
+    reactivated = reactivate_hooks(merchant, bc)
+    merchant.last_order_sweep_at = started
+    db.session.commit()
+    counts = {"seen": seen, "enqueued": enqueued, "hooks_reactivated": reactivated}
+    log.info("store %s: order sweep %s", merchant.store_hash, counts)
+    return counts
+
+
+def needs_import(merchant: Merchant, order: Mapping[str, Any]) -> bool:
+    """Not seen yet, failed, or its status changed since our last run."""
+    row = db.session.scalar(
+        select(ImportedOrder).where(
+            ImportedOrder.merchant_id == merchant.id, ImportedOrder.bc_order_id == int(order["id"])
+        )
+    )
+    if row is None:
+        return True
+    return row.state in (FAILED, "pending") or row.bc_status_id != int(order.get("status_id") or 0)
+
+
+def reactivate_hooks(merchant: Merchant, bc: BigCommerceClient) -> int:
+    """Turn deactivated hooks back on (BigCommerce gives up after ~48 h of failed deliveries)."""
+    count = 0
+    for hook in bc.list_hooks():
+        if hook.get("is_active", True):
+            continue
+        bc.update_hook(int(hook["id"]), is_active=True)
+        count += 1
+        raise_alert(
+            "webhook_deactivated",
+            f"BigCommerce had deactivated the {hook.get('scope')} webhook of "
+            f"{merchant.store_hash}; it was re-activated and missed orders are swept in.",
+            merchant=merchant,
+            subject=str(hook["id"]),
+        )
+        audit("hook.reactivated", merchant=merchant, hook_id=hook["id"], scope=hook.get("scope"))
+    db.session.commit()
+    return count
+
+
+# --- triggers ------------------------------------------------------------------------------
+
+
+@handles("bigcommerce", *ORDER_SCOPES)
+def on_order_event(event: WebhookEvent, merchant: Merchant) -> None:
+    """``store/order/created`` / ``statusUpdated``: the payload only says which order changed."""
+    data = (event.payload or {}).get("data") or {}
+    try:
+        order_id = int(data["id"])
+    except (KeyError, TypeError, ValueError):
+        log.warning("order event %s without an order id", event.id)
+        return
+    request_import(merchant, order_id)
+
+
+@periodic
+def enqueue_due_order_sweeps() -> None:
+    """Every ORDER_SWEEP_INTERVAL_SECONDS per merchant: a sweep_orders job (LOW queue)."""
+    interval = float(current_app.config.get("ORDER_SWEEP_INTERVAL_SECONDS", 900))
+    for merchant in due_merchants("last_order_sweep_at", interval):
+        if claim("order-sweep", merchant.id, interval):
+            enqueue(
+                SWEEP_JOB,
+                merchant.id,
+                queue=LOW,
+                job_id=make_job_id("order_sweep", merchant.store_hash),
+                merchant_id=merchant.id,
+            )
