@@ -203,6 +203,26 @@ def resume(merchant: Merchant, actor: StaffUser | str) -> SyncRun:
     return start_sync(merchant, "full", requested_by=actor)
 
 
+# Settings the payload hash cannot see (content ownership, stock tracking): every product must
+# be re-sent once, so the worker forgets the hashes before its full sync.
+HASH_BLIND_SETTINGS = frozenset({"content_managed_by", "allow_out_of_stock_orders"})
+SETTINGS_CHANGED_JOB = "worker.jobs.catalog.settings_changed"
+
+
+def sync_after_settings_change(merchant: Merchant, changed: Iterable[str]) -> None:
+    """Apply changed settings to the catalog: a plain full sync, or a re-send of everything."""
+    if HASH_BLIND_SETTINGS & set(changed):
+        enqueue(
+            SETTINGS_CHANGED_JOB,
+            merchant.id,
+            queue=LOW,
+            job_id=make_job_id("settings_changed", merchant.id),
+            merchant_id=merchant.id,
+        )
+    else:
+        start_sync(merchant, "full")
+
+
 def start_sync(merchant: Merchant, kind: str, requested_by: Any = None) -> SyncRun:
     """Create a SyncRun (committed first) and enqueue the catalog full sync for it."""
     run = SyncRun(merchant_id=merchant.id, kind=kind)

@@ -39,6 +39,14 @@ class RedactingFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        # Tracebacks and stacks carry exception text (URLs, SQL parameters): redact them too.
+        # Formatters reuse a set ``exc_text`` instead of formatting ``exc_info`` again.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 

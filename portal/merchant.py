@@ -28,7 +28,7 @@ from wtforms import BooleanField, SelectField
 from wtforms.validators import InputRequired
 
 from portal.extensions import db
-from portal.lifecycle import start_sync
+from portal.lifecycle import sync_after_settings_change
 from portal.models import (
     ContentOwner,
     ImportedOrder,
@@ -236,7 +236,7 @@ def index():
     if form.validate_on_submit():
         changes = apply_settings(merchant, form, session.get("bc_user_email"))
         if changes and merchant.state == MerchantState.ACTIVE.value:
-            start_sync(merchant, "full")
+            sync_after_settings_change(merchant, changes)
             flash("Settings saved. A full sync was started so the changes apply.")
         else:
             flash("Settings saved." if changes else "Nothing changed.")

@@ -60,7 +60,8 @@ class SyncRunView(SecureModelView):
         "started_at",
         "finished_at",
     )
-    column_details_list = column_list + ("error", "created_at")
+    # The live box above the table shows progress; a static copy below would go stale.
+    column_details_list = tuple(c for c in column_list if c != "progress") + ("error", "created_at")
     column_sortable_list = ("id", "kind", "state", "drift", "started_at", "finished_at")
     column_labels = {"merchant.store_hash": "Store hash"}
     column_default_sort = ("id", True)

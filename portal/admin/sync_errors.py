@@ -20,7 +20,7 @@ from flask_admin.contrib.sqla.filters import (
     DateTimeBetweenFilter,
     DateTimeGreaterFilter,
     DateTimeSmallerFilter,
-    FilterEqual,
+    IntEqualFilter,
 )
 from flask_admin.model.template import macro
 from flask_login import current_user
@@ -161,7 +161,7 @@ class SyncErrorView(ActionRoleMixin, SecureModelView):
     column_default_sort = ("last_error_at", True)
     column_searchable_list = ("name", "sku", "error_message")
     column_filters = (
-        FilterEqual(ProductBinding.merchant_id, "Merchant id"),
+        IntEqualFilter(ProductBinding.merchant_id, "Merchant id"),
         "merchant.store_hash",
         "error_code",
         *datetime_filters(ProductBinding.last_error_at, "Last error at"),

@@ -93,7 +93,7 @@ def test_settings_post_without_csrf_is_refused(client, app):
     assert response.status_code == 400
 
 
-def test_settings_change_of_an_active_merchant_starts_a_full_sync(client, app, redis_conn):
+def test_content_ownership_change_re_sends_every_product(client, app, redis_conn):
     make_merchant(state="active", activated_at=utcnow())
     open_app(client)
     page = client.get("/app").get_data(as_text=True)  # BigCommerce unreachable: still renders
@@ -106,12 +106,28 @@ def test_settings_change_of_an_active_merchant_starts_a_full_sync(client, app, r
             "content_managed_by": "bigcommerce",
         },
     )
-    run = db.session.scalar(select(SyncRun))
-    assert run.kind == "full"
     queue = Queue("low", connection=redis_conn, serializer=JSONSerializer)
     (job,) = queue.get_jobs()
-    assert job.func_name == "worker.jobs.catalog.full_sync"
-    assert job.args == [run.id]
+    # The payload hash cannot see who owns content: the worker forgets hashes, then syncs.
+    assert job.func_name == "worker.jobs.catalog.settings_changed"
+    assert job.args == [merchant_by_hash(STORE).id]
+
+
+def test_out_of_stock_change_also_re_sends_every_product(client, app, redis_conn):
+    make_merchant(state="active", activated_at=utcnow())
+    open_app(client)
+    page = client.get("/app").get_data(as_text=True)
+    client.post(
+        "/app",
+        data={
+            "csrf_token": csrf_token(page),
+            "default_category_id": 0,
+            "content_managed_by": "bindo",
+            "allow_out_of_stock_orders": "y",
+        },
+    )
+    (job,) = Queue("low", connection=redis_conn, serializer=JSONSerializer).get_jobs()
+    assert job.func_name == "worker.jobs.catalog.settings_changed"
 
 
 def test_active_page_shows_only_this_stores_status(client, app):

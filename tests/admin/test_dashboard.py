@@ -1,0 +1,181 @@
+"""The dashboard (admin index): every figure staff rely on, and a Redis outage shown plainly."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+
+from portal.extensions import db
+from portal.models import (
+    Alert,
+    ImportedOrder,
+    InstallNotification,
+    ProductBinding,
+    SyncRun,
+    SyncRunItem,
+    utcnow,
+)
+from portal.queue import get_queue
+from tests.admin.conftest import add_failed, add_merchant
+
+
+def page(client) -> str:
+    response = client.get("/admin/")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def card_count(html: str, state: str) -> int:
+    match = re.search(
+        rf'data-state="{state}">\s*<div class="card-body">\s*'
+        r'<div class="display-4">(\d+)</div>',
+        html,
+    )
+    assert match, state
+    return int(match.group(1))
+
+
+def test_merchant_counts_per_state_link_to_the_filtered_merchant_list(as_role):
+    for i, state in enumerate(["active", "active", "paused", "installed", "needs_reauth"]):
+        add_merchant(f"s{i}", state=state)
+    client = as_role("viewer")
+    html = page(client)
+    assert card_count(html, "active") == 2
+    assert card_count(html, "paused") == 1
+    assert card_count(html, "installed") == 1
+    assert card_count(html, "uninstalled") == 0
+    link = re.search(r'data-state="paused">.*?<a href="([^"]+)"', html, re.S).group(1)
+    listing = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert "s2" in listing and "s0" not in listing
+
+
+def test_unread_install_notifications_are_counted(as_role):
+    merchant = add_merchant()
+    db.session.add_all(
+        [
+            InstallNotification(merchant_id=merchant.id, kind="install", message="new"),
+            InstallNotification(
+                merchant_id=merchant.id, kind="install", message="old", handled_at=utcnow()
+            ),
+        ]
+    )
+    db.session.commit()
+    html = page(as_role("viewer"))
+    match = re.search(r'id="unread-notifications">.*?display-4">(\d+)<', html, re.S)
+    assert match.group(1) == "1"
+
+
+def test_products_synced_pending_and_failing_per_merchant(as_role):
+    merchant = add_merchant("shop")
+    for i, state in enumerate(["synced", "synced", "synced", "pending"]):
+        db.session.add(
+            ProductBinding(merchant_id=merchant.id, bindo_product_id=i, sync_state=state)
+        )
+    db.session.commit()
+    add_failed(merchant, 99)
+    html = page(as_role("viewer"))
+    row = re.search(r"<tr>\s*<td>Store shop.*?</tr>", html, re.S).group(0)
+    assert re.findall(r">(\d+)<", row)[:2] == ["3", "1"]
+    assert "/admin/sync-errors/?flt0_0=" in row and ">1</a>" in row
+
+
+def test_orders_imported_today_exclude_earlier_days(as_role):
+    merchant = add_merchant()
+    db.session.add_all(
+        [
+            ImportedOrder(merchant_id=merchant.id, bc_order_id=1, imported_at=utcnow()),
+            ImportedOrder(merchant_id=merchant.id, bc_order_id=2, imported_at=utcnow()),
+            ImportedOrder(
+                merchant_id=merchant.id, bc_order_id=3, imported_at=utcnow() - timedelta(days=2)
+            ),
+        ]
+    )
+    db.session.commit()
+    html = page(as_role("viewer"))
+    assert re.search(r'id="orders-today">Orders imported today:\s*<strong>(?:<a[^>]*>)?2<', html)
+
+
+def test_queue_depth_and_failed_jobs_per_queue_come_from_redis(
+    app, as_role, redis_conn, monkeypatch
+):
+    # A private queue prefix: workers of other suites sharing this Redis never take these jobs.
+    monkeypatch.setitem(app.config, "RQ_QUEUE_PREFIX", "admin-dash-")
+    queue = get_queue("low")
+    queue.enqueue("worker.jobs.tick", job_id="waiting-1")
+    queue.enqueue("worker.jobs.tick", job_id="waiting-2")
+    failed = Job.create(
+        "worker.jobs.tick", connection=queue.connection, id="broken-1", serializer=queue.serializer
+    )
+    failed.save()
+    FailedJobRegistry(queue=queue).add(failed, ttl=600, exc_string="boom")
+    html = page(as_role("viewer"))
+    row = re.search(r"<tr><td>low</td>.*?</tr>", html, re.S).group(0)
+    assert re.findall(r">(\d+)<", row) == ["2", "1"]
+    assert "Redis unreachable" not in html
+
+
+def test_redis_down_shows_redis_unreachable_instead_of_failing(app, as_role):
+    client = as_role("viewer")
+    saved_url, saved_conn = app.config["REDIS_URL"], app.extensions.pop("redis", None)
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    try:
+        html = page(client)
+    finally:
+        app.config["REDIS_URL"] = saved_url
+        app.extensions.pop("redis", None)
+        if saved_conn is not None:
+            app.extensions["redis"] = saved_conn
+    assert "Redis unreachable" in html
+    assert 'id="queue-table"' not in html
+
+
+def test_last_reconciliation_and_its_drift_per_merchant(as_role):
+    merchant = add_merchant("recon", last_reconciled_at=utcnow(), last_drift_count=7)
+    run = SyncRun(
+        merchant_id=merchant.id, kind="reconcile", state="finished", drift=7, finished_at=utcnow()
+    )
+    db.session.add(run)
+    add_merchant("never")
+    db.session.commit()
+    html = page(as_role("viewer"))
+    table = re.search(r'id="reconcile-table".*?</table>', html, re.S).group(0)
+    recon = re.search(r"<tr>\s*<td>Store recon</td>.*?</tr>", table, re.S).group(0)
+    assert f"/admin/runs/details/?id={run.id}" in recon and ">7</td>" in recon
+    assert "never" in re.search(r"<tr>\s*<td>Store never</td>.*?</tr>", table, re.S).group(0)
+
+
+def test_open_alerts_are_listed_and_resolved_ones_are_not(as_role):
+    db.session.add_all(
+        [
+            Alert(dedupe_key="a", kind="token_revoked", message="Store needs re-auth"),
+            Alert(dedupe_key="b", kind="old", message="Gone", resolved_at=utcnow()),
+        ]
+    )
+    db.session.commit()
+    html = page(as_role("viewer"))
+    assert re.search(r'id="open-alerts-count">1<', html)
+    assert "Store needs re-auth" in html and "Gone" not in html
+
+
+def test_chart_has_fourteen_days_of_synced_and_error_bars(as_role):
+    merchant = add_merchant()
+    run = SyncRun(merchant_id=merchant.id, kind="full", state="finished")
+    db.session.add(run)
+    db.session.flush()
+    db.session.add_all(
+        [SyncRunItem(run_id=run.id, action="create") for _ in range(4)]
+        + [SyncRunItem(run_id=run.id, action="update", created_at=utcnow() - timedelta(days=20))]
+    )
+    db.session.commit()
+    add_failed(merchant, 5)
+    add_failed(merchant, 6, last_error_at=utcnow() - timedelta(days=3))
+    html = page(as_role("viewer"))
+    chart = re.search(r'<svg id="activity-chart".*?</svg>', html, re.S).group(0)
+    assert len(re.findall(r'class="chart-bar-synced"', chart)) == 14
+    assert len(re.findall(r'class="chart-bar-errors"', chart)) == 14
+    today = utcnow().date().isoformat()
+    assert f"{today}: 4 synced" in chart and f"{today}: 1 errors" in chart
+    assert "items synced (4)" in html and "product errors (2)" in html
