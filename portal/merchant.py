@@ -199,14 +199,66 @@ def apply_settings(merchant: Merchant, form: SettingsForm, actor: str | None) ->
 # -- pages ---------------------------------------------------------------------------------------
 
 
-def _status(merchant: Merchant) -> dict[str, Any]:
-    counts = dict(
+FAILING_SHOWN = 50
+ORDERS_SHOWN = 20
+# The connection state in the merchant's words (they never see our internal state names).
+STATE_WORDS = {
+    MerchantState.INSTALLED.value: "Installed: waiting for Bindo to activate the integration.",
+    MerchantState.ACTIVE.value: "Connected: products, stock and orders are syncing.",
+    MerchantState.PAUSED.value: "Paused by Bindo: nothing is syncing until it resumes.",
+    MerchantState.NEEDS_REAUTH.value: (
+        "Disconnected: BigCommerce no longer accepts the app's access. "
+        "Open or reinstall the app from the BigCommerce control panel."
+    ),
+}
+
+
+def connection_words(merchant: Merchant) -> str:
+    return STATE_WORDS.get(merchant.state, merchant.state)
+
+
+def _sync_counts(merchant: Merchant) -> dict[str, int]:
+    return dict(
         db.session.execute(
             select(ProductBinding.sync_state, func.count(ProductBinding.id))
             .where(ProductBinding.merchant_id == merchant.id)
             .group_by(ProductBinding.sync_state)
         ).all()
     )
+
+
+def _last_finished_run(merchant: Merchant) -> SyncRun | None:
+    """The newest finished catalog run (dry runs change nothing, so they are not a sync)."""
+    return db.session.scalar(
+        select(SyncRun)
+        .where(
+            SyncRun.merchant_id == merchant.id,
+            SyncRun.finished_at.is_not(None),
+            SyncRun.kind != "dry_run",
+        )
+        .order_by(SyncRun.finished_at.desc(), SyncRun.id.desc())
+        .limit(1)
+    )
+
+
+def _failing_products(merchant: Merchant) -> list[ProductBinding]:
+    """This store's failing products, most recent failure first, capped at 50."""
+    return list(
+        db.session.scalars(
+            select(ProductBinding)
+            .where(
+                ProductBinding.merchant_id == merchant.id,
+                ProductBinding.sync_state == SyncState.FAILED.value,
+            )
+            .order_by(ProductBinding.last_error_at.desc(), ProductBinding.id.desc())
+            .limit(FAILING_SHOWN)
+        )
+    )
+
+
+def _status(merchant: Merchant) -> dict[str, Any]:
+    """The store's own read-only status; every query is filtered by this merchant's id."""
+    counts = _sync_counts(merchant)
     last_run = db.session.scalar(
         select(SyncRun).where(SyncRun.merchant_id == merchant.id).order_by(SyncRun.id.desc())
     )
@@ -214,13 +266,16 @@ def _status(merchant: Merchant) -> dict[str, Any]:
         select(ImportedOrder)
         .where(ImportedOrder.merchant_id == merchant.id)
         .order_by(ImportedOrder.id.desc())
-        .limit(10)
+        .limit(ORDERS_SHOWN)
     ).all()
     return {
         "synced": counts.get(SyncState.SYNCED.value, 0),
         "hidden": counts.get(SyncState.HIDDEN.value, 0),
         "failing": counts.get(SyncState.FAILED.value, 0),
         "last_run": last_run,
+        "last_finished": _last_finished_run(merchant),
+        "failing_products": _failing_products(merchant),
+        "failing_shown": FAILING_SHOWN,
         "orders": orders,
     }
 
@@ -248,6 +303,7 @@ def index():
         form=form,
         categories_ok=categories_ok,
         activated=activated,
+        connection=connection_words(merchant),
         status=_status(merchant) if activated else None,
     ), (400 if request.method == "POST" else 200)
 

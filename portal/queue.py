@@ -18,6 +18,7 @@ from rq import Queue, Retry
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import JobRecord
@@ -102,12 +103,22 @@ def enqueue(
         # running one may have read its data before the change that asks for this run.
         job_id = f"{job_id}--next"[:120]
         status = _status(job_id)
+    # The caller's pending changes are committed on their own first, so that losing the race
+    # below (rollback) can never discard them.
+    db.session.commit()
     record = db.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
+    if record is None:
+        try:
+            record = JobRecord(job_id=job_id, func=func, queue=queue)
+            db.session.add(record)
+            db.session.commit()
+        except IntegrityError:
+            # The same job id was enqueued concurrently (a duplicate delivery): coalesce.
+            db.session.rollback()
+            record = db.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
+            status = _status(job_id)
     if record is not None and status in PENDING:
         return record
-    if record is None:
-        record = JobRecord(job_id=job_id, func=func, queue=queue)
-        db.session.add(record)
     record.args = list(args)
     record.queue = queue
     record.merchant_id = merchant_id

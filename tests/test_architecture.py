@@ -85,3 +85,21 @@ def test_rule_checker_catches_a_forbidden_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import requests\nfrom portal.models import Merchant\n")
     assert {"requests", "portal.models"} <= imports_of(bad)
+
+
+def test_every_job_path_the_portal_enqueues_exists_in_the_worker():
+    """The portal enqueues by dotted path; a typo would only fail at run time in a worker."""
+    import importlib
+    import re
+
+    paths: set[str] = set()
+    for path in modules("portal"):
+        paths.update(
+            re.findall(r"[\"'](worker\.jobs\.[a-z_]+(?:\.[a-z_]+)*)[\"']", path.read_text())
+        )
+    assert paths, "the portal enqueues no job at all?"
+    for dotted in sorted(paths):
+        module_name, func_name = dotted.rsplit(".", 1)
+        module = importlib.import_module(module_name)
+        func = getattr(module, func_name, None)
+        assert callable(func), f"{dotted} is enqueued by the portal but does not exist"

@@ -10,8 +10,7 @@ from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.admin.base import SecureModelView
-from portal.admin.sync_errors import ActionRoleMixin, datetime_filters
+from portal.admin.base import ActionRoleMixin, SecureModelView, datetime_filters
 from portal.extensions import db
 from portal.models import Alert, audit, utcnow
 

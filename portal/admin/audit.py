@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from portal.admin.base import SecureModelView
-from portal.admin.sync_errors import datetime_filters
+from portal.admin.base import SecureModelView, datetime_filters
 from portal.models import AuditLog
 
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, redirect, request, url_for
-from flask_admin import AdminIndexView, BaseView
+from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import (
+    BaseSQLAFilter,
+    DateTimeBetweenFilter,
+    DateTimeGreaterFilter,
+    DateTimeSmallerFilter,
+)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
@@ -29,6 +37,14 @@ class SecuredMixin:
         if not self.is_accessible():
             return self.inaccessible_callback(name, **kwargs)
         return None
+
+
+# Flask-Admin's built-in write endpoints and the flag that switches each on.
+BUILTIN_WRITE_FLAGS = {
+    "create_view": "can_create",
+    "edit_view": "can_edit",
+    "delete_view": "can_delete",
+}
 
 
 class SecureIndexView(SecuredMixin, AdminIndexView):
@@ -64,3 +80,56 @@ class SecureModelView(SecuredMixin, ModelView):
 
     def can_write(self) -> bool:
         return bool(current_user.is_authenticated and current_user.has_role(self.write_role))
+
+    def _handle_view(self, name, **kwargs):
+        # Strict: a write switched off for the view answers 403 to everyone (Flask-Admin would
+        # only redirect back), after the login check so anonymous visitors still go to /login.
+        refused = super()._handle_view(name, **kwargs)
+        if refused is not None:
+            return refused
+        if self._builtin_write_disabled(name):
+            abort(403)
+        return None
+
+    def _builtin_write_disabled(self, name: str) -> bool:
+        """Whether ``name`` is a Flask-Admin write endpoint switched off for every role."""
+        flag = BUILTIN_WRITE_FLAGS.get(name)
+        if flag is not None:
+            return not getattr(self, flag)
+        if name == "ajax_update":
+            return not self.column_editable_list
+        if name == "action_view":
+            offered = [n for n, _ in self._actions or [] if n != "delete" or self.can_delete]
+            return not offered
+        return False
+
+
+class ActionRoleMixin:
+    """Bulk actions and custom POST endpoints need ``action_role``; below it they answer 403."""
+
+    action_role: Role = Role.SUPPORT
+
+    def can_act(self) -> bool:
+        return bool(current_user.is_authenticated and current_user.has_role(self.action_role))
+
+    def require_action_role(self) -> None:
+        if not self.can_act():
+            abort(403)
+
+    def is_action_allowed(self, name: str) -> bool:
+        return self.can_act() and super().is_action_allowed(name)  # type: ignore[misc]
+
+    @expose("/action/", methods=("POST",))
+    def action_view(self):
+        self.require_action_role()
+        return super().action_view()  # type: ignore[misc]
+
+
+def datetime_filters(column: Any, label: str) -> list[BaseSQLAFilter]:
+    """After / before / between filters for a UTCDateTime column (Flask-Admin cannot derive
+    them from the TypeDecorator)."""
+    return [
+        DateTimeGreaterFilter(column, label),
+        DateTimeSmallerFilter(column, label),
+        DateTimeBetweenFilter(column, label),
+    ]

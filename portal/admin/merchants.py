@@ -1,7 +1,10 @@
-"""Merchants in the staff admin: the list, and a manage page to link, check and activate."""
+"""Merchants in the staff admin: the list, and a manage page to link, check, activate, resync
+and dry-run, with the merchant's settings, webhook health, recent runs and history."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from flask import abort, flash, redirect, url_for
@@ -9,15 +12,33 @@ from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
+from sqlalchemy import func, select
 from wtforms import IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal import lifecycle
 from portal.admin.base import SecureModelView
 from portal.extensions import db
-from portal.models import AuditLog, Merchant, Role
+from portal.models import AuditLog, Merchant, Role, StaffUser, SyncRun, WebhookEvent, audit, utcnow
+from portal.queue import LOW, enqueue, make_job_id
 
-OPERATIONS = ("check", "activate", "pause", "resume")
+OPERATIONS = ("check", "activate", "pause", "resume", "resync", "dry_run")
+DRY_RUN_JOB = "worker.jobs.catalog.dry_run"
+WEBHOOK_SOURCES = ("bigcommerce", "bindo")
+HISTORY_ROWS = 50
+RECENT_RUNS = 10
+FAILED_EVENTS = 10
+# Shown on the manage page; every other column is either shown elsewhere or a secret.
+SETTING_LABELS = (
+    ("default_category_id", "Default BigCommerce category id"),
+    ("content_managed_by", "Images and description managed in"),
+    ("allow_out_of_stock_orders", "Allow orders at or below 0 stock"),
+    ("safety_buffer", "Stock safety buffer"),
+    ("create_missing_categories", "Create missing categories"),
+    ("location_mode", "Location mode"),
+    ("bc_location_id", "BigCommerce location id"),
+    ("weight_unit", "Store weight unit"),
+)
 
 
 class BindoLinkForm(FlaskForm):
@@ -41,6 +62,105 @@ def _manage_link(view, context, model, name) -> Markup:
     return Markup('<a href="{}">{}</a>').format(url, model.store_hash)
 
 
+@dataclass
+class SourceHealth:
+    """Webhook deliveries of one source for one merchant."""
+
+    source: str
+    last_received_at: Any = None
+    counts_24h: dict[str, int] = field(default_factory=dict)
+    failed: list[WebhookEvent] = field(default_factory=list)
+
+
+def webhook_health(merchant: Merchant) -> list[SourceHealth]:
+    """Per source: the last event received, counts by state over 24 h, the latest failures."""
+    since = utcnow() - timedelta(hours=24)
+    health = []
+    for source in WEBHOOK_SOURCES:
+        mine = (WebhookEvent.merchant_id == merchant.id, WebhookEvent.source == source)
+        counts = db.session.execute(
+            select(WebhookEvent.state, func.count(WebhookEvent.id))
+            .where(*mine, WebhookEvent.received_at >= since)
+            .group_by(WebhookEvent.state)
+        ).all()
+        failed = db.session.scalars(
+            select(WebhookEvent)
+            .where(*mine, WebhookEvent.state == "failed")
+            .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
+            .limit(FAILED_EVENTS)
+        ).all()
+        health.append(
+            SourceHealth(
+                source=source,
+                last_received_at=db.session.scalar(
+                    select(func.max(WebhookEvent.received_at)).where(*mine)
+                ),
+                counts_24h={state: n for state, n in sorted(counts)},
+                failed=list(failed),
+            )
+        )
+    return health
+
+
+def recent_runs(merchant: Merchant) -> list[SyncRun]:
+    return list(
+        db.session.scalars(
+            select(SyncRun)
+            .where(SyncRun.merchant_id == merchant.id)
+            .order_by(SyncRun.id.desc())
+            .limit(RECENT_RUNS)
+        )
+    )
+
+
+def merchant_history(merchant: Merchant) -> list[AuditLog]:
+    """The last 50 audit rows of this merchant, newest first."""
+    return list(
+        db.session.scalars(
+            select(AuditLog)
+            .where(AuditLog.merchant_id == merchant.id)
+            .order_by(AuditLog.at.desc(), AuditLog.id.desc())
+            .limit(HISTORY_ROWS)
+        )
+    )
+
+
+def connection_hooks(merchant: Merchant) -> list[dict[str, Any]]:
+    """BigCommerce hooks as the last connection check recorded them (if it did)."""
+    check = merchant.last_connection_check or {}
+    hooks = check.get("hooks") if isinstance(check, dict) else None
+    return [h for h in hooks if isinstance(h, dict)] if isinstance(hooks, list) else []
+
+
+def request_dry_run(merchant: Merchant, staff: StaffUser) -> SyncRun:
+    """A dry-run SyncRun (committed with its audit row first), then the job on the low queue."""
+    run = SyncRun(merchant_id=merchant.id, kind="dry_run", requested_by_id=staff.id)
+    db.session.add(run)
+    db.session.flush()
+    audit(
+        "sync.dry_run_requested",
+        actor_type="staff",
+        actor=staff.email,
+        merchant=merchant,
+        run_id=run.id,
+    )
+    db.session.commit()
+    enqueue(
+        DRY_RUN_JOB,
+        run.id,
+        queue=LOW,
+        job_id=make_job_id("dry_run", merchant.id, run.id),
+        merchant_id=merchant.id,
+    )
+    return run
+
+
+def request_full_resync(merchant: Merchant, staff: StaffUser) -> SyncRun:
+    """An audited full sync started by staff."""
+    audit("sync.full_requested", actor_type="staff", actor=staff.email, merchant=merchant)
+    return lifecycle.start_sync(merchant, "full", requested_by=staff)
+
+
 class MerchantView(SecureModelView):
     write_role = Role.SUPPORT
     column_list = (
@@ -53,7 +173,8 @@ class MerchantView(SecureModelView):
         "activated_at",
     )
     column_searchable_list = ("store_hash", "store_name", "owner_email", "bindo_store_id")
-    column_filters = ("state", "content_managed_by")
+    column_filters = ("state", "store_hash", "store_name", "bindo_store_id", "content_managed_by")
+    column_labels = {"bindo_store_id": "Bindo store id", "store_name": "Name"}
     column_default_sort = ("installed_at", True)
     column_formatters = {"store_hash": _manage_link}
 
@@ -77,13 +198,6 @@ class MerchantView(SecureModelView):
         return self._render_manage(merchant, form)
 
     def _render_manage(self, merchant: Merchant, form: BindoLinkForm) -> Any:
-        history = (
-            db.session.query(AuditLog)
-            .filter(AuditLog.merchant_id == merchant.id)
-            .order_by(AuditLog.at.desc(), AuditLog.id.desc())
-            .limit(25)
-            .all()
-        )
         return self.render(
             "admin/merchant_manage.html",
             merchant=merchant,
@@ -91,7 +205,11 @@ class MerchantView(SecureModelView):
             op_form=OperationForm(),
             can_write=self.can_write(),
             blocker=lifecycle.activation_blocker(merchant),
-            history=history,
+            history=merchant_history(merchant),
+            settings=[(label, getattr(merchant, key)) for key, label in SETTING_LABELS],
+            webhooks=webhook_health(merchant),
+            hooks=connection_hooks(merchant),
+            runs=recent_runs(merchant),
         )
 
     @expose("/<int:merchant_id>/link", methods=("POST",))
@@ -139,5 +257,21 @@ class MerchantView(SecureModelView):
         if operation == "pause":
             lifecycle.pause(merchant, current_user)
             return "Paused: nothing syncs until you resume."
+        if operation == "resync":
+            self._require_syncing(merchant)
+            run = request_full_resync(merchant, current_user)
+            return f"Full resync queued as run {run.id}."
+        if operation == "dry_run":
+            self._require_syncing(merchant)
+            run = request_dry_run(merchant, current_user)
+            return f"Dry run queued as run {run.id}: it lists what a full sync would do."
         lifecycle.resume(merchant, current_user)
         return "Resumed: a full sync was started to catch up."
+
+    @staticmethod
+    def _require_syncing(merchant: Merchant) -> None:
+        """Both sync jobs (the dry run too, which only reads) run for an active merchant only."""
+        if not merchant.syncing:
+            raise lifecycle.LifecycleError(
+                f"Only an active merchant can be synced (it is {merchant.state})."
+            )

@@ -10,10 +10,21 @@ from flask import abort, jsonify
 from flask_admin import expose
 from sqlalchemy import select
 
-from portal.admin.base import SecureModelView
-from portal.admin.sync_errors import datetime_filters
+from portal.admin.base import SecureModelView, datetime_filters
 from portal.extensions import db
 from portal.models import SyncRun, SyncRunItem, utcnow
+
+# Dry-run items grouped as staff read them: (heading, item action, link kind).
+DRY_RUN_GROUPS = (
+    ("To create", "create", None),
+    ("To link by SKU", "link", "SKU"),
+    ("To link by UPC", "link", "UPC"),
+    ("To update", "update", None),
+    ("To hide", "hide", None),
+    ("Errors", "error", None),
+    ("Skipped", "skip", None),
+)
+GROUP_ROWS = 200
 
 FINISHED_STATES = frozenset({"done", "finished", "failed", "cancelled", "succeeded", "error"})
 
@@ -43,6 +54,24 @@ def progress(run: SyncRun) -> dict[str, Any]:
 def format_counts(counts: dict[str, int] | None) -> str:
     """``{"create": 3, "error": 1}`` -> ``"create 3, error 1"`` (plain text, escaped on render)."""
     return ", ".join(f"{key} {value}" for key, value in sorted((counts or {}).items()))
+
+
+def dry_run_groups(run: SyncRun) -> list[tuple[str, int, list[SyncRunItem]]]:
+    """A dry run's items by what a full sync would do: (heading, count, first 200 items)."""
+    items = db.session.scalars(
+        select(SyncRunItem).where(SyncRunItem.run_id == run.id).order_by(SyncRunItem.id)
+    ).all()
+    groups = []
+    for heading, action, link_kind in DRY_RUN_GROUPS:
+        rows = [i for i in items if i.action == action and _link_kind(i) == link_kind]
+        groups.append((heading, len(rows), rows[:GROUP_ROWS]))
+    return groups
+
+
+def _link_kind(item: SyncRunItem) -> str | None:
+    if item.action != "link":
+        return None
+    return "UPC" if "UPC" in (item.message or "") else "SKU"
 
 
 class SyncRunView(SecureModelView):
@@ -98,4 +127,5 @@ class SyncRunView(SecureModelView):
                 .order_by(SyncRunItem.id.desc())
                 .limit(50)
             ).all()
+            kwargs["dry_run_groups"] = dry_run_groups(run) if run.kind == "dry_run" else None
         return super().render(template, **kwargs)

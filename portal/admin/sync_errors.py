@@ -15,55 +15,18 @@ from typing import Any
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.filters import (
-    BaseSQLAFilter,
-    DateTimeBetweenFilter,
-    DateTimeGreaterFilter,
-    DateTimeSmallerFilter,
-    IntEqualFilter,
-)
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, IntEqualFilter
 from flask_admin.model.template import macro
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.admin.base import SecureModelView
+from portal.admin.base import ActionRoleMixin, SecureModelView, datetime_filters
 from portal.extensions import db
-from portal.models import Merchant, ProductBinding, Role, SyncState, audit, utcnow
+from portal.models import Merchant, ProductBinding, SyncState, audit, utcnow
 from portal.queue import enqueue, make_job_id
 
 RETRY_JOB = "worker.jobs.catalog.retry_products"
 LINK_JOB = "worker.jobs.catalog.link_product"
-
-
-class ActionRoleMixin:
-    """Bulk actions and custom POST endpoints need ``action_role``; below it they answer 403."""
-
-    action_role: Role = Role.SUPPORT
-
-    def can_act(self) -> bool:
-        return bool(current_user.is_authenticated and current_user.has_role(self.action_role))
-
-    def require_action_role(self) -> None:
-        if not self.can_act():
-            abort(403)
-
-    def is_action_allowed(self, name: str) -> bool:
-        return self.can_act() and super().is_action_allowed(name)  # type: ignore[misc]
-
-    @expose("/action/", methods=("POST",))
-    def action_view(self):
-        self.require_action_role()
-        return super().action_view()  # type: ignore[misc]
-
-
-def datetime_filters(column: Any, label: str) -> list[BaseSQLAFilter]:
-    """After / before / between filters for a UTCDateTime column (Flask-Admin cannot derive
-    them from the TypeDecorator)."""
-    return [
-        DateTimeGreaterFilter(column, label),
-        DateTimeSmallerFilter(column, label),
-        DateTimeBetweenFilter(column, label),
-    ]
 
 
 AGE_OPTIONS = (("1", "1 day"), ("7", "7 days"), ("30", "30 days"))

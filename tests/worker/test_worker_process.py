@@ -71,3 +71,27 @@ def test_enqueue_never_overwrites_a_running_job(app):
     assert follow_up.job_id == "busy-id--next" != first.job_id
     assert again.id == follow_up.id  # the follow-up run is itself coalesced
     assert get_queue(DEFAULT).fetch_job("busy-id").args == ["a"]
+
+
+def test_concurrent_enqueues_of_one_job_id_coalesce(app):
+    """Two copies of one event handled at once: one tracking row, one queued job, no error."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def enqueue_in_own_context():
+        try:
+            with app.app_context():
+                enqueue("worker.jobs.diagnostics_echo", "x", job_id="raced-id")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=enqueue_in_own_context) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    db.session.expire_all()
+    assert db.session.query(JobRecord).filter_by(job_id="raced-id").count() == 1
+    assert get_queue(DEFAULT).get_job_ids().count("raced-id") >= 1

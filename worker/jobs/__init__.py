@@ -27,4 +27,6 @@ def tick() -> int:
 
     # Importing the areas registers their @periodic checks (reconciles, sweeps) with the relay's.
     inbox.load_areas()
+    import worker.alerts  # noqa: F401 - registers the queue backlog / failing product checks
+
     return periodic.run_checks()

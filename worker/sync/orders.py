@@ -42,7 +42,7 @@ from worker.clients.errors import Conflict
 from worker.context import bc_client, bindo_client, redis
 from worker.inbox import handles
 from worker.periodic import periodic
-from worker.sync.stock import claim, due_merchants, enqueue_once
+from worker.sync.stock import claim, due_merchants
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def import_job_id(merchant: Merchant, bc_order_id: int) -> str:
 
 def request_import(merchant: Merchant, bc_order_id: int) -> None:
     """Enqueue (or coalesce with a still-queued) import of one order on the HIGH queue."""
-    enqueue_once(
+    enqueue(
         IMPORT_JOB,
         merchant.id,
         int(bc_order_id),

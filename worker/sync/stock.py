@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import Merchant, ProductBinding, SyncRun, WebhookEvent, utcnow
@@ -314,20 +313,6 @@ def _reconcile(merchant: Merchant) -> PushResult:
 # --- triggers ------------------------------------------------------------------------------
 
 
-def enqueue_once(func: str, *args: Any, **kwargs: Any) -> None:
-    """``portal.queue.enqueue``, tolerating a concurrent first enqueue of the same job id.
-
-    Duplicate deliveries handled at the same moment both try to insert the JobRecord; the
-    loser's unique-key error means "already queued", so it retries once and coalesces.
-    """
-    try:
-        enqueue(func, *args, **kwargs)
-    except IntegrityError:
-        db.session.rollback()
-        log.info("job %s was enqueued concurrently; coalescing", kwargs.get("job_id"))
-        enqueue(func, *args, **kwargs)
-
-
 def pending_key(merchant_id: int) -> str:
     """Redis set of Bindo product ids waiting for the next push of this merchant."""
     return f"bc:stock-pending:{merchant_id}"
@@ -345,7 +330,7 @@ def request_push(merchant: Merchant, bindo_product_ids: Iterable[int]) -> None:
         return
     redis().sadd(pending_key(merchant.id), *ids)
     delay = float(current_app.config.get("STOCK_DEBOUNCE_SECONDS", DEFAULT_DEBOUNCE_SECONDS))
-    enqueue_once(
+    enqueue(
         PUSH_JOB,
         merchant.id,
         ids[:1],

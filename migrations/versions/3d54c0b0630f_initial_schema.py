@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: d32bc809eacf
+Revision ID: 3d54c0b0630f
 Revises:
-Create Date: 2026-11-26 21:26:35.174247
+Create Date: 2026-11-26 21:40:05.185421
 
 """
 
@@ -15,7 +15,7 @@ import portal.models
 
 
 # revision identifiers, used by Alembic.
-revision = "d32bc809eacf"
+revision = "3d54c0b0630f"
 down_revision = None
 branch_labels = None
 depends_on = None
