@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from portal.config import load_config
 from portal.crypto import TokenCipher
@@ -18,6 +19,9 @@ from portal.security import AreaSessionInterface, add_security_headers
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the portal app. ``config`` overrides the environment (tests pass their own)."""
     app = Flask(__name__, instance_relative_config=False)
+    # Every <int:...> in our URLs is a 32-bit primary key: a larger number is a 404 at routing,
+    # not a PostgreSQL "integer out of range" (500, or 503 on the webhook route).
+    app.url_map.converters["int"] = Int32Converter
     app.config.update(load_config(config))
     app.session_interface = AreaSessionInterface()
     app.extensions["token_cipher"] = TokenCipher(app.config["TOKEN_ENCRYPTION_KEY"])
@@ -51,6 +55,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_errors(app)
     app.after_request(lambda response: add_security_headers(app, response))
     return app
+
+
+class Int32Converter(IntegerConverter):
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -128,6 +128,38 @@ def enqueue(
     return send(record, retry=retry, delay=delay, at_front=at_front)
 
 
+def put_on_queue(
+    func: str,
+    *args: Any,
+    queue: str,
+    job_id: str,
+    retry: Retry | None | bool = True,
+    delay: float | None = None,
+    at_front: bool = False,
+) -> None:
+    """Put one job on its RQ queue (raises RedisError when Redis is down).
+
+    Callers track the job themselves: ``send`` with a JobRecord, or the webhook inbox, whose
+    event row is the tracking row (and which the relay re-enqueues when this fails).
+    """
+    if retry is True:
+        retry = Retry(max=len(DEFAULT_RETRY_INTERVALS), interval=DEFAULT_RETRY_INTERVALS)
+    elif retry is False:
+        retry = None
+    q = get_queue(queue)
+    kwargs: dict[str, Any] = {
+        "job_id": job_id,
+        "retry": retry,
+        "result_ttl": 3600,
+        "failure_ttl": 7 * 24 * 3600,
+        "description": func,
+    }
+    if delay:
+        q.enqueue_in(timedelta(seconds=delay), func, *args, **kwargs)
+    else:
+        q.enqueue(func, *args, at_front=at_front, **kwargs)
+
+
 def send(
     record: JobRecord,
     *,
@@ -136,23 +168,16 @@ def send(
     at_front: bool = False,
 ) -> JobRecord:
     """Put a committed JobRecord on its RQ queue."""
-    if retry is True:
-        retry = Retry(max=len(DEFAULT_RETRY_INTERVALS), interval=DEFAULT_RETRY_INTERVALS)
-    elif retry is False:
-        retry = None
-    q = get_queue(record.queue)
-    kwargs: dict[str, Any] = {
-        "job_id": record.job_id,
-        "retry": retry,
-        "result_ttl": 3600,
-        "failure_ttl": 7 * 24 * 3600,
-        "description": record.func,
-    }
     try:
-        if delay:
-            q.enqueue_in(timedelta(seconds=delay), record.func, *record.args, **kwargs)
-        else:
-            q.enqueue(record.func, *record.args, at_front=at_front, **kwargs)
+        put_on_queue(
+            record.func,
+            *record.args,
+            queue=record.queue,
+            job_id=record.job_id,
+            retry=retry,
+            delay=delay,
+            at_front=at_front,
+        )
     except RedisError as exc:
         log.warning("redis unavailable, job %s kept for the relay: %s", record.job_id, exc)
         record.error = "not yet enqueued: Redis unavailable"

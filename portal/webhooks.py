@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal.extensions import csrf, db
 from portal.models import Merchant, MerchantState, WebhookEvent, merchant_by_hash, utcnow
-from portal.queue import HIGH, enqueue, make_job_id
+from portal.queue import HIGH, make_job_id, put_on_queue
 from portal.signatures import same_secret, verify_bindo, verify_standard_webhook
 
 log = logging.getLogger(__name__)
@@ -219,6 +219,9 @@ def _store(inbound: Inbound) -> int | None:
         payload=inbound.payload,
         merchant_id=inbound.merchant.id,
         state="received",
+        # Stamped in the same commit (one transaction per delivery); cleared again if Redis
+        # refuses the job, so the relay picks the row up at once.
+        enqueued_at=utcnow(),
     )
     db.session.add(event)
     try:
@@ -239,21 +242,18 @@ def _exists(source: str, event_key: str) -> bool:
 
 
 def _enqueue(event_id: int, merchant_id: int) -> None:
-    """Best effort after the commit: the relay covers Redis (or a late DB) failure."""
+    """Best effort after the commit: the relay covers Redis (or a late DB) failure.
+
+    The event row is the job's tracking row, so no JobRecord is written for it.
+    """
     try:
-        record = enqueue(
-            PROCESS_JOB,
-            event_id,
-            queue=HIGH,
-            job_id=make_job_id("evt", event_id),
-            merchant_id=merchant_id,
-        )
-        if record.error:  # portal.queue notes "not yet enqueued" when Redis is down
-            return
-        db.session.execute(
-            update(WebhookEvent).where(WebhookEvent.id == event_id).values(enqueued_at=utcnow())
-        )
-        db.session.commit()
+        put_on_queue(PROCESS_JOB, event_id, queue=HIGH, job_id=make_job_id("evt", event_id))
     except Exception:  # noqa: BLE001 - the row is durable; the relay enqueues it later
-        db.session.rollback()
         log.warning("event %s stored but not enqueued; the relay will", event_id, exc_info=True)
+        try:
+            db.session.execute(
+                update(WebhookEvent).where(WebhookEvent.id == event_id).values(enqueued_at=None)
+            )
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - then the relay's 60 s re-send rule covers it
+            db.session.rollback()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -131,7 +132,20 @@ def instructions(env: dict[str, str], password: str, install_status: str) -> str
 """
 
 
+def ports_in_use() -> list[int]:
+    busy = []
+    for port in (5000, 5100, 5200):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                busy.append(port)
+    return busy
+
+
 def main() -> int:
+    busy = ports_in_use()
+    if busy:
+        print(f"demo: port(s) {busy} already in use on 127.0.0.1 (another demo still running?)")
+        return 1
     env = demo_env()
     procs = subprocess.Popen(
         [str(BIN / "honcho"), "start", "-f", "Procfile.dev"],

@@ -20,7 +20,7 @@ from sqlalchemy import and_, or_, select, update
 
 from portal.extensions import db
 from portal.models import Merchant, WebhookEvent, utcnow
-from portal.queue import HIGH, enqueue, make_job_id, redis_conn
+from portal.queue import HIGH, make_job_id, put_on_queue, redis_conn
 from worker.clients.errors import CircuitOpen
 from worker.context import MerchantInactive
 from worker.periodic import periodic
@@ -215,15 +215,13 @@ def merchant_uninstalled(event: WebhookEvent, merchant: Merchant) -> None:
 
 
 def send_event(event_id: int, merchant_id: int | None) -> bool:
-    """Enqueue the processing job and stamp ``enqueued_at``; False when Redis is down."""
-    record = enqueue(
-        PROCESS_JOB,
-        event_id,
-        queue=HIGH,
-        job_id=make_job_id("evt", event_id),
-        merchant_id=merchant_id,
-    )
-    if record.error:
+    """Enqueue the processing job and stamp ``enqueued_at``; False when Redis is down.
+
+    The event row is the job's tracking row, so no JobRecord is written for it.
+    """
+    try:
+        put_on_queue(PROCESS_JOB, event_id, queue=HIGH, job_id=make_job_id("evt", event_id))
+    except RedisError:
         return False
     db.session.execute(
         update(WebhookEvent).where(WebhookEvent.id == event_id).values(enqueued_at=utcnow())

@@ -70,6 +70,8 @@ def check_connection(merchant_id: int) -> dict[str, Any]:
         "bindo": _check_bindo(merchant),
         "checked_at": utcnow().isoformat(),
     }
+    if result["bigcommerce"] == "ok":
+        result["hooks"] = _hooks_summary(merchant)
     merchant.last_connection_check = result
     audit("merchant.connection_checked", merchant=merchant, **result)
     db.session.commit()
@@ -87,6 +89,22 @@ def _check_bigcommerce(merchant: Merchant) -> str:
     except ApiError as exc:
         return _error_text(exc)
     return "ok"
+
+
+def _hooks_summary(merchant: Merchant) -> list[dict[str, Any]] | str:
+    """Our BigCommerce hooks as the check saw them (scope, destination, active), for staff."""
+    try:
+        hooks = bc_client(merchant).list_hooks()
+    except ApiError as exc:
+        return _error_text(exc)
+    return [
+        {
+            "scope": h.get("scope"),
+            "destination": h.get("destination"),
+            "is_active": h.get("is_active"),
+        }
+        for h in hooks
+    ]
 
 
 def _check_bindo(merchant: Merchant) -> str:

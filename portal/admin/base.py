@@ -55,6 +55,9 @@ class SecureBaseView(SecuredMixin, BaseView):
     pass
 
 
+MAX_DB_INT = 2**31 - 1
+
+
 class CSRFForm(FlaskForm):
     """Flask-Admin forms (edit, delete, bulk actions) carry the app-wide Flask-WTF token.
 
@@ -77,6 +80,13 @@ class SecureModelView(SecuredMixin, ModelView):
     column_details_exclude_list = tuple(SECRET_COLUMNS)
     form_excluded_columns = tuple(SECRET_COLUMNS)
     column_export_exclude_list = tuple(SECRET_COLUMNS)
+
+    def get_one(self, id):  # noqa: A002 - Flask-Admin's signature
+        """A malformed or out-of-range id is a 404, never a database error (PostgreSQL's
+        integer columns stop at 2**31 - 1)."""
+        if not str(id).isdigit() or int(id) > MAX_DB_INT:
+            return None
+        return super().get_one(id)
 
     def can_write(self) -> bool:
         return bool(current_user.is_authenticated and current_user.has_role(self.write_role))

@@ -262,11 +262,22 @@ class MerchantView(SecureModelView):
             run = request_full_resync(merchant, current_user)
             return f"Full resync queued as run {run.id}."
         if operation == "dry_run":
-            self._require_syncing(merchant)
+            self._require_previewable(merchant)
             run = request_dry_run(merchant, current_user)
             return f"Dry run queued as run {run.id}: it lists what a full sync would do."
         lifecycle.resume(merchant, current_user)
         return "Resumed: a full sync was started to catch up."
+
+    @staticmethod
+    def _require_previewable(merchant: Merchant) -> None:
+        """A dry run only reads: it needs the BigCommerce token and the Bindo link, and works
+        before activation (the point of previewing) or while paused."""
+        previewable = merchant.state in {"installed", "active", "paused"}
+        if not (previewable and merchant.access_token_enc and merchant.bindo_linked):
+            raise lifecycle.LifecycleError(
+                "A dry run needs an installed store with a complete Bindo link "
+                f"(this one is {merchant.state})."
+            )
 
     @staticmethod
     def _require_syncing(merchant: Merchant) -> None:

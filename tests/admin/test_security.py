@@ -91,7 +91,7 @@ def admin_view_for(app, endpoint: str):
 
 
 def builtin_disabled(app, route: Route) -> bool:
-    """A Flask-Admin write endpoint whose feature is off for everyone (it only redirects)."""
+    """A Flask-Admin write endpoint whose feature is off for everyone (it answers 403)."""
     flag = BUILTIN_WRITES.get(route.view_name)
     view = admin_view_for(app, route.endpoint)
     return flag is not None and view is not None and not flag(view)
@@ -153,13 +153,27 @@ def test_viewer_is_refused_every_write_and_action(app, as_role, world):
             response = post(viewer, route.url, token)
         else:
             response = viewer.get(route.url)
-        if builtin_disabled(app, route):
-            # Switched off for every role: Flask-Admin redirects back without doing anything.
-            assert response.status_code in {302, 403, 404}, route.endpoint
-            assert not goes_to_login(response), route.endpoint
-        else:
-            assert response.status_code == 403, f"{route.endpoint}: {response.status_code}"
+        # Enabled writes need a higher role; disabled ones are refused to everyone (strict).
+        assert response.status_code == 403, f"{route.endpoint}: {response.status_code}"
     assert db.session.query(JobRecord).count() == before, "a viewer request enqueued a job"
+
+
+def test_disabled_builtin_writes_answer_403_even_to_admins(app, as_role, world):
+    admin = as_role("admin")
+    token = token_of(admin)
+    disabled = [
+        r
+        for r in admin_routes(app)
+        if r.view_name in {"create_view", "edit_view", "delete_view"} and builtin_disabled(app, r)
+    ]
+    assert len(disabled) >= 10, "most views are read-only"
+    for route in disabled:
+        response = (
+            post(admin, route.url, token) if "POST" in route.methods else admin.get(route.url)
+        )
+        assert response.status_code == 403, f"{route.endpoint}: {response.status_code}"
+        if route.is_get:
+            assert admin.get(route.url).status_code == 403, route.endpoint
 
 
 @pytest.mark.parametrize("endpoint", ["sync_errors", "alerts"])
@@ -300,3 +314,17 @@ def test_merchant_and_product_names_are_escaped_in_every_admin_page(app, as_role
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in sync_errors
     assert re.search(r"<script>\s*alert\(1\)", sync_errors) is None
     assert db.session.query(ProductBinding).count() == 2
+
+
+@pytest.mark.parametrize("bad_id", ["2147483648", "99999999999999999999", "abc", "-1"])
+def test_out_of_range_or_malformed_ids_never_reach_the_database(staff_client, bad_id):
+    app = staff_client.application
+    detail_urls = sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/admin/") and rule.rule.endswith("/details/")
+    )
+    assert len(detail_urls) >= 5
+    for url in detail_urls:
+        response = staff_client.get(url, query_string={"id": bad_id})
+        assert response.status_code in (302, 404), (url, response.status_code)

@@ -484,3 +484,56 @@ def test_periodic_check_enqueues_one_reconcile_per_window(stack, shop):
 
     jobs = db.session.query(JobRecord).filter_by(func=RECONCILE_JOB).all()
     assert len(jobs) == 1 and jobs[0].job_id.startswith("reconcile-rules1-")
+
+
+def test_a_new_product_gets_its_bindo_stock_pushed_right_after_creation(stack, shop, redis_conn):
+    from worker.jobs.stock import push_stock
+    from worker.sync.stock import pending_key
+
+    product = new_product(stack, shop, stock={10: 7})
+
+    counts = push(shop.id, [product["id"]])
+
+    assert counts["created"] == 1
+    # The stock push is requested at once (debounced job), not left for the reconciliation.
+    pending = {int(i) for i in redis_conn.smembers(pending_key(shop.id))}
+    assert pending == {product["id"]}
+    push_stock(shop.id, [product["id"]])
+    bc_id = binding(shop.id, product["id"]).bc_product_id
+    assert bc_product(stack, "rules1", bc_id)["inventory_level"] == 7
+
+
+def test_dry_run_previews_a_store_before_activation(stack):
+    """Staff preview what the first sync will do before they activate the merchant."""
+    from worker.jobs.catalog import dry_run
+
+    merchant = stack.linked_merchant("preview1", active=False)
+    new_product(stack, merchant, sku="P-1", category="Shoes")
+    new_product(stack, merchant, sku="P-2", custom_attributes=weight("2 stone"))
+    run = SyncRun(merchant_id=merchant.id, kind="dry_run")
+    db.session.add(run)
+    db.session.commit()
+
+    counts = dry_run(run.id)
+
+    db.session.expire_all()
+    assert db.session.get(SyncRun, run.id).state == "finished"
+    assert counts["to_create"] == 1 and counts["errors"] == 1
+    assert total(writes(stack, "preview1")) == 0
+    assert db.session.get(Merchant, merchant.id).state == "installed"
+
+
+def test_dry_run_refuses_a_store_without_a_bindo_link(stack):
+    from worker.jobs.catalog import dry_run
+
+    merchant = stack.linked_merchant("preview2", active=False)
+    merchant.bindo_store_id = None
+    db.session.commit()
+    run = SyncRun(merchant_id=merchant.id, kind="dry_run")
+    db.session.add(run)
+    db.session.commit()
+
+    assert dry_run(run.id) == {}
+    db.session.expire_all()
+    failed = db.session.get(SyncRun, run.id)
+    assert failed.state == "failed" and "Bindo link" in failed.error

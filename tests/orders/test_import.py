@@ -266,3 +266,25 @@ def test_periodic_checks_enqueue_one_sweep_and_one_reconcile_per_interval(stack)
     orders.enqueue_due_order_sweeps()  # claimed for this interval: not again
     funcs = sorted(j.func for j in db.session.query(JobRecord).filter_by(merchant_id=m.id))
     assert funcs == [orders.SWEEP_JOB, stock.RECONCILE_JOB]
+
+
+def test_a_busy_order_is_retried_later_instead_of_holding_the_worker(app, redis_conn):
+    """A run that finds the order locked (another run, or a killed one) gives up in seconds
+    with a retryable error, so RQ tries again later and the worker moves on."""
+    import time
+
+    import pytest
+
+    from portal.models import Merchant
+    from worker.clients.errors import RetryableError
+    from worker.sync import orders
+
+    merchant = Merchant(store_hash="busy1")
+    app.extensions["redis"] = redis_conn
+    redis_conn.set(f"bc:order-lock:{merchant.id}:77", "someone-else", ex=60)
+    started = time.monotonic()
+    with pytest.raises(RetryableError, match="being imported by another run"):  # noqa: SIM117
+        with orders.order_lock(merchant, 77):
+            pass
+    assert time.monotonic() - started < orders.ORDER_LOCK_WAIT_SECONDS + 2
+    assert orders.ORDER_LOCK_SECONDS < 120  # expires before the high queue's job timeout

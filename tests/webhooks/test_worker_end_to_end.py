@@ -29,9 +29,15 @@ def test_a_real_worker_processes_an_uninstall_delivery(client, merchant, worker_
     stored = db.session.get(Merchant, merchant.id)
     assert stored.state == "uninstalled" and stored.access_token_enc is None
 
+    # The event row is the job's tracking row (no JobRecord); RQ saw the job finish.
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    from portal.queue import redis_conn
+
     def job_state() -> str:
-        db.session.expire_all()
-        stmt = select(JobRecord.state).where(JobRecord.job_id == f"evt-{event.id}")
-        return db.session.scalar(stmt)
+        job = Job.fetch(f"evt-{event.id}", connection=redis_conn(), serializer=JSONSerializer)
+        return getattr(job.get_status(), "value", job.get_status())
 
     wait_for(lambda: job_state() == "finished", timeout=10)
+    assert db.session.scalar(select(JobRecord).where(JobRecord.job_id == f"evt-{event.id}")) is None

@@ -449,6 +449,13 @@ class BigCommerceClient:
         params = {"include": include} if include else None
         return self.request("GET", f"/v3/catalog/products/{int(product_id)}", params=params).data
 
+    def count_products(self) -> int:
+        """How many products the store has (one cheap request: limit 1, ids only)."""
+        answer = self.request(
+            "GET", "/v3/catalog/products", params={"limit": 1, "include_fields": "id"}
+        )
+        return int((answer.meta.get("pagination") or {}).get("total") or 0)
+
     def find_products_by_skus(self, skus: Sequence[str]) -> list[dict[str, Any]]:
         """Products whose product-level SKU is in ``skus`` (BigCommerce compares case-blind)."""
         unique = list(dict.fromkeys(s for s in skus if s))

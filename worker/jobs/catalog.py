@@ -100,7 +100,8 @@ def _max_updated_at(records: Iterable[dict[str, Any]]) -> datetime | None:
 def _sync_in_chunks(
     engine: CatalogSync, run: SyncRun, records: Sequence[dict[str, Any]], report: SyncReport
 ) -> None:
-    """Sync records 50 at a time, writing progress (done of total) after each chunk."""
+    """Sync records 50 at a time, writing progress (done of total) after each chunk; then
+    send the updates the engine kept back to fill whole batches."""
     for start in range(0, len(records), CHUNK):
         chunk = list(records[start : start + CHUNK])
         part = engine.sync_records(chunk)
@@ -110,12 +111,17 @@ def _sync_in_chunks(
         run.counts = report.counts()
         db.session.commit()
         if part.stopped or part.retryable is not None:
-            return
+            break
+    part = engine.flush()
+    report.merge(part)
+    _add_items(run, part)
+    run.counts = report.counts()
+    db.session.commit()
 
 
 def _full_sync(run: SyncRun, merchant: Merchant) -> SyncReport:
     _start(run)
-    engine = CatalogSync(merchant, refresh_store=True)
+    engine = CatalogSync(merchant, refresh_store=True, batch_across_calls=True)
     records = list(engine.bindo.iter_products(include_deleted=True))
     run.total = len(records)
     db.session.commit()
@@ -128,13 +134,26 @@ def _full_sync(run: SyncRun, merchant: Merchant) -> SyncReport:
     return report
 
 
-def _load_run(run_id: int) -> tuple[SyncRun, Merchant] | None:
+# A dry run only reads, so staff may preview a store before activating it (or while paused).
+PREVIEWABLE_STATES = frozenset({"installed", "active", "paused"})
+
+
+def _load_run(run_id: int, *, preview: bool = False) -> tuple[SyncRun, Merchant] | None:
     run = db.session.get(SyncRun, run_id)
     if run is None:
         log.warning("sync run %s does not exist", run_id)
         return None
     try:
-        merchant = load_merchant(run.merchant_id)
+        merchant = load_merchant(run.merchant_id, require_active=not preview)
+        if preview and not (
+            merchant.state in PREVIEWABLE_STATES
+            and merchant.access_token_enc
+            and merchant.bindo_linked
+        ):
+            raise MerchantInactive(
+                f"merchant {merchant.store_hash} ({merchant.state}) cannot be previewed: it "
+                "needs a BigCommerce token and a complete Bindo link"
+            )
     except MerchantInactive as exc:
         _fail_run(run, exc)
         return None
@@ -279,8 +298,8 @@ def check_bc_products(merchant_id: int, bc_product_ids: list[int]) -> dict[str, 
 @tracked
 def dry_run(run_id: int) -> dict[str, int]:
     """SyncRun kind dry_run: what a full sync would do, with reads only (no write to Bindo or
-    BigCommerce, no binding change)."""
-    loaded = _load_run(run_id)
+    BigCommerce, no binding change). Works before activation too."""
+    loaded = _load_run(run_id, preview=True)
     if loaded is None:
         return {}
     run, merchant = loaded

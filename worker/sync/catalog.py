@@ -155,10 +155,11 @@ class ProductLocks:
             return True
         return False
 
-    def release_all(self) -> None:
-        for bindo_id in list(self.held):
+    def release_all(self, keep: set[int] | frozenset[int] = frozenset()) -> None:
+        """Release every lock held, except ``keep`` (products whose write is still pending)."""
+        for bindo_id in list(self.held - set(keep)):
             self.conn.eval(_RELEASE, 1, self.key(bindo_id), self.token)
-        self.held.clear()
+            self.held.discard(bindo_id)
 
 
 # --- the plan of one product -----------------------------------------------------------------
@@ -317,6 +318,7 @@ class CatalogSync:
         bindo: BindoClient | None = None,
         dry_run: bool = False,
         refresh_store: bool = False,
+        batch_across_calls: bool = False,
     ) -> None:
         self.merchant = merchant
         self.bc = bc or bc_client(merchant)
@@ -331,6 +333,13 @@ class CatalogSync:
         )
         self.locks = ProductLocks(redis(), merchant.store_hash)
         self._settings: MappingSettings | MappingError | None = None
+        # A full sync (refresh_store) first asks whether the store has any product at all: an
+        # empty store has nothing to link, so the SKU/UPC look-ups are skipped for the run.
+        self._store_empty: bool | None = None if refresh_store else False
+        # A full sync keeps fewer than 10 pending updates (and their locks) for the next call,
+        # so every batch PUT carries 10 products; flush() sends the rest.
+        self.batch_across_calls = batch_across_calls
+        self._carry: list[Plan] = []
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -349,7 +358,7 @@ class CatalogSync:
         """Sync one batch of Bindo records (at most a few hundred)."""
         forced = {int(i) for i in force}
         report = SyncReport()
-        if self.merchant.state != "active":
+        if self.merchant.state != "active" and not self.dry_run:
             report.stopped = f"merchant is {self.merchant.state}"
             return report
         try:
@@ -357,14 +366,41 @@ class CatalogSync:
             if self.dry_run:
                 return self._dry_run(plans)
             self._write(plans, forced, report)
+            self._publish_stock(report)
         except Unauthorized as exc:
             db.session.rollback()
             mark_needs_reauth(self.merchant, exc)
             report.stopped = "needs_reauth"
         finally:
             if not self.dry_run:
-                self.locks.release_all()
+                self.locks.release_all(keep={p.bindo_id for p in self._carry})
         return report
+
+    def flush(self) -> SyncReport:
+        """Send the updates kept back by ``batch_across_calls`` (end of a full sync)."""
+        report = SyncReport()
+        carried, self._carry = self._carry, []
+        if carried and self.merchant.state != "active":
+            report.stopped = f"merchant is {self.merchant.state}"
+            carried = []  # the run stopped (paused, needs re-auth): the next sync sends them
+        try:
+            self._send_updates(carried, report, final=True)
+        except Unauthorized as exc:
+            db.session.rollback()
+            mark_needs_reauth(self.merchant, exc)
+            report.stopped = "needs_reauth"
+        finally:
+            self.locks.release_all()
+        return report
+
+    def _publish_stock(self, report: SyncReport) -> None:
+        """A product new to BigCommerce starts at 0 (out of stock): send its Bindo level now
+        rather than at the next stock reconciliation."""
+        fresh = [o.bindo_id for o in report.outcomes if o.action in {"created", "linked"}]
+        if fresh:
+            from worker.sync.stock import request_push  # stock builds on catalog bindings
+
+            request_push(self.merchant, fresh)
 
     # -- settings --------------------------------------------------------------------------
 
@@ -486,18 +522,26 @@ class CatalogSync:
                 if plan.step == "create":
                     report.outcomes.append(self._create(plan))
             updates = [p for p in writes if p.step in ("update", "hide")]
-            for chunk in _chunks(updates, PRODUCT_BATCH):
-                report.outcomes.extend(self._update_chunk(chunk))
+            self._send_updates(updates, report, final=not self.batch_across_calls)
         except CircuitOpen:
             raise
         except RetryableError as exc:
             db.session.rollback()
             report.retryable = exc
             done = {o.bindo_id for o in report.outcomes}
-            for plan in writes:
+            pending, self._carry = [*writes, *self._carry], []
+            for plan in pending:
                 if plan.bindo_id not in done:
                     report.outcomes.append(self._fail(plan, exc))
             db.session.commit()
+
+    def _send_updates(self, updates: list[Plan], report: SyncReport, *, final: bool) -> None:
+        """Batch PUTs of 10; unless ``final``, fewer than 10 left over wait for the next call."""
+        queued = [*self._carry, *updates]
+        keep = 0 if final else len(queued) % PRODUCT_BATCH
+        self._carry = queued[len(queued) - keep :] if keep else []
+        for chunk in _chunks(queued[: len(queued) - keep], PRODUCT_BATCH):
+            report.outcomes.extend(self._update_chunk(chunk))
 
     def _heal_unchanged(self, plan: Plan) -> None:
         """Same data as the last success but marked failed (the fix was undone): clear it."""
@@ -568,7 +612,7 @@ class CatalogSync:
 
     def _find_existing(self, creates: list[Plan]) -> None:
         """Look for each new product in BigCommerce by SKU (1 request per 50), then UPC."""
-        if not creates:
+        if not creates or self._empty_store():
             return
         taken = self._bound_bc_ids()
         skus = [p.mapped.sku for p in creates if p.mapped and p.mapped.sku]
@@ -608,6 +652,11 @@ class CatalogSync:
             binding.last_online = None
             db.session.commit()  # bind first: a crash now leaves a link, never a duplicate
             plan.step, plan.linked_by = "update", how
+
+    def _empty_store(self) -> bool:
+        if self._store_empty is None:
+            self._store_empty = self.bc.count_products() == 0
+        return self._store_empty
 
     def _bound_bc_ids(self) -> set[int]:
         rows = db.session.scalars(

@@ -38,7 +38,7 @@ from shared.mapping import (
 from shared.mapping.orders import STATUS_INCOMPLETE
 from worker.clients.bigcommerce import BigCommerceClient
 from worker.clients.bindo import BindoClient
-from worker.clients.errors import Conflict
+from worker.clients.errors import Conflict, RetryableError
 from worker.context import bc_client, bindo_client, redis
 from worker.inbox import handles
 from worker.periodic import periodic
@@ -50,7 +50,11 @@ IMPORT_JOB = "worker.jobs.orders.import_order"
 SWEEP_JOB = "worker.jobs.orders.sweep_orders"
 SWEEP_OVERLAP = timedelta(minutes=5)  # clock skew and same-second modifications
 FIRST_SWEEP_LOOKBACK = timedelta(days=1)  # a merchant activated before activated_at existed
-ORDER_LOCK_SECONDS = 120
+# The lock outlives any normal import but expires well before the high queue's job timeout
+# (120 s), so a run killed mid-import blocks the order for a minute at most; a run that finds
+# the order busy waits a few seconds only, then retries later instead of holding its worker.
+ORDER_LOCK_SECONDS = 60
+ORDER_LOCK_WAIT_SECONDS = 5
 
 # Every order event means "this order changed": all lead to the same re-fetching import.
 ORDER_SCOPES = (
@@ -133,10 +137,13 @@ def order_lock(merchant: Merchant, bc_order_id: int) -> Iterator[None]:
     lock = redis().lock(
         f"bc:order-lock:{merchant.id}:{bc_order_id}",
         timeout=ORDER_LOCK_SECONDS,
-        blocking_timeout=ORDER_LOCK_SECONDS,
+        blocking_timeout=ORDER_LOCK_WAIT_SECONDS,
     )
     if not lock.acquire():
-        raise TimeoutError(f"order {bc_order_id} of {merchant.store_hash} is locked")
+        raise RetryableError(
+            f"order {bc_order_id} of {merchant.store_hash} is being imported by another run",
+            retry_after=10,
+        )
     try:
         yield
     finally:

@@ -37,7 +37,7 @@ REASON = "Bindo POS stock"
 INVENTORY_PAGE = 1000  # max page size of GET /v3/inventory/items (CONTRACT 7.2)
 PRODUCT_ID_CHUNK = 200  # ids per `product_id:in` filter: keeps URLs short
 LOCK_TIMEOUT = 600  # seconds; longer than any push of a large catalog
-DEFAULT_DEBOUNCE_SECONDS = 1.0
+DEFAULT_DEBOUNCE_SECONDS = 0.5
 
 # (BigCommerce location id, the Bindo locations summed into it)
 Target = tuple[int, tuple[int, ...]]

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3d54c0b0630f
+Revision ID: be834fcaeabf
 Revises:
-Create Date: 2026-11-26 21:40:05.185421
+Create Date: 2026-11-26 21:48:32.356823
 
 """
 
@@ -15,7 +15,7 @@ import portal.models
 
 
 # revision identifiers, used by Alembic.
-revision = "3d54c0b0630f"
+revision = "be834fcaeabf"
 down_revision = None
 branch_labels = None
 depends_on = None

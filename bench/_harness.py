@@ -1,0 +1,402 @@
+"""Shared set-up for the benchmark scripts (not a benchmark itself).
+
+Every script builds its own world: a temp directory with a SQLite file (or a PostgreSQL
+database it creates and drops), Redis db 12 flushed at start, both simulators served over
+loopback with ``serve_in_thread``, and merchants linked the way ``tests/stack.py`` links them.
+Nothing here asserts timings: the scripts print figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from cryptography.fernet import Fernet  # noqa: E402
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+CLIENT_ID = "bench-client-id"
+CLIENT_SECRET = "bench-client-secret-0123456789"
+SECRET_KEY = "bench-secret-key-" + "b" * 23  # 40 characters
+BINDO_LOCATION = 10
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (pct in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def describe(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else float("nan"),
+        "mean": statistics.fmean(values) if values else float("nan"),
+    }
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+def banner(title: str) -> None:
+    load = os.getloadavg()
+    print(f"== {title}")
+    print(
+        f"   {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+        f"load {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}, Python {platform.python_version()}"
+    )
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.01) -> Any:
+    """Poll ``predicate`` until truthy; returns its value or None after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+def quiet_logs() -> None:
+    """No per-request lines from werkzeug or the app: the figures are the output."""
+    import logging
+
+    for name in ("werkzeug", "portal", "worker", "rq", "sandbox"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def flush_redis(url: str = REDIS_URL) -> None:
+    from redis import Redis
+
+    Redis.from_url(url).flushdb()
+
+
+def bench_config(database_url: str, **extra: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "APP_ENV": "test",
+        "TESTING": False,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": SECRET_KEY,
+        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "BIGCOMMERCE_CLIENT_ID": CLIENT_ID,
+        "BIGCOMMERCE_CLIENT_SECRET": CLIENT_SECRET,
+        "APP_URL": "http://127.0.0.1",
+        "SERVER_NAME": None,
+        # Benchmarks never want the periodic ticks to interfere.
+        "RECONCILE_INTERVAL_SECONDS": 86_400,
+        "ORDER_SWEEP_INTERVAL_SECONDS": 86_400,
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def env_from_config(cfg: dict[str, Any]) -> dict[str, str]:
+    """Environment for a subprocess (worker, gunicorn) reading the same configuration."""
+    env = dict(os.environ)
+    for key, value in cfg.items():
+        if value is None or key in ("TESTING", "SERVER_NAME"):
+            continue
+        env[key] = str(value)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@contextmanager
+def temp_dir(prefix: str):
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def make_app(cfg: dict[str, Any]):
+    """The portal app on a fresh schema (create_all), registered as the worker's app."""
+    from portal import create_app
+    from portal.extensions import db
+    from worker.runtime import set_app
+
+    app = create_app(dict(cfg))
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    set_app(app)
+    quiet_logs()
+    return app
+
+
+# --- PostgreSQL (optional) --------------------------------------------------------------------
+
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1/postgres")
+
+
+def pg_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=2):
+            return True
+    except Exception:  # noqa: BLE001 - no server, no role: fall back to SQLite
+        return False
+
+
+def pg_create(name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
+
+
+def pg_drop(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- simulators --------------------------------------------------------------------------------
+
+
+class Swappable:
+    """A WSGI app whose target is set after the server (and so its port) exists."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    def __call__(self, environ, start_response):
+        if self.app is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"no app"]
+        return self.app(environ, start_response)
+
+
+@dataclass
+class World:
+    """Both simulators (and optionally the portal) served on loopback."""
+
+    bc: Any  # BCSimState
+    bindo: Any  # bindo SimState
+    bc_url: str
+    bindo_url: str
+    portal_url: str | None
+    servers: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        for state, closer in ((self.bc, "close"), (self.bindo, "shutdown")):
+            with contextlib.suppress(Exception):
+                getattr(state, closer)()
+        for server in self.servers:
+            server.shutdown()
+
+
+def start_world(
+    *,
+    quota: int = 150,
+    window_ms: int = 30_000,
+    app: Any = None,
+    serve_portal: bool = False,
+    portal_url: str | None = None,
+    time_scale: float = 0.001,
+    **bc_options: Any,
+) -> World:
+    """Serve both simulators, point ``app``'s config at them, and serve ``app`` itself when
+    ``serve_portal`` (``portal_url`` instead names a portal served elsewhere, e.g. gunicorn)."""
+    from sandbox.bigcommerce import BCSimConfig
+    from sandbox.bigcommerce import create_app as bc_create_app
+    from sandbox.bindo import BindoSimConfig
+    from sandbox.bindo import create_app as bindo_create_app
+    from sandbox.server import serve_in_thread
+
+    wrappers = [Swappable(), Swappable()]
+    servers = [serve_in_thread(w) for w in wrappers]
+    if serve_portal and app is not None:
+        wrappers.append(Swappable())
+        servers.append(serve_in_thread(wrappers[2]))
+        portal_url = servers[2].url
+    bc_url, bindo_url = servers[0].url, servers[1].url
+    bc_app = bc_create_app(
+        BCSimConfig(
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            app_url=portal_url or "http://127.0.0.1:9",
+            time_scale=time_scale,
+            rate_limit_quota=quota,
+            rate_limit_window_ms=window_ms,
+            image_timeout=10.0,
+            **bc_options,
+        )
+    )
+    bindo_app = bindo_create_app(BindoSimConfig(public_url=bindo_url, time_scale=time_scale))
+    wrappers[0].app, wrappers[1].app = bc_app, bindo_app
+    if serve_portal and app is not None:
+        wrappers[2].app = app
+    if app is not None:
+        app.config.update(
+            BIGCOMMERCE_API_URL=bc_url,
+            BIGCOMMERCE_LOGIN_URL=bc_url,
+            BINDO_API_URL=bindo_url,
+            APP_URL=portal_url or app.config["APP_URL"],
+        )
+    return World(
+        bc=bc_app.extensions["bcsim"],
+        bindo=bindo_app.extensions["bindosim"],
+        bc_url=bc_url,
+        bindo_url=bindo_url,
+        portal_url=portal_url,
+        servers=servers,
+    )
+
+
+def link_merchant(app, world: World, store_hash: str, **settings: Any):
+    """A merchant installed in the BigCommerce simulator and linked to a Bindo store."""
+    from portal.extensions import db
+    from portal.models import Merchant, MerchantState, utcnow
+
+    bc_store = world.bc.create_store(store_hash, weight_units="LBS")
+    bindo_id = f"bindo-{store_hash}"
+    token, secret = secrets.token_hex(12), secrets.token_hex(16)
+    world.bindo.create_store(
+        bindo_id, token, secret, locations=[{"id": BINDO_LOCATION, "name": "Main Street"}]
+    )
+    with app.app_context():
+        merchant = Merchant(
+            store_hash=store_hash,
+            store_name=f"Store {store_hash}",
+            bc_store_id=str(bc_store.store_id),
+            state=MerchantState.ACTIVE.value,
+            scopes=app.config["BIGCOMMERCE_SCOPES"],
+            weight_unit="LBS",
+            owner_email="owner@example.com",
+            installed_at=utcnow(),
+            activated_at=utcnow(),
+            bindo_store_id=bindo_id,
+            bindo_location_ids=[BINDO_LOCATION],
+        )
+        merchant.access_token = bc_store.access_token
+        merchant.bindo_token = token
+        merchant.bindo_webhook_secret = secret
+        merchant.hook_secret = secrets.token_urlsafe(24)
+        for key, value in settings.items():
+            setattr(merchant, key, value)
+        db.session.add(merchant)
+        db.session.commit()
+        return merchant.id
+
+
+def create_categories(world: World, store_hash: str, names: Iterable[str]) -> dict[str, int]:
+    """Top-level categories in tree 1 of a simulated store; name -> category id."""
+    from sandbox.bigcommerce import catalog as bc_catalog
+
+    with world.bc.lock:
+        store = world.bc.store(store_hash)
+        created, errors = bc_catalog.create_categories(
+            world.bc, store, [{"name": n, "parent_id": 0, "tree_id": 1} for n in names]
+        )
+    if errors:
+        raise RuntimeError(f"categories not created: {errors}")
+    return {c["name"]: c["category_id"] for c in created}
+
+
+def category_names(count: int) -> list[str]:
+    return [f"Department {i:02d}" for i in range(count)]
+
+
+def create_bindo_catalog(
+    world: World,
+    store_hash: str,
+    size: int,
+    *,
+    images: int = 3,
+    categories: Sequence[str] = (),
+    stock: int | None = None,
+) -> list[int]:
+    """``size`` products in the merchant's Bindo store; returns their Bindo ids."""
+    bindo_id = f"bindo-{store_hash}"
+    ids = []
+    for i in range(size):
+        fields: dict[str, Any] = {
+            "name": f"Bench product {store_hash} {i:06d}",
+            "description": f"<p>Benchmark product number {i}.</p>",
+            "price": f"{(i % 500) + 9.99:.2f}",
+            "sku": f"{store_hash.upper()}-{i:06d}",
+            "custom_attributes": [{"name": "Weight", "value": f"{(i % 20) + 1} lb"}],
+        }
+        if categories:
+            fields["category"] = categories[i % len(categories)]
+        product = world.bindo.create_product(
+            bindo_id,
+            image_count=images,
+            image_base_url=world.bindo_url,
+            stock={BINDO_LOCATION: stock} if stock is not None else None,
+            **fields,
+        )
+        ids.append(int(product["id"]))
+    return ids
+
+
+def request_log(world: World, store_hash: str) -> list[dict[str, Any]]:
+    with world.bc.requests._lock:  # noqa: SLF001 - the simulator's own log, read-only
+        return [e for e in world.bc.requests.entries if e["store_hash"] == store_hash]
+
+
+@dataclass
+class Traffic:
+    """Requests one store made between two marks of the simulator's request log."""
+
+    requests: int
+    limited: int  # 429s
+    by_endpoint: dict[str, int]
+    first: float | None
+    last: float | None
+
+
+def traffic_since(world: World, store_hash: str, start_index: int) -> Traffic:
+    rows = request_log(world, store_hash)[start_index:]
+    by_endpoint: dict[str, int] = {}
+    for row in rows:
+        key = f"{row['method']} {row['endpoint']}"
+        by_endpoint[key] = by_endpoint.get(key, 0) + 1
+    limited = sum(1 for r in rows if r["status"] == 429)
+    return Traffic(
+        requests=len(rows) - limited,
+        limited=limited,
+        by_endpoint=by_endpoint,
+        first=rows[0]["time"] if rows else None,
+        last=rows[-1]["time"] if rows else None,
+    )

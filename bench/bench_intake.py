@@ -1,0 +1,317 @@
+"""Webhook intake under gunicorn, and orders imported per second by one worker.
+
+Run: .venv/bin/python bench/bench_intake.py [--rates 100,200,300,400,500,600,800]
+     [--step-seconds 5] [--orders 200]
+
+1. Intake: `gunicorn -w 2 --threads 4 wsgi:app` as a subprocess, configured by environment,
+   on PostgreSQL (database bindo_bench, created and dropped here; SQLite file if the server
+   does not answer), schema by create_all. A bounded open-loop load generator (Python threads,
+   loopback, one keep-alive connection per thread) sends signed BigCommerce deliveries
+   (store/order/created, unique webhook-id each) at fixed rates, one step per rate. Latency is
+   counted from each request's scheduled send time, so a saturated server cannot hide its
+   queue (no coordinated omission). Reported: the highest rate whose p99 <= 50 ms with >= 97 %
+   of the requests answered 200 on schedule. Target >= 500/s.
+2. Orders: N orders checked out in the BigCommerce simulator, N import jobs enqueued, then one
+   `python -m worker --burst` runs them: orders imported per second (fork per job included).
+
+The load generator shares the 2 cores with gunicorn, PostgreSQL and Redis; figures are lower
+bounds of what a separate load host would show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import _harness as h
+import requests
+
+STORE = "intake"
+PG_NAME = "bindo_bench"
+MAX_THREADS = 48
+P99_TARGET = 0.050
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def delivery(hook_secret: str, order_id: int) -> tuple[bytes, dict[str, str]]:
+    data = {"type": "order", "id": order_id}
+    payload = {
+        "scope": "store/order/created",
+        "store_id": "1000001",
+        "data": data,
+        "hash": hashlib.sha1(json.dumps(data).encode()).hexdigest(),
+        "created_at": int(time.time()),
+        "producer": f"stores/{STORE}",
+    }
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    ts = str(int(time.time()))
+    digest = hmac.new(h.CLIENT_SECRET.encode(), f"{msg_id}.{ts}.".encode() + body, "sha256")
+    return body, {
+        "Content-Type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": ts,
+        "webhook-signature": "v1," + base64.b64encode(digest.digest()).decode(),
+        "X-Bindo-Hook-Secret": hook_secret,
+    }
+
+
+def load_step(url: str, hook_secret: str, rate: float, seconds: float) -> dict[str, float]:
+    """Open loop: request i is due at i / rate; threads take the next due request."""
+    total = int(rate * seconds)
+    bodies = [delivery(hook_secret, 10_000 + i) for i in range(total)]
+    latencies: list[float] = []
+    errors = 0
+    late = 0
+    lock = threading.Lock()
+    counter = iter(range(total))
+    threads = min(MAX_THREADS, max(4, int(rate * 0.05 * 2)))
+    start = time.perf_counter() + 0.2
+
+    def worker() -> None:
+        nonlocal errors, late
+        session = requests.Session()
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -1.0:
+                with lock:
+                    late += 1  # more than 1 s behind schedule: counted, still sent
+            body, headers = bodies[i]
+            try:
+                resp = session.post(url, data=body, headers=headers, timeout=10)
+                ok = resp.status_code == 200
+            except requests.RequestException:
+                ok = False
+            took = time.perf_counter() - due
+            with lock:
+                if ok:
+                    latencies.append(took)
+                else:
+                    errors += 1
+
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=seconds + 60)
+    elapsed = time.perf_counter() - start
+    nan = float("nan")
+    d = h.describe(latencies) if latencies else dict.fromkeys(("p50", "p95", "p99", "max"), nan)
+    return {
+        "rate": rate,
+        "sent": total,
+        "ok": len(latencies),
+        "errors": errors,
+        "late": late,
+        "achieved": len(latencies) / elapsed if elapsed else 0.0,
+        **{k: d[k] for k in ("p50", "p95", "p99", "max")},
+    }
+
+
+def start_gunicorn(cfg, port: int, log_path) -> subprocess.Popen:
+    env = h.env_from_config(cfg)
+    proc = subprocess.Popen(
+        [
+            str(h.ROOT / ".venv/bin/gunicorn"),
+            "-w", "2", "--threads", "4",
+            "-b", f"127.0.0.1:{port}",
+            "--log-level", "warning",
+            "wsgi:app",
+        ],
+        cwd=h.ROOT,
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    ok = h.wait_until(lambda: _answers(port), timeout=30, interval=0.2)
+    if not ok:
+        proc.terminate()
+        raise SystemExit("gunicorn did not start:\n" + log_path.read_text()[-2000:])
+    return proc
+
+
+def _answers(port: int) -> bool:
+    try:
+        requests.get(f"http://127.0.0.1:{port}/webhooks/bigcommerce", timeout=1)
+        return True
+    except requests.RequestException:
+        return False
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def intake(cfg, app, args, tmp) -> None:
+    from portal.extensions import db
+    from portal.models import Merchant, WebhookEvent
+
+    with app.app_context():
+        merchant = db.session.scalar(db.select(Merchant).where(Merchant.store_hash == STORE))
+        hook_secret = merchant.hook_secret
+    port = free_port()
+    proc = start_gunicorn(cfg, port, tmp / "gunicorn.log")
+    url = f"http://127.0.0.1:{port}/webhooks/bigcommerce"
+    best = None
+    try:
+        load_step(url, hook_secret, 50, 1.0)  # warm-up: imports, pools, first connections
+        print(f"   {'rate/s':>7} {'sent':>6} {'ok':>6} {'err':>4} {'got/s':>7} "
+              f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}")  # fmt: skip
+        for rate in args.rates:
+            r = load_step(url, hook_secret, rate, args.step_seconds)
+            print(
+                f"   {r['rate']:>7.0f} {r['sent']:>6} {r['ok']:>6} {r['errors']:>4} "
+                f"{r['achieved']:>7.0f} {r['p50'] * 1000:>7.1f} {r['p95'] * 1000:>7.1f} "
+                f"{r['p99'] * 1000:>7.1f} {r['max'] * 1000:>7.1f}"
+            )
+            good = r["p99"] <= P99_TARGET and r["ok"] >= 0.97 * r["sent"]
+            if good:
+                best = r
+            elif r["p99"] > 4 * P99_TARGET:
+                break  # far past the knee: higher rates only queue more
+            time.sleep(1)
+    finally:
+        stop(proc)
+    with app.app_context():
+        stored = db.session.scalar(db.select(db.func.count()).select_from(WebhookEvent))
+    print(f"   inbox rows committed: {stored:,}")
+    rate = best["rate"] if best else 0
+    print(
+        f"   highest rate with p99 <= 50 ms: {rate:.0f}/s "
+        f"(target >= 500/s) {h.verdict(rate >= 500)}"
+    )
+
+
+def orders_per_second(cfg, app, world, args, tmp) -> None:
+    from portal.extensions import db
+    from portal.models import ImportedOrder, Merchant, ProductBinding
+    from sandbox.bigcommerce import catalog as bc_catalog
+    from sandbox.bigcommerce import orders as bc_orders
+    from worker.sync.orders import request_import
+
+    with world.bc.lock:
+        store = world.bc.store(STORE)
+        bc = bc_catalog.create_product(
+            world.bc, store,
+            {"name": "Intake product", "type": "physical", "sku": "INT-1", "price": 5.0,
+             "weight": 1.0, "inventory_tracking": "product", "inventory_level": 1_000_000},
+        )  # fmt: skip
+        order_ids = []
+        for n in range(args.orders):
+            body = bc_orders.checkout_body(
+                store,
+                {
+                    "email": f"buyer{n}@example.com",
+                    "products": [{"product_id": bc["id"], "quantity": 1}],
+                },
+            )
+            order_ids.append(int(bc_orders.create_order(world.bc, store, body)["id"]))
+    bindo = world.bindo.create_product(
+        f"bindo-{STORE}", image_count=0, name="Intake product", sku="INT-1"
+    )
+    with app.app_context():
+        merchant = db.session.scalar(db.select(Merchant).where(Merchant.store_hash == STORE))
+        db.session.add(
+            ProductBinding(merchant_id=merchant.id, bindo_product_id=int(bindo["id"]),
+                           bc_product_id=int(bc["id"]), sku="INT-1", sync_state="synced",
+                           image_map={}, stock_pushed={}, attempts=0)
+        )  # fmt: skip
+        db.session.commit()
+        h.flush_redis()  # drop the intake's queued jobs: only the imports below remain
+        for order_id in order_ids:
+            request_import(merchant, order_id)
+    env = h.env_from_config(
+        {**cfg, "BIGCOMMERCE_API_URL": world.bc_url, "BIGCOMMERCE_LOGIN_URL": world.bc_url,
+         "BINDO_API_URL": world.bindo_url}
+    )  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker", "--burst", "--no-ticker"],
+        cwd=h.ROOT, env=env, stdout=(tmp / "worker.log").open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        proc.wait(timeout=max(120, args.orders * 2))
+    except subprocess.TimeoutExpired:
+        stop(proc)
+    elapsed = time.perf_counter() - started
+    with app.app_context():
+        done = db.session.scalar(
+            db.select(db.func.count())
+            .select_from(ImportedOrder)
+            .where(ImportedOrder.state == "imported")
+        )
+    print(
+        f"   one worker imported {done}/{len(order_ids)} orders in {elapsed:.1f} s "
+        f"(incl. ~1-2 s worker start-up): {done / elapsed:.1f} orders/s"
+    )
+    if done < len(order_ids):
+        print("   worker log tail:\n" + (tmp / "worker.log").read_text()[-1500:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rates", default="100,200,300,400,500,600,800",
+                        type=lambda s: [float(x) for x in s.split(",")])  # fmt: skip
+    parser.add_argument("--step-seconds", type=float, default=5.0)
+    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--sqlite", action="store_true", help="SQLite even if PostgreSQL is up")
+    parser.add_argument("--skip-orders", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    use_pg = not args.sqlite and h.pg_available()
+    h.banner(f"bench_intake: gunicorn -w 2 --threads 4, {'PostgreSQL' if use_pg else 'SQLite'}")
+    with h.temp_dir("bench-intake-") as tmp:
+        url = h.pg_create(PG_NAME) if use_pg else f"sqlite:///{tmp / 'bench.db'}"
+        h.flush_redis()
+        cfg = h.bench_config(url)
+        app = h.make_app(cfg)
+        world = h.start_world(app=app)
+        cfg.update(BIGCOMMERCE_API_URL=world.bc_url, BINDO_API_URL=world.bindo_url)
+        try:
+            h.link_merchant(app, world, STORE)
+            intake(cfg, app, args, tmp)
+            if not args.skip_orders:
+                orders_per_second(cfg, app, world, args, tmp)
+            return 0
+        finally:
+            world.close()
+            h.flush_redis()
+            if use_pg:
+                from portal.extensions import db
+
+                with app.app_context():
+                    db.session.remove()
+                    db.engine.dispose()
+                h.pg_drop(PG_NAME)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,233 @@
+"""End-to-end latency on an idle system, one event at a time:
+
+  stock:  Bindo stock change -> Bindo webhook -> our portal -> worker -> BigCommerce level
+  orders: BigCommerce checkout -> BigCommerce webhook -> our portal -> worker -> Bindo order
+
+Run: .venv/bin/python bench/bench_latency.py [--size 200]   (default 50 events of each kind)
+
+Both simulators and the portal are served over loopback HTTP in this process; one real worker
+(`python -m worker`) runs as a subprocess. The database is PostgreSQL (a bench database created
+and dropped here) when the local server answers, else a SQLite file. The clock starts when the
+change is made in the simulator and stops when the other simulator's state shows its effect
+(polled every 5 ms). Target: p95 <= 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import time
+
+import _harness as h
+import requests
+
+STORE = "latency"
+PG_NAME = "bindo_bench_latency"
+
+
+def setup(app, world, products: int) -> tuple[int, list[tuple[int, int]]]:
+    """A linked merchant, its webhooks subscribed, and bound products (bindo id, bc id)."""
+    from portal.extensions import db
+    from portal.models import Merchant, ProductBinding
+    from sandbox.bigcommerce import catalog as bc_catalog
+    from sandbox.bigcommerce import hooks as bc_hooks
+
+    merchant_id = h.link_merchant(app, world, STORE)
+    with app.app_context():
+        merchant = db.session.get(Merchant, merchant_id)
+        hook_secret = merchant.hook_secret
+    bindo_store = f"bindo-{STORE}"
+    world.bindo.subscribe(
+        bindo_store, f"{world.portal_url}/webhooks/bindo/{merchant_id}", ["inventory.updated"]
+    )
+    pairs: list[tuple[int, int]] = []
+    with world.bc.lock:
+        store = world.bc.store(STORE)
+        bc_hooks.create_hook(
+            world.bc,
+            store,
+            {
+                "scope": "store/order/created",
+                "destination": f"{world.portal_url}/webhooks/bigcommerce",
+                "is_active": True,
+                "headers": {"X-Bindo-Hook-Secret": hook_secret},
+            },
+        )
+    for i in range(products):
+        sku = f"LAT-{i:04d}"
+        with world.bc.lock:
+            bc = bc_catalog.create_product(
+                world.bc,
+                world.bc.store(STORE),
+                {
+                    "name": f"Latency product {i}",
+                    "type": "physical",
+                    "sku": sku,
+                    "price": 12.5,
+                    "weight": 1.0,
+                    "inventory_tracking": "product",
+                    "inventory_level": 1_000_000,
+                },
+            )
+        bindo = world.bindo.create_product(bindo_store, image_count=0, name=bc["name"], sku=sku)
+        pairs.append((int(bindo["id"]), int(bc["id"])))
+    with app.app_context():
+        for bindo_id, bc_id in pairs:
+            db.session.add(
+                ProductBinding(
+                    merchant_id=merchant_id,
+                    bindo_product_id=bindo_id,
+                    bc_product_id=bc_id,
+                    sync_state="synced",
+                    image_map={},
+                    stock_pushed={"1": 1_000_000},
+                    attempts=0,
+                )
+            )
+        db.session.commit()
+    # Subscribed only now, so set-up events are not delivered.
+    return merchant_id, pairs
+
+
+def bc_level(world, bc_id: int) -> int | None:
+    with world.bc.lock:
+        return world.bc.store(STORE).stock.get((bc_id, 1))
+
+
+def stock_events(world, pairs, count: int, gap: float) -> tuple[list[float], int]:
+    latencies, lost = [], 0
+    for n in range(count):
+        bindo_id, bc_id = pairs[n % len(pairs)]
+        level = 500 + n
+        started = time.perf_counter()
+        world.bindo.set_stock(f"bindo-{STORE}", bindo_id, h.BINDO_LOCATION, level)
+        if h.wait_until(
+            lambda b=bc_id, v=level: bc_level(world, b) == v, timeout=30, interval=0.005
+        ):
+            latencies.append(time.perf_counter() - started)
+        else:
+            lost += 1
+        time.sleep(gap)
+    return latencies, lost
+
+
+def order_events(world, pairs, count: int, gap: float) -> tuple[list[float], int]:
+    from shared.mapping import external_reference
+
+    latencies, lost = [], 0
+    bindo_store = world.bindo.store(f"bindo-{STORE}")
+    for n in range(count):
+        _, bc_id = pairs[n % len(pairs)]
+        started = time.perf_counter()
+        resp = requests.post(
+            f"{world.bc_url}/_sim/stores/{STORE}/checkout",
+            json={
+                "email": f"shopper{n}@example.com",
+                "first_name": "Bench",
+                "last_name": f"Shopper{n}",
+                "products": [{"product_id": bc_id, "quantity": 1}],
+            },
+            timeout=10,
+        )
+        resp.raise_for_status()
+        ref = external_reference(STORE, int(resp.json()["id"]))
+
+        def imported(ref=ref) -> bool:
+            with world.bindo.lock:
+                return ref in bindo_store.orders_by_ref
+
+        if h.wait_until(imported, timeout=30, interval=0.005):
+            latencies.append(time.perf_counter() - started)
+        else:
+            lost += 1
+        time.sleep(gap)
+    return latencies, lost
+
+
+def start_worker(cfg, world, log_path) -> subprocess.Popen:
+    env = h.env_from_config(
+        {
+            **cfg,
+            "BIGCOMMERCE_API_URL": world.bc_url,
+            "BIGCOMMERCE_LOGIN_URL": world.bc_url,
+            "BINDO_API_URL": world.bindo_url,
+            "APP_URL": world.portal_url,
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker", "--no-ticker"],
+        cwd=h.ROOT,
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=50, help="events of each kind (full: 200)")
+    parser.add_argument("--gap", type=float, default=0.3, help="idle seconds between events")
+    parser.add_argument("--sqlite", action="store_true", help="SQLite even if PostgreSQL is up")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    use_pg = not args.sqlite and h.pg_available()
+    h.banner(
+        f"bench_latency: {args.size} stock + {args.size} order events, one worker, "
+        f"{'PostgreSQL' if use_pg else 'SQLite'}"
+    )
+    with h.temp_dir("bench-latency-") as tmp:
+        url = h.pg_create(PG_NAME) if use_pg else f"sqlite:///{tmp / 'bench.db'}"
+        h.flush_redis()
+        cfg = h.bench_config(url)
+        app = h.make_app(cfg)
+        world = h.start_world(app=app, serve_portal=True)
+        worker = None
+        try:
+            merchant_id, pairs = setup(app, world, products=20)
+            worker = start_worker(cfg, world, tmp / "worker.log")
+            time.sleep(3)  # the worker imports and registers
+            if worker.poll() is not None:
+                print((tmp / "worker.log").read_text()[-3000:])
+                raise SystemExit("worker did not start")
+            stock, stock_lost = stock_events(world, pairs, args.size, args.gap)
+            orders, orders_lost = order_events(world, pairs, args.size, args.gap)
+            report("Bindo stock -> BigCommerce level", stock, stock_lost)
+            report("BigCommerce order -> Bindo order", orders, orders_lost)
+            if stock_lost or orders_lost:
+                print("   worker log tail:\n" + (tmp / "worker.log").read_text()[-2000:])
+            return 0
+        finally:
+            if worker is not None and worker.poll() is None:
+                worker.terminate()
+                try:
+                    worker.wait(15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
+            world.close()
+            h.flush_redis()
+            if use_pg:
+                from portal.extensions import db
+
+                with app.app_context():
+                    db.session.remove()
+                    db.engine.dispose()
+                h.pg_drop(PG_NAME)
+
+
+def report(label: str, values: list[float], lost: int) -> None:
+    if not values:
+        print(f"   {label}: no event arrived ({lost} lost)")
+        return
+    d = h.describe(values)
+    print(
+        f"   {label}: n={d['n']} p50 {d['p50']:.3f} s, p95 {d['p95']:.3f} s, "
+        f"p99 {d['p99']:.3f} s, max {d['max']:.3f} s, lost {lost}; "
+        f"target p95 <= 2 s {h.verdict(d['p95'] <= 2.0 and not lost)}"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
