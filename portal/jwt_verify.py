@@ -7,6 +7,7 @@ each ``jti`` accepted once while the token is valid (a UsedJwt row; the primary 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from portal.models import UsedJwt, utcnow
 
 SUB_RE = re.compile(r"^stores/([a-z0-9]+)$")
 REQUIRED_CLAIMS = ["exp", "iat", "nbf", "aud", "iss", "sub", "jti"]
+MAX_LIFETIME_SECONDS = 2 * 86400
 LEEWAY_SECONDS = 60
 
 
@@ -70,6 +72,10 @@ def decode(token: str) -> CallbackClaims:
         )
     except jwt.PyJWTError as exc:
         raise JwtRejected(f"invalid token: {type(exc).__name__}") from exc
+    # BigCommerce signs tokens for 24 h; one claiming to live far longer is not theirs, and its
+    # jti would have to be remembered for as long (or overflow a timestamp).
+    if int(claims["exp"]) > time.time() + MAX_LIFETIME_SECONDS:
+        raise JwtRejected("token lifetime too long")
     match = SUB_RE.match(str(claims.get("sub", "")))
     jti = claims.get("jti")
     if match is None or not isinstance(jti, str) or not 0 < len(jti) <= 128:

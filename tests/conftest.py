@@ -48,7 +48,7 @@ def base_config(database_url: str, **extra) -> dict:
         "SECRET_KEY": SECRET_KEY,
         "TOKEN_ENCRYPTION_KEY": TOKEN_KEY,
         "BIGCOMMERCE_CLIENT_ID": "test-client-id",
-        "BIGCOMMERCE_CLIENT_SECRET": "test-client-secret",
+        "BIGCOMMERCE_CLIENT_SECRET": "test-client-secret-of-32-bytes-min",
         "APP_URL": "http://localhost",
         "SERVER_NAME": None,
     }

@@ -63,6 +63,8 @@ REJECTED = {
     "malformed sub": lambda: sign(claims(sub="stores/ABC;drop")),
     "sub of another kind": lambda: sign(claims(sub="users/abc123")),
     "missing exp": lambda: sign(claims(exp=...)),
+    "exp far beyond BigCommerce's 24 h": lambda: sign(claims(exp=now + 30 * 86400)),
+    "exp beyond any calendar": lambda: sign(claims(exp=10**12)),
     "missing jti": lambda: sign(claims(jti=...)),
     "missing nbf": lambda: sign(claims(nbf=...)),
     "garbage": lambda: "not.a.jwt",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from portal.extensions import db
 from portal.models import ImportedOrder, JobRecord, Merchant
 from tests.conftest import csrf_token, login, make_staff
@@ -13,13 +15,13 @@ def seed() -> ImportedOrder:
     db.session.commit()
     row = ImportedOrder(
         merchant_id=merchant.id,
-        bc_order_id=501,
+        bc_order_id=880501,
         bindo_order_id=77,
         state="failed",
         flags=["unknown_lines"],
         error_message="ValidationFailed: price",
     )
-    other = ImportedOrder(merchant_id=merchant.id, bc_order_id=502, state="imported", flags=[])
+    other = ImportedOrder(merchant_id=merchant.id, bc_order_id=880502, state="imported", flags=[])
     db.session.add_all([row, other])
     db.session.commit()
     return row
@@ -30,8 +32,13 @@ def test_list_shows_state_ids_flags_and_errors(client):
     make_staff(email="viewer@bindo.test", role="viewer")
     login(client, email="viewer@bindo.test")
     page = client.get("/admin/orders/").get_data(as_text=True)
-    assert "501" in page and "77" in page and "unknown_lines" in page
+    assert ">880501<" in cells(page) and "77" in page and "unknown_lines" in page
     assert "ValidationFailed: price" in page and "Admin Shop" in page
+
+
+def cells(page: str) -> str:
+    """The page with whitespace around tags removed, so a cell reads ``>880501<``."""
+    return re.sub(r">\s+|\s+<", lambda m: m.group(0).strip(), page)
 
 
 def filter_index(app, name: str) -> int:
@@ -46,8 +53,8 @@ def test_flag_filter_keeps_only_flagged_orders(app, client):
     login(client)
     flag = filter_index(app, "Flag")
     page = client.get(f"/admin/orders/?flt0_{flag}=unknown_lines").get_data(as_text=True)
-    assert "501" in page and "502" not in page
-    assert "502" in client.get("/admin/orders/").get_data(as_text=True)
+    assert ">880501<" in cells(page) and ">880502<" not in cells(page)
+    assert ">880502<" in cells(client.get("/admin/orders/").get_data(as_text=True))
 
 
 def test_reimport_enqueues_the_import_job_for_support(client, redis_conn):
@@ -61,8 +68,8 @@ def test_reimport_enqueues_the_import_job_for_support(client, redis_conn):
     )
     assert response.status_code == 302
     (job,) = db.session.query(JobRecord).filter_by(func="worker.jobs.orders.import_order").all()
-    assert job.job_id == "order-adm1-501" and job.queue == "high"
-    assert job.args == [row.merchant_id, 501]
+    assert job.job_id == "order-adm1-880501" and job.queue == "high"
+    assert job.args == [row.merchant_id, 880501]
 
 
 def test_viewers_cannot_reimport(client, redis_conn):

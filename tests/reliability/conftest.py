@@ -20,7 +20,7 @@ from portal.models import Merchant, MerchantState
 
 FULL = os.environ.get("FULL_SCENARIOS") == "1"
 CLIENT_ID = "test-client-id"  # tests/conftest.py base_config
-CLIENT_SECRET = "test-client-secret"
+CLIENT_SECRET = "test-client-secret-of-32-bytes-min"
 
 
 def size(default: int, full: int) -> int:

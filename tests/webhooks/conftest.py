@@ -15,7 +15,7 @@ import pytest
 from portal.extensions import db
 from portal.models import Merchant, MerchantState
 
-CLIENT_SECRET = "test-client-secret"  # tests/conftest.py base_config
+CLIENT_SECRET = "test-client-secret-of-32-bytes-min"  # tests/conftest.py base_config
 HOOK_SECRET = "hook-secret-0123456789abcdef"
 BINDO_SECRET = "bindo-secret-0123456789"
 STORE_HASH = "abc123"

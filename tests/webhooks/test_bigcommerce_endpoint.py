@@ -140,7 +140,7 @@ def test_an_oversize_body_without_a_declared_length_is_refused(client, merchant)
 def test_bad_json_or_shape_with_a_valid_signature_is_a_400(client, merchant, body):
     _, headers = bc_delivery(body=body)
     headers["webhook-signature"] = standard_signature(
-        "test-client-secret", headers["webhook-id"], headers["webhook-timestamp"], body
+        "test-client-secret-of-32-bytes-min", headers["webhook-id"], headers["webhook-timestamp"], body
     )
     assert _post(client, body, headers).status_code == 400
     assert _rows() == 0 and _jobs() == []
