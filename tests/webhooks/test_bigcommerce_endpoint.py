@@ -16,6 +16,7 @@ from portal.extensions import db
 from portal.models import JobRecord, MerchantState, WebhookEvent
 from portal.queue import HIGH, get_queue
 from tests.webhooks.conftest import (
+    CLIENT_SECRET,
     STORE_HASH,
     bc_delivery,
     bc_payload,
@@ -140,7 +141,7 @@ def test_an_oversize_body_without_a_declared_length_is_refused(client, merchant)
 def test_bad_json_or_shape_with_a_valid_signature_is_a_400(client, merchant, body):
     _, headers = bc_delivery(body=body)
     headers["webhook-signature"] = standard_signature(
-        "test-client-secret-of-32-bytes-min", headers["webhook-id"], headers["webhook-timestamp"], body
+        CLIENT_SECRET, headers["webhook-id"], headers["webhook-timestamp"], body
     )
     assert _post(client, body, headers).status_code == 400
     assert _rows() == 0 and _jobs() == []
