@@ -193,19 +193,6 @@ def pg_drop(name: str) -> None:
 # --- simulators --------------------------------------------------------------------------------
 
 
-class Swappable:
-    """A WSGI app whose target is set after the server (and so its port) exists."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    def __call__(self, environ, start_response):
-        if self.app is None:
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"no app"]
-        return self.app(environ, start_response)
-
-
 @dataclass
 class World:
     """Both simulators (and optionally the portal) served on loopback."""
@@ -241,7 +228,7 @@ def start_world(
     from sandbox.bigcommerce import create_app as bc_create_app
     from sandbox.bindo import BindoSimConfig
     from sandbox.bindo import create_app as bindo_create_app
-    from sandbox.server import serve_in_thread
+    from sandbox.server import Swappable, serve_in_thread
 
     wrappers = [Swappable(), Swappable()]
     servers = [serve_in_thread(w) for w in wrappers]

@@ -206,7 +206,7 @@ def _receive(parse) -> Response:
         log.exception("webhook not stored: database unavailable")
         return _answer(503, "unavailable")
     if event_id is not None:
-        _enqueue(event_id, inbound.merchant.id)
+        _enqueue(event_id)
     return _answer(200, "ok")
 
 
@@ -225,13 +225,16 @@ def _store(inbound: Inbound) -> int | None:
     )
     db.session.add(event)
     try:
+        db.session.flush()
+        # Read before the commit expires it: a reload would cost another round trip.
+        event_id = event.id
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         if _exists(inbound.source, inbound.event_key):
             return None
         raise
-    return event.id
+    return event_id
 
 
 def _exists(source: str, event_key: str) -> bool:
@@ -241,7 +244,7 @@ def _exists(source: str, event_key: str) -> bool:
     return db.session.scalar(stmt) is not None
 
 
-def _enqueue(event_id: int, merchant_id: int) -> None:
+def _enqueue(event_id: int) -> None:
     """Best effort after the commit: the relay covers Redis (or a late DB) failure.
 
     The event row is the job's tracking row, so no JobRecord is written for it.

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
+
+
+class Swappable:
+    """A WSGI app whose target is set (or replaced) after the server, and so its port, exists.
+
+    Tests keep one server per session or module and swap in a fresh app per test: shutting a
+    werkzeug server down costs half a second.
+    """
+
+    def __init__(self, app: Any = None) -> None:
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if self.app is None:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"no app"]
+        return self.app(environ, start_response)
 
 
 @dataclass

@@ -13,22 +13,9 @@ from typing import Any
 
 import pytest
 
-from sandbox.server import RunningServer, serve_in_thread
+from sandbox.server import RunningServer, Swappable, serve_in_thread
 
 BINDO_LOCATION = 10
-
-
-class Swappable:
-    """A WSGI app whose target can be replaced between tests."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    def __call__(self, environ, start_response):
-        if self.app is None:
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"no app"]
-        return self.app(environ, start_response)
 
 
 @dataclass

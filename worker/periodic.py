@@ -9,11 +9,12 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import JobRecord, utcnow
-from portal.queue import send
+from portal.models import JobRecord, Merchant, MerchantState, utcnow
+from portal.queue import LOW, enqueue, make_job_id, redis_conn, send
 
 log = logging.getLogger(__name__)
 CHECKS: list[Callable[[], None]] = []
@@ -42,6 +43,52 @@ def relay_unsent_jobs() -> None:
         send(row)
     if rows:
         log.info("relayed %d jobs that had not reached Redis", len(rows))
+
+
+def due_merchants(last_run_attr: str, interval: float) -> list[Merchant]:
+    """Active, linked merchants whose ``last_run_attr`` is older than ``interval`` seconds."""
+    now = utcnow()
+    active = db.session.scalars(
+        select(Merchant).where(Merchant.state == MerchantState.ACTIVE.value)
+    ).all()
+    due = []
+    for merchant in active:
+        if not (merchant.syncing and merchant.bindo_linked):
+            continue
+        last = getattr(merchant, last_run_attr)
+        if last is None or (now - last).total_seconds() >= interval:
+            due.append(merchant)
+    return due
+
+
+def claim(kind: str, merchant_id: int, seconds: float) -> bool:
+    """True once per ``seconds`` per merchant: a failing job is not re-enqueued every tick."""
+    key = f"bc:due:{kind}:{merchant_id}"
+    return bool(redis_conn().set(key, "1", nx=True, ex=max(1, int(seconds))))
+
+
+def enqueue_when_due(
+    kind: str, *, job: str, last_run_attr: str, interval_setting: str, queue: str = LOW
+) -> int:
+    """Enqueue ``job(merchant_id)`` for every merchant due for ``kind``; returns how many.
+
+    The job id names the store and the interval window, so a window gets one run however many
+    ticks see it due; the Redis claim keeps a failing merchant from being re-enqueued every tick.
+    """
+    interval = float(current_app.config.get(interval_setting, 900))
+    window = int(utcnow().timestamp() // interval)
+    sent = 0
+    for merchant in due_merchants(last_run_attr, interval):
+        if claim(kind, merchant.id, interval):
+            enqueue(
+                job,
+                merchant.id,
+                queue=queue,
+                job_id=make_job_id(kind, merchant.store_hash, window),
+                merchant_id=merchant.id,
+            )
+            sent += 1
+    return sent
 
 
 def run_checks() -> int:

@@ -19,7 +19,7 @@ from flask import Flask, request
 
 from sandbox.bindo import BindoSimConfig, SimState, create_app, sign
 from sandbox.bindo.demo_catalog import build_demo_catalog, upc_a
-from sandbox.server import RunningServer, serve_in_thread
+from sandbox.server import RunningServer, Swappable, serve_in_thread
 
 STORE = "store-1"
 TOKEN = "tok-secret-123"
@@ -52,26 +52,16 @@ class Sim:
         return requests.post(self.api + path, json=body, headers=AUTH, timeout=5)
 
 
-class SwappableApp:
-    """One WSGI server per module (shutting one down costs 0.5 s); each test swaps the app."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    def __call__(self, environ: Any, start_response: Any) -> Any:
-        return self.app(environ, start_response)
-
-
 @pytest.fixture(scope="module")
-def shared_server() -> Iterator[tuple[SwappableApp, RunningServer]]:
-    holder = SwappableApp()
+def shared_server() -> Iterator[tuple[Swappable, RunningServer]]:
+    holder = Swappable()
     server = serve_in_thread(holder)
     yield holder, server
     server.shutdown()
 
 
 @pytest.fixture
-def sim(shared_server: tuple[SwappableApp, RunningServer]) -> Iterator[Sim]:
+def sim(shared_server: tuple[Swappable, RunningServer]) -> Iterator[Sim]:
     holder, server = shared_server
     clock = FakeClock()
     config = BindoSimConfig(time_scale=0.001, retry_schedule=(10, 20, 30), clock=clock)
@@ -103,15 +93,15 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def receiver_server() -> Iterator[tuple[SwappableApp, RunningServer]]:
-    holder = SwappableApp()
+def receiver_server() -> Iterator[tuple[Swappable, RunningServer]]:
+    holder = Swappable()
     server = serve_in_thread(holder)
     yield holder, server
     server.shutdown()
 
 
 @pytest.fixture
-def receiver(receiver_server: tuple[SwappableApp, RunningServer]) -> Receiver:
+def receiver(receiver_server: tuple[Swappable, RunningServer]) -> Receiver:
     holder, server = receiver_server
     rec = Receiver(server=server)
     app = Flask("receiver")

@@ -12,7 +12,7 @@ import requests
 import responses
 
 from sandbox.bindo import BindoSimConfig, SimState, create_app
-from sandbox.server import RunningServer, serve_in_thread
+from sandbox.server import RunningServer, Swappable, serve_in_thread
 from worker.clients.bindo import BindoClient, parse_retry_after
 from worker.clients.errors import (
     Conflict,
@@ -29,26 +29,16 @@ TOKEN = "very-secret-token-xyz"
 FAKE_URL = "http://bindo.test"
 
 
-class SwappableApp:
-    """One WSGI server per module (a shutdown costs 0.5 s); each test gets a fresh app."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    def __call__(self, environ: Any, start_response: Any) -> Any:
-        return self.app(environ, start_response)
-
-
 @pytest.fixture(scope="module")
-def shared_server() -> Iterator[tuple[SwappableApp, RunningServer]]:
-    holder = SwappableApp()
+def shared_server() -> Iterator[tuple[Swappable, RunningServer]]:
+    holder = Swappable()
     server = serve_in_thread(holder)
     yield holder, server
     server.shutdown()
 
 
 @pytest.fixture
-def state(shared_server: tuple[SwappableApp, RunningServer]) -> Iterator[SimState]:
+def state(shared_server: tuple[Swappable, RunningServer]) -> Iterator[SimState]:
     holder, _ = shared_server
     app = create_app(BindoSimConfig(time_scale=0.001))
     sim: SimState = app.extensions["bindosim"]
@@ -61,7 +51,7 @@ def state(shared_server: tuple[SwappableApp, RunningServer]) -> Iterator[SimStat
 
 
 @pytest.fixture
-def client(shared_server: tuple[SwappableApp, RunningServer], state: SimState) -> BindoClient:
+def client(shared_server: tuple[Swappable, RunningServer], state: SimState) -> BindoClient:
     return BindoClient(shared_server[1].url, STORE, TOKEN, timeout=2.0)
 
 

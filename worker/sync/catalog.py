@@ -16,20 +16,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from redis import Redis
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import (
     Merchant,
-    MerchantState,
     ProductBinding,
     SyncState,
     WebhookEvent,
     utcnow,
 )
-from portal.queue import DEFAULT, LOW, enqueue, make_job_id
+from portal.queue import DEFAULT, enqueue, make_job_id
 from shared.mapping import (
     BINDO_OWNED_FIELDS,
     MappedProduct,
@@ -53,7 +51,7 @@ from worker.clients.errors import (
     Unauthorized,
 )
 from worker.context import bc_client, bindo_client, load_merchant, mark_needs_reauth, redis
-from worker.periodic import periodic
+from worker.periodic import enqueue_when_due, periodic
 from worker.sync.categories import CategoryResolver
 from worker.sync.images import (
     IMAGES_KEY,
@@ -1067,28 +1065,10 @@ _register_handlers()
 
 @periodic
 def enqueue_due_catalog_reconciles() -> None:
-    """Every RECONCILE_INTERVAL_SECONDS per active merchant: a catalog reconcile (LOW queue).
-
-    The job id names the interval window, so a window gets one reconcile however many ticks
-    see it due; a Redis claim stops a failing merchant from being re-enqueued every tick.
-    """
-    interval = float(current_app.config.get("RECONCILE_INTERVAL_SECONDS", 900))
-    now = utcnow()
-    merchants = db.session.scalars(
-        select(Merchant).where(Merchant.state == MerchantState.ACTIVE.value)
-    ).all()
-    conn = redis()
-    for merchant in merchants:
-        last = merchant.last_reconciled_at
-        if last is not None and (now - last).total_seconds() < interval:
-            continue
-        if not conn.set(f"bc:due:catalog-reconcile:{merchant.id}", "1", nx=True, ex=int(interval)):
-            continue
-        window = int(now.timestamp() // interval)
-        enqueue(
-            RECONCILE_JOB,
-            merchant.id,
-            queue=LOW,
-            job_id=make_job_id("reconcile", merchant.store_hash, window),
-            merchant_id=merchant.id,
-        )
+    """Every RECONCILE_INTERVAL_SECONDS per active merchant: a catalog reconcile (LOW queue)."""
+    enqueue_when_due(
+        "reconcile",
+        job=RECONCILE_JOB,
+        last_run_attr="last_reconciled_at",
+        interval_setting="RECONCILE_INTERVAL_SECONDS",
+    )

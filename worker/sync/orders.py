@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.alerts import raise_alert
 from portal.extensions import db
 from portal.models import ImportedOrder, Merchant, ProductBinding, WebhookEvent, audit, utcnow
-from portal.queue import HIGH, LOW, enqueue, make_job_id
+from portal.queue import HIGH, enqueue, make_job_id
 from shared.mapping import (
     customer_from_billing,
     external_reference,
@@ -41,8 +40,7 @@ from worker.clients.bindo import BindoClient
 from worker.clients.errors import Conflict, RetryableError
 from worker.context import bc_client, bindo_client, redis
 from worker.inbox import handles
-from worker.periodic import periodic
-from worker.sync.stock import claim, due_merchants
+from worker.periodic import enqueue_when_due, periodic
 
 log = logging.getLogger(__name__)
 
@@ -453,13 +451,9 @@ def on_order_event(event: WebhookEvent, merchant: Merchant) -> None:
 @periodic
 def enqueue_due_order_sweeps() -> None:
     """Every ORDER_SWEEP_INTERVAL_SECONDS per merchant: a sweep_orders job (LOW queue)."""
-    interval = float(current_app.config.get("ORDER_SWEEP_INTERVAL_SECONDS", 900))
-    for merchant in due_merchants("last_order_sweep_at", interval):
-        if claim("order-sweep", merchant.id, interval):
-            enqueue(
-                SWEEP_JOB,
-                merchant.id,
-                queue=LOW,
-                job_id=make_job_id("order_sweep", merchant.store_hash),
-                merchant_id=merchant.id,
-            )
+    enqueue_when_due(
+        "order_sweep",
+        job=SWEEP_JOB,
+        last_run_attr="last_order_sweep_at",
+        interval_setting="ORDER_SWEEP_INTERVAL_SECONDS",
+    )

@@ -22,12 +22,12 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Merchant, ProductBinding, SyncRun, WebhookEvent, utcnow
-from portal.queue import DEFAULT, LOW, enqueue, make_job_id
+from portal.queue import DEFAULT, enqueue, make_job_id
 from shared.mapping import stock_level
 from worker.clients.bigcommerce import BigCommerceClient
 from worker.context import bc_client, bindo_client, redis
 from worker.inbox import handles
-from worker.periodic import periodic
+from worker.periodic import enqueue_when_due, periodic
 
 log = logging.getLogger(__name__)
 
@@ -387,35 +387,12 @@ def on_bigcommerce_inventory_echo(event: WebhookEvent, merchant: Merchant) -> No
 # --- periodic ------------------------------------------------------------------------------
 
 
-def due_merchants(last_run_attr: str, interval: float) -> list[Merchant]:
-    """Active, linked merchants whose ``last_run_attr`` is older than ``interval`` seconds."""
-    now = utcnow()
-    merchants = db.session.scalars(select(Merchant).where(Merchant.state == "active")).all()
-    due = []
-    for merchant in merchants:
-        if not (merchant.syncing and merchant.bindo_linked):
-            continue
-        last = getattr(merchant, last_run_attr)
-        if last is None or (now - last).total_seconds() >= interval:
-            due.append(merchant)
-    return due
-
-
-def claim(kind: str, merchant_id: int, seconds: float) -> bool:
-    """True once per ``seconds`` per merchant: a failing job is not re-enqueued every tick."""
-    return bool(redis().set(f"bc:due:{kind}:{merchant_id}", "1", nx=True, ex=max(1, int(seconds))))
-
-
 @periodic
 def enqueue_due_stock_reconciles() -> None:
     """Every RECONCILE_INTERVAL_SECONDS per merchant: a stock_reconcile job (LOW queue)."""
-    interval = float(current_app.config.get("RECONCILE_INTERVAL_SECONDS", 900))
-    for merchant in due_merchants("last_stock_reconciled_at", interval):
-        if claim("stock-reconcile", merchant.id, interval):
-            enqueue(
-                RECONCILE_JOB,
-                merchant.id,
-                queue=LOW,
-                job_id=make_job_id("stock_reconcile", merchant.store_hash),
-                merchant_id=merchant.id,
-            )
+    enqueue_when_due(
+        "stock_reconcile",
+        job=RECONCILE_JOB,
+        last_run_attr="last_stock_reconciled_at",
+        interval_setting="RECONCILE_INTERVAL_SECONDS",
+    )
