@@ -45,6 +45,8 @@ def demo_env() -> dict[str, str]:
         BINDO_API_URL=BINDO,
         APP_URL=PORTAL,
         DEMO_BINDO_STORE=BINDO_STORE,
+        # The simulator's control-panel page frames the merchant app, as BigCommerce does.
+        BIGCOMMERCE_FRAME_ANCESTORS=BC,
         PATH=f"{BIN}:{env.get('PATH', '')}",
         PYTHONUNBUFFERED="1",
     )
@@ -123,11 +125,13 @@ def instructions(env: dict[str, str], password: str, install_status: str) -> str
     Check connection, then Activate.
  2. Watch products appear on the BigCommerce page (refresh); two products show
     weight errors in the admin's Sync errors ("heavy", "2 stone").
- 3. Open the merchant's app page as BigCommerce would: {BC}/_sim/stores/{STORE_HASH}/load
- 4. Place an order in BigCommerce:
-      curl -X POST {BC}/_sim/stores/{STORE_HASH}/checkout -H 'Content-Type: application/json' \\
-           -d '{{"email": "shopper@example.com", "items": [{{"product_id": <id>, "quantity": 1}}]}}'
-    then see it on the Bindo page with its customer and the stock change.
+ 3. Open the merchant's app inside the control panel (an iframe, as BigCommerce shows it):
+      {BC}/_sim/stores/{STORE_HASH}/control-panel
+ 4. Place an order: "Buy 1" next to a product on the BigCommerce page; a few seconds later the
+    order is on the Bindo page with its customer, and the Bindo stock went down.
+    "Cancel" or "Refund all" on the order puts the stock back in Bindo.
+ 5. Sell in the store: change stock on the Bindo page's API (or PUT {BINDO}/_sim/stores/
+    {BINDO_STORE}/stock) and watch the BigCommerce level follow.
 ================================================================================
 """
 

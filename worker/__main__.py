@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import threading
+import time
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
@@ -16,6 +19,10 @@ from worker.runtime import CurrentJobFilter, get_app
 
 log = logging.getLogger("worker")
 TICK_SECONDS = 15
+# A worker that quit on its own (Redis vanished under a running job) is replaced; this many
+# quick quits in a row (each within QUICK_RUN_SECONDS) mean a real bug: exit instead.
+MAX_QUICK_RESTARTS = 20
+QUICK_RUN_SECONDS = 10.0
 
 
 class RedisConfigError(RuntimeError):
@@ -48,6 +55,64 @@ def start_ticker(conn: Redis, prefix: str, stop: threading.Event, every: float) 
     return thread
 
 
+class StoppableWorker(Worker):
+    """Remembers that a signal asked it to stop, unlike a quit caused by an error."""
+
+    stop_signalled = False
+
+    def request_stop(self, signum, frame):
+        self.stop_signalled = True
+        super().request_stop(signum, frame)
+
+
+def wait_for_redis(conn: Redis, stop: threading.Event) -> None:
+    """Block until Redis answers a PING (capped backoff) or a stop signal arrives."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            conn.ping()
+            return
+        except RedisError:
+            stop.wait(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def run(conn: Redis, queues: list[Queue], args: argparse.Namespace, stop: threading.Event) -> int:
+    """Run RQ workers one after another until a signal stops them.
+
+    RQ retries a failed dequeue, but when Redis disappears while a job runs, the worker's
+    horse monitoring raises, RQ logs "found an unhandled exception, quitting" and ``work()``
+    ends (its teardown may raise too). Without this loop the process would exit and the
+    queues would stay unserved until someone restarted it (RELIABILITY.md T20).
+    """
+    quick = 0
+    while True:
+        worker = StoppableWorker(
+            queues,
+            connection=conn,
+            serializer=JSONSerializer,
+            maintenance_interval=args.maintenance_interval,
+        )
+        started = time.monotonic()
+        try:
+            worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
+        except RedisError as exc:
+            log.warning("worker stopped: Redis unavailable (%s)", exc)
+        if worker.stop_signalled or args.burst:
+            return 0
+        quick = quick + 1 if time.monotonic() - started < QUICK_RUN_SECONDS else 0
+        if quick > MAX_QUICK_RESTARTS:
+            log.error("worker keeps quitting; giving up after %d quick restarts", quick)
+            return 1
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        wait_for_redis(conn, stop)
+        if stop.is_set():
+            return 0
+        time.sleep(1.0)
+        log.warning("worker quit without being asked to; starting a new one")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
@@ -73,20 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(CurrentJobFilter())
     queues = [Queue(n, connection=conn, serializer=JSONSerializer) for n in names]
-    worker = Worker(
-        queues,
-        connection=conn,
-        serializer=JSONSerializer,
-        maintenance_interval=args.maintenance_interval,
-    )
     stop = threading.Event()
     if not args.no_ticker and not args.burst:
         start_ticker(conn, prefix, stop, float(app.config.get("TICK_SECONDS", TICK_SECONDS)))
     try:
-        worker.work(burst=args.burst, with_scheduler=True, logging_level="INFO")
+        return run(conn, queues, args, stop)
     finally:
         stop.set()
-    return 0
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from . import catalog, orders
+from .errors import ApiError
 from .state import BCSimState, Store
 
 bp = Blueprint("bc_pages", __name__, template_folder="templates")
@@ -53,3 +54,61 @@ def store_page(store_hash: str) -> str:
             "hooks": list(store.hooks.values()),
         }
     return render_template("bcsim_store.html", **context)
+
+
+# -- buttons for a person running the demo (form posts; each redirects back to the page) -------
+
+
+def _back(store_hash: str) -> Response:
+    return redirect(url_for("bc_pages.store_page", store_hash=store_hash), code=303)
+
+
+@bp.post("/_sim/stores/<store_hash>/shop")
+def shop(store_hash: str) -> Response:
+    """A shopper buys one product (as checkout would: stock lowered, webhooks fired)."""
+    state = sim()
+    body = {
+        "email": request.form.get("email") or "shopper@example.com",
+        "products": [
+            {
+                "product_id": int(request.form["product_id"]),
+                "quantity": int(request.form.get("quantity", "1")),
+            }
+        ],
+    }
+    with state.lock:
+        store = state.store(store_hash)
+        try:
+            orders.create_order(state, store, orders.checkout_body(store, body))
+        except ApiError as error:
+            return Response(f"Checkout refused: {error.v2_body()}", status=error.status)
+    return _back(store_hash)
+
+
+@bp.post("/_sim/stores/<store_hash>/orders/<int:order_id>/merchant-action")
+def merchant_action(store_hash: str, order_id: int) -> Response:
+    """The merchant cancels an order or refunds it in full from the control panel."""
+    state = sim()
+    action = request.form.get("action")
+    with state.lock:
+        store = state.store(store_hash)
+        if action == "cancel":
+            orders.set_status(state, store, order_id, 5)
+        elif action == "refund":
+            items = [
+                {"order_product_id": line["id"], "quantity": line["quantity"]}
+                for line in store.order_lines[order_id]
+                if line["quantity"] > (line.get("quantity_refunded") or 0)
+            ]
+            if items:
+                orders.refund(state, store, order_id, items)
+    return _back(store_hash)
+
+
+@bp.get("/_sim/stores/<store_hash>/control-panel")
+def control_panel(store_hash: str) -> str:
+    """Our app opened inside the control panel's iframe, as BigCommerce shows it."""
+    with sim().lock:
+        store = sim().store(store_hash).public()
+        app_src = sim().load_url(store_hash, None, None)
+    return render_template("bcsim_control_panel.html", store=store, app_src=app_src)

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from sandbox.bindo.images import png_for
 from sandbox.bindo.state import SimState
@@ -54,3 +65,45 @@ def image(image_id: int):
     return current_app.response_class(
         png_for(image_id), mimetype="image/png", headers={"Cache-Control": "max-age=3600"}
     )
+
+
+# -- back-office buttons for a person running the demo (form posts; each redirects back) -------
+
+
+def _back(store_id: str) -> Response:
+    return redirect(url_for("bindo_pages.store_page", store_id=store_id), code=303)
+
+
+def _with_weight(attributes: list[dict[str, Any]], weight: str) -> list[dict[str, Any]]:
+    kept = [a for a in attributes if str(a.get("name", "")).strip().lower() != "weight"]
+    return [*kept, {"name": "Weight", "value": weight}] if weight.strip() else kept
+
+
+@bp.post("/_sim/stores/<store_id>/products/<int:product_id>/back-office")
+def back_office(store_id: str, product_id: int) -> Response:
+    """What a merchant does at the till or in the back office; each fires its webhooks."""
+    state = sim()
+    action = request.form.get("action", "")
+    location = int(request.form.get("location_id") or 0)
+    if action == "set_stock":
+        state.set_stock(store_id, product_id, location, request.form.get("quantity", "0"))
+    elif action == "sell":
+        state.sell_in_store(store_id, location, [{"product_id": product_id, "quantity": 1}])
+    elif action == "edit":
+        product = state.get_product(store_id, product_id)
+        fields: dict[str, Any] = {}
+        if request.form.get("price"):
+            fields["price"] = request.form["price"]
+        if "weight" in request.form:
+            fields["custom_attributes"] = _with_weight(
+                product.get("custom_attributes") or [], request.form["weight"]
+            )
+        state.update_product(store_id, product_id, **fields)
+    elif action == "toggle_in_store_only":
+        product = state.get_product(store_id, product_id)
+        state.set_in_store_only(store_id, product_id, not product.get("in_store_only"))
+    elif action == "delete":
+        state.delete_product(store_id, product_id)
+    else:
+        abort(400)
+    return _back(store_id)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots are refreshed on demand (UPDATE_SCREENSHOTS=1 make test); ordinary
+# runs write theirs to a temporary folder so a test run never dirties the work tree.
+DOC_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = (
+    DOC_SCREENSHOTS
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "bindo-screenshots"
+)
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
