@@ -10,15 +10,18 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from flask import current_app
+from rq.job import Job
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import JobRecord, Merchant, MerchantState, utcnow
-from portal.queue import LOW, enqueue, make_job_id, redis_conn, send
+from portal.queue import LOW, TIMEOUTS, enqueue, make_job_id, redis_conn, send
 
 log = logging.getLogger(__name__)
 CHECKS: list[Callable[[], None]] = []
 RELAY_AFTER_SECONDS = 30
+LOST_AFTER_SECONDS = 60
+LOST_BATCH = 500
 
 
 def periodic(func: Callable[[], None]) -> Callable[[], None]:
@@ -43,6 +46,42 @@ def relay_unsent_jobs() -> None:
         send(row)
     if rows:
         log.info("relayed %d jobs that had not reached Redis", len(rows))
+
+
+@periodic
+def relay_lost_jobs() -> None:
+    """Re-send tracked jobs that Redis lost (FLUSHALL, or a restart without persistence).
+
+    A row still waiting (queued, retrying) or running past its queue's timeout whose RQ job no
+    longer exists would otherwise wait for the next sweep. Jobs are idempotent, so a re-send is
+    safe even in the rare case that the original finished between the two reads.
+    """
+    now = utcnow()
+    waiting_cutoff = now - timedelta(seconds=LOST_AFTER_SECONDS)
+    rows = db.session.scalars(
+        select(JobRecord)
+        .where(
+            JobRecord.state.in_(("queued", "retrying", "started")),
+            JobRecord.updated_at <= waiting_cutoff,
+        )
+        .order_by(JobRecord.id)
+        .limit(LOST_BATCH)
+    ).all()
+    conn = redis_conn()
+    resent = 0
+    for row in rows:
+        if row.state == "started":
+            running_for = (now - (row.started_at or row.updated_at)).total_seconds()
+            if running_for < TIMEOUTS.get(row.queue, 3600) + LOST_AFTER_SECONDS:
+                continue
+        if Job.exists(row.job_id, connection=conn):
+            continue
+        row.state, row.error = "queued", "re-sent: its job was no longer in Redis"
+        db.session.commit()
+        send(row)
+        resent += 1
+    if resent:
+        log.warning("re-sent %d jobs that Redis had lost", resent)
 
 
 def due_merchants(last_run_attr: str, interval: float) -> list[Merchant]:

@@ -95,3 +95,29 @@ def test_concurrent_enqueues_of_one_job_id_coalesce(app):
     db.session.expire_all()
     assert db.session.query(JobRecord).filter_by(job_id="raced-id").count() == 1
     assert get_queue(DEFAULT).get_job_ids().count("raced-id") >= 1
+
+
+def test_jobs_that_redis_lost_are_re_sent_once(app, redis_conn):
+    """After a FLUSHALL (or a restart without persistence) tracked jobs are sent again."""
+    from datetime import timedelta
+
+    from portal.models import utcnow
+    from worker.periodic import relay_lost_jobs
+
+    lost = enqueue("worker.jobs.diagnostics_echo", "lost", job_id="lost-1")
+    kept = enqueue("worker.jobs.diagnostics_echo", "kept", job_id="kept-1")
+    redis_conn.delete("rq:job:lost-1")  # as FLUSHALL would, for this one job only
+    get_queue(DEFAULT).remove("lost-1")
+    old = utcnow() - timedelta(minutes=5)
+    for record in (lost, kept):
+        db.session.query(JobRecord).filter_by(id=record.id).update({"updated_at": old})
+    db.session.commit()
+
+    relay_lost_jobs()
+    relay_lost_jobs()  # the re-sent row is fresh again: not sent twice
+
+    ids = get_queue(DEFAULT).get_job_ids()
+    assert ids.count("lost-1") == 1 and ids.count("kept-1") == 1
+    db.session.expire_all()
+    assert "no longer in Redis" in db.session.get(JobRecord, lost.id).error
+    assert db.session.get(JobRecord, kept.id).error is None
