@@ -16,6 +16,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import Job
+from rq.registry import DeferredJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -67,13 +68,39 @@ def make_job_id(*parts: Any) -> str:
 PENDING = {"queued", "scheduled", "deferred"}
 
 
-def _status(job_id: str) -> str | None:
+def live_status(job_id: str) -> str | None:
+    """The job's status if it can still run or is running, else None (missing, finished,
+    failed, or a phantom: a job hash that says "queued" but sits in no queue or registry, as
+    a Redis restart can leave behind when the last writes before a crash were not on disk)."""
+    conn = redis_conn()
     try:
-        job = Job.fetch(job_id, connection=redis_conn(), serializer=JSONSerializer)
-    except Exception:  # noqa: BLE001 - missing or unreadable job: no status
+        job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
+    except RedisError:
+        raise
+    except Exception:  # noqa: BLE001 - missing or unreadable job: not live
         return None
     status = job.get_status(refresh=False)
-    return getattr(status, "value", status)
+    status = getattr(status, "value", status)
+    queue = Queue(job.origin, connection=conn, serializer=JSONSerializer)
+    if status == "queued":
+        live = queue.get_job_position(job_id) is not None
+    elif status == "scheduled":
+        live = job_id in ScheduledJobRegistry(queue=queue)
+    elif status == "started":
+        live = job_id in StartedJobRegistry(queue=queue)
+    elif status == "deferred":
+        live = job_id in DeferredJobRegistry(queue=queue)
+    else:
+        live = False
+    return status if live else None
+
+
+def _pending(job_id: str) -> str | None:
+    """``live_status`` for coalescing; Redis down means nothing is pending (``send`` notes it)."""
+    try:
+        return live_status(job_id)
+    except RedisError:
+        return None
 
 
 def enqueue(
@@ -97,12 +124,12 @@ def enqueue(
         import uuid
 
         job_id = make_job_id(func.rsplit(".", 1)[-1], uuid.uuid4().hex)
-    status = _status(job_id)
+    status = _pending(job_id)
     if status == "started":
         # Never overwrite a running job: queue one follow-up run (itself coalesced), since the
         # running one may have read its data before the change that asks for this run.
         job_id = f"{job_id}--next"[:120]
-        status = _status(job_id)
+        status = _pending(job_id)
     # The caller's pending changes are committed on their own first, so that losing the race
     # below (rollback) can never discard them.
     db.session.commit()
@@ -116,7 +143,7 @@ def enqueue(
             # The same job id was enqueued concurrently (a duplicate delivery): coalesce.
             db.session.rollback()
             record = db.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
-            status = _status(job_id)
+            status = _pending(job_id)
     if record is not None and status in PENDING:
         return record
     record.args = list(args)

@@ -14,13 +14,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from redis.exceptions import RedisError
-from rq.job import Job
-from rq.serializers import JSONSerializer
 from sqlalchemy import and_, or_, select, update
 
 from portal.extensions import db
 from portal.models import Merchant, WebhookEvent, utcnow
-from portal.queue import HIGH, make_job_id, put_on_queue, redis_conn
+from portal.queue import HIGH, live_status, make_job_id, put_on_queue
 from worker.clients.errors import CircuitOpen
 from worker.context import MerchantInactive
 from worker.periodic import periodic
@@ -46,7 +44,6 @@ RELAY_AFTER_SECONDS = 60
 # A row never enqueued gets this long for the web process to enqueue it itself.
 RELAY_GRACE_SECONDS = 5
 RELAY_BATCH = 500
-ALIVE_JOB_STATES = frozenset({"queued", "started", "scheduled", "deferred"})
 
 
 def handles(source: str, *scopes: str, lifecycle: bool = False) -> Callable[[Handler], Handler]:
@@ -231,14 +228,8 @@ def send_event(event_id: int, merchant_id: int | None) -> bool:
 
 
 def _job_alive(event_id: int) -> bool:
-    job_id = make_job_id("evt", event_id)
-    try:
-        job = Job.fetch(job_id, connection=redis_conn(), serializer=JSONSerializer)
-    except RedisError:
-        raise
-    except Exception:  # noqa: BLE001 - no such job (e.g. Redis was wiped): not alive
-        return False
-    return job.get_status(refresh=False) in ALIVE_JOB_STATES
+    """True while the event's job can still run (a phantom left by a Redis crash cannot)."""
+    return live_status(make_job_id("evt", event_id)) is not None
 
 
 def due_for_relay() -> list[WebhookEvent]:

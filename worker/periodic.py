@@ -10,12 +10,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from flask import current_app
-from rq.job import Job
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import JobRecord, Merchant, MerchantState, utcnow
-from portal.queue import LOW, TIMEOUTS, enqueue, make_job_id, redis_conn, send
+from portal.queue import LOW, TIMEOUTS, enqueue, live_status, make_job_id, redis_conn, send
 
 log = logging.getLogger(__name__)
 CHECKS: list[Callable[[], None]] = []
@@ -67,14 +66,13 @@ def relay_lost_jobs() -> None:
         .order_by(JobRecord.id)
         .limit(LOST_BATCH)
     ).all()
-    conn = redis_conn()
     resent = 0
     for row in rows:
         if row.state == "started":
             running_for = (now - (row.started_at or row.updated_at)).total_seconds()
             if running_for < TIMEOUTS.get(row.queue, 3600) + LOST_AFTER_SECONDS:
                 continue
-        if Job.exists(row.job_id, connection=conn):
+        if live_status(row.job_id) is not None:
             continue
         row.state, row.error = "queued", "re-sent: its job was no longer in Redis"
         db.session.commit()

@@ -71,6 +71,33 @@ def queues_idle(conn) -> bool:
     return True
 
 
+def diagnose(m, conn) -> str:
+    """What the orders that did not arrive are waiting for (for a failing run's message)."""
+    from rq.job import Job
+
+    from portal.models import JobRecord
+
+    db.session.expire_all()
+    rows = db.session.scalars(
+        select(ImportedOrder).where(
+            ImportedOrder.merchant_id == m.id, ImportedOrder.state != "imported"
+        )
+    ).all()
+    lines = []
+    for row in rows:
+        prefix = f"order-{m.store_hash}-{row.bc_order_id}"
+        jobs = db.session.scalars(select(JobRecord).where(JobRecord.job_id.like(f"{prefix}%")))
+        described = []
+        for job in jobs:
+            try:
+                status = Job.fetch(job.job_id, connection=conn).get_status()
+            except Exception as exc:  # noqa: BLE001 - diagnostics only
+                status = type(exc).__name__
+            described.append(f"{job.job_id}:{job.state}/{status}/{(job.error or '')[:80]}")
+        lines.append(f"#{row.bc_order_id} {row.state} {row.error_message} {described}")
+    return " | ".join(lines) or "no ImportedOrder row left unimported"
+
+
 def relay_until_done(m, conn, passes: int, drain_timeout: float) -> int:
     """Run the relay, let the workers drain, repeat; returns the passes it took."""
     from worker.inbox import relay_inbox
@@ -145,7 +172,10 @@ def test_t20_redis_restart_under_load_loses_and_duplicates_nothing(
     # An import killed with Redis keeps its order lock (restored from the AOF, 60 s TTL); its
     # retry then backs off 10 s, 30 s, 60 s: such an order can take ~100 s to land.
     swept_at = time.monotonic()
-    wait_for(lambda: imported(m.id) == total, timeout=180 + total, interval=0.5)
+    try:
+        wait_for(lambda: imported(m.id) == total, timeout=180 + total, interval=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {diagnose(m, own_redis.client())}") from None
     after_sweep = time.monotonic() - swept_at
     refs = bindo_refs(stack, m)
     print(

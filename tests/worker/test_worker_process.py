@@ -64,8 +64,18 @@ def test_enqueue_never_overwrites_a_running_job(app):
     from rq.job import JobStatus
 
     first = enqueue("worker.jobs.diagnostics_echo", "a", job_id="busy-id")
-    job = get_queue(DEFAULT).fetch_job("busy-id")
-    job.set_status(JobStatus.STARTED)  # as a worker does when it picks the job up
+    import time
+
+    from rq.registry import StartedJobRegistry
+
+    queue = get_queue(DEFAULT)
+    job = queue.fetch_job("busy-id")
+    # As a worker does when it picks the job up: status, out of the queue, an execution entry.
+    job.set_status(JobStatus.STARTED)
+    queue.remove("busy-id")
+    registry = StartedJobRegistry(queue=queue)
+    queue.connection.zadd(registry.key, {"busy-id:execution-1": time.time() + 300})
+    assert "busy-id" in registry
     follow_up = enqueue("worker.jobs.diagnostics_echo", "b", job_id="busy-id")
     again = enqueue("worker.jobs.diagnostics_echo", "c", job_id="busy-id")
     assert follow_up.job_id == "busy-id--next" != first.job_id
@@ -121,3 +131,29 @@ def test_jobs_that_redis_lost_are_re_sent_once(app, redis_conn):
     db.session.expire_all()
     assert "no longer in Redis" in db.session.get(JobRecord, lost.id).error
     assert db.session.get(JobRecord, kept.id).error is None
+
+
+def test_a_phantom_queued_job_is_not_coalesced_and_is_re_sent(app, redis_conn):
+    """A Redis crash can keep a job's hash ("queued") but lose its place in the queue list:
+    such a job would never run, so it must not swallow new enqueues or stop the relay."""
+    from datetime import timedelta
+
+    from portal.models import utcnow
+    from portal.queue import live_status
+    from worker.periodic import relay_lost_jobs
+
+    first = enqueue("worker.jobs.diagnostics_echo", "a", job_id="phantom-1")
+    get_queue(DEFAULT).remove("phantom-1")  # the hash stays, the queue entry is gone
+    assert live_status("phantom-1") is None
+
+    again = enqueue("worker.jobs.diagnostics_echo", "b", job_id="phantom-1")
+    assert again.id == first.id
+    assert get_queue(DEFAULT).get_job_ids().count("phantom-1") == 1  # sent again, once
+
+    get_queue(DEFAULT).remove("phantom-1")
+    db.session.query(JobRecord).filter_by(id=first.id).update(
+        {"updated_at": utcnow() - timedelta(minutes=5)}
+    )
+    db.session.commit()
+    relay_lost_jobs()
+    assert get_queue(DEFAULT).get_job_ids().count("phantom-1") == 1
