@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash
-from flask_admin import expose
+from flask import flash
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
-from flask_wtf import FlaskForm
 from sqlalchemy import String, cast, select
 
-from portal.admin.base import SecureModelView
+from portal.admin.base import ActionRoleMixin, SecureModelView
 from portal.extensions import db
-from portal.models import ImportedOrder, Merchant, Role, audit
+from portal.models import ImportedOrder, Merchant, audit
 from portal.queue import HIGH, enqueue, make_job_id
 
 IMPORT_JOB = "worker.jobs.orders.import_order"
@@ -44,10 +42,7 @@ class FlagFilter(BaseSQLAFilter):
         return "has"
 
 
-class ImportedOrderView(SecureModelView):
-    # Flask-WTF's form base: its token is the one the app-wide CSRFProtect checks.
-    form_base_class = FlaskForm
-    write_role = Role.SUPPORT
+class ImportedOrderView(ActionRoleMixin, SecureModelView):
     column_list = (
         "merchant",
         "bc_order_id",
@@ -77,15 +72,6 @@ class ImportedOrderView(SecureModelView):
         "state",
         FlagFilter(ImportedOrder.flags, "Flag", options=[(f, f) for f in FLAGS]),
     )
-
-    def is_action_allowed(self, name: str) -> bool:
-        return self.can_write() and super().is_action_allowed(name)
-
-    @expose("/action/", methods=("POST",))
-    def action_view(self) -> Any:
-        if not self.can_write():
-            abort(403)
-        return super().action_view()
 
     @action("reimport", "Re-import", "Fetch these orders from BigCommerce again?")
     def action_reimport(self, ids: list[str]) -> None:
