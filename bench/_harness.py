@@ -163,6 +163,19 @@ def make_app(cfg: dict[str, Any]):
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1/postgres")
 
 
+def teardown(app, world: World, pg_name: str | None) -> None:
+    """Stop the simulators, empty the bench Redis db and drop the bench database (if any)."""
+    world.close()
+    flush_redis()
+    if pg_name:
+        from portal.extensions import db
+
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        pg_drop(pg_name)
+
+
 def pg_available() -> bool:
     try:
         import psycopg

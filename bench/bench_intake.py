@@ -302,15 +302,7 @@ def main() -> int:
                 orders_per_second(cfg, app, world, args, tmp)
             return 0
         finally:
-            world.close()
-            h.flush_redis()
-            if use_pg:
-                from portal.extensions import db
-
-                with app.app_context():
-                    db.session.remove()
-                    db.engine.dispose()
-                h.pg_drop(PG_NAME)
+            h.teardown(app, world, PG_NAME if use_pg else None)
 
 
 if __name__ == "__main__":

@@ -206,15 +206,7 @@ def main() -> int:
                 except subprocess.TimeoutExpired:
                     worker.kill()
                     worker.wait()
-            world.close()
-            h.flush_redis()
-            if use_pg:
-                from portal.extensions import db
-
-                with app.app_context():
-                    db.session.remove()
-                    db.engine.dispose()
-                h.pg_drop(PG_NAME)
+            h.teardown(app, world, PG_NAME if use_pg else None)
 
 
 def report(label: str, values: list[float], lost: int) -> None:
