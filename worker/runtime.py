@@ -1,7 +1,8 @@
 """Job plumbing: one app per worker process, and the ``tracked`` decorator every job wears.
 
 Jobs take ids, reload state, record outcomes on their JobRecord row and let failures surface
-(re-raise) so RQ's Retry and failed registry see them. A job whose store's circuit is open is
+(re-raise) so RQ's Retry and failed registry see them. A job whose merchant stopped syncing
+(``MerchantInactive``) is recorded as skipped. A job whose store's circuit is open is
 deferred (re-scheduled) instead of burning its retries.
 """
 
@@ -21,6 +22,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.models import JobRecord, utcnow
 from worker.clients.errors import CircuitOpen
+from worker.context import MerchantInactive
 
 log = logging.getLogger("worker")
 _app: Flask | None = None
@@ -87,6 +89,13 @@ def tracked(func: F) -> F:
                 db.session.rollback()
                 defer(job, exc.retry_after)
                 return {"deferred": exc.retry_after}
+            except MerchantInactive as exc:
+                # Paused, uninstalled or needing re-auth since the job was queued: the job has
+                # nothing to do, which is an outcome, not a failure to retry.
+                db.session.rollback()
+                log.info("%s skipped: %s", func.__name__, exc)
+                _update(job_id, state="skipped", error=str(exc)[:2000], finished_at=utcnow())
+                return {"skipped": str(exc)}
             except Exception as exc:
                 db.session.rollback()
                 retrying = bool(job and job.should_retry)

@@ -157,3 +157,21 @@ def test_a_phantom_queued_job_is_not_coalesced_and_is_re_sent(app, redis_conn):
     db.session.commit()
     relay_lost_jobs()
     assert get_queue(DEFAULT).get_job_ids().count("phantom-1") == 1
+
+
+def test_a_job_for_a_merchant_that_stopped_syncing_is_recorded_as_skipped(app, worker_process):
+    """Paused (or uninstalled) after the job was queued: nothing to do, no retry, a clear row."""
+    from portal.models import Merchant
+
+    merchant = Merchant(store_hash="paused1", state="paused")
+    db.session.add(merchant)
+    db.session.commit()
+    record = enqueue("worker.jobs.stock.push_stock", merchant.id, [1], job_id="skip-me")
+
+    worker_process("--burst")
+
+    row = wait_for(lambda: _row(record.job_id).state == "skipped" and _row(record.job_id))
+    assert "paused" in row.error
+    assert row.finished_at is not None
+    registry = FailedJobRegistry(queue=get_queue(DEFAULT))
+    assert record.job_id not in registry.get_job_ids()

@@ -178,11 +178,7 @@ def full_sync(run_id: int) -> dict[str, int]:
 @tracked
 def push_products(merchant_id: int, bindo_product_ids: list[int]) -> dict[str, int]:
     """Webhook-triggered push of a few products (DEFAULT queue)."""
-    try:
-        merchant = load_merchant(merchant_id)
-    except MerchantInactive as exc:
-        log.info("push skipped: %s", exc)
-        return {}
+    merchant = load_merchant(merchant_id)
     report = CatalogSync(merchant).sync_ids(bindo_product_ids)
     if report.retryable is not None:
         raise report.retryable
@@ -226,11 +222,7 @@ def retry_products(merchant_id: int, binding_ids: list[int]) -> dict[str, int]:
 @tracked
 def reconcile(merchant_id: int) -> dict[str, int]:
     """Periodic: push what changed in Bindo since the watermark, then restore drifted fields."""
-    try:
-        merchant = load_merchant(merchant_id)
-    except MerchantInactive as exc:
-        log.info("reconcile skipped: %s", exc)
-        return {}
+    merchant = load_merchant(merchant_id)
     run = SyncRun(merchant_id=merchant.id, kind="reconcile", state="running")
     db.session.add(run)
     db.session.commit()
@@ -282,10 +274,7 @@ def _repair_drift(engine: CatalogSync, merchant: Merchant, run: SyncRun, report:
 def check_bc_products(merchant_id: int, bc_product_ids: list[int]) -> dict[str, int]:
     """After store/product/updated: overwrite Bindo-owned fields edited in BigCommerce; our
     own echo (values equal to what we pushed) costs one read and nothing else."""
-    try:
-        merchant = load_merchant(merchant_id)
-    except MerchantInactive:
-        return {}
+    merchant = load_merchant(merchant_id)
     engine = CatalogSync(merchant)
     drifted = find_drift(merchant, engine.bc, bc_product_ids)
     ids = [b.bindo_product_id for b in drifted]

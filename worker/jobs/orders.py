@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.mapping import MappingError
 from worker.clients.errors import ApiError, NotFound, RetryableError, Unauthorized
-from worker.context import MerchantInactive, load_merchant, mark_needs_reauth
+from worker.context import load_merchant, mark_needs_reauth
 from worker.runtime import tracked
 from worker.sync import orders
 
@@ -21,11 +21,7 @@ def import_order(merchant_id: int, bc_order_id: int) -> str:
     Retryable errors (429, 5xx, timeouts) are recorded on the row and re-raised so RQ retries;
     final ones (422, 404, 409 ...) are recorded and wait for a staff re-import.
     """
-    try:
-        merchant = load_merchant(merchant_id)
-    except MerchantInactive as exc:
-        log.info("import_order skipped: %s", exc)
-        return "skipped"
+    merchant = load_merchant(merchant_id)
     try:
         return orders.import_order(merchant, int(bc_order_id))
     except Unauthorized as exc:
@@ -49,11 +45,7 @@ def import_order(merchant_id: int, bc_order_id: int) -> str:
 @tracked
 def sweep_orders(merchant_id: int) -> dict[str, Any]:
     """Enqueue imports for orders missed by webhooks; re-activate deactivated hooks."""
-    try:
-        merchant = load_merchant(merchant_id)
-    except MerchantInactive as exc:
-        log.info("sweep_orders skipped: %s", exc)
-        return {"skipped": str(exc)}
+    merchant = load_merchant(merchant_id)
     try:
         return orders.sweep_orders(merchant)
     except Unauthorized as exc:

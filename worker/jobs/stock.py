@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from worker.clients.errors import Unauthorized
-from worker.context import MerchantInactive, load_merchant, mark_needs_reauth
+from worker.context import load_merchant, mark_needs_reauth
 from worker.runtime import tracked
 from worker.sync import stock
 
@@ -19,11 +19,7 @@ def push_stock(merchant_id: int, bindo_product_ids: list[int] | None = None) -> 
 
     ``None`` (and no pending ids) means every pushed product: a full, watermark-filtered push.
     """
-    try:
-        merchant = load_merchant(merchant_id)
-    except MerchantInactive as exc:
-        log.info("push_stock skipped: %s", exc)
-        return {"skipped": str(exc)}
+    merchant = load_merchant(merchant_id)
     pending = stock.take_pending(merchant_id)
     ids = (
         None
@@ -42,11 +38,7 @@ def push_stock(merchant_id: int, bindo_product_ids: list[int] | None = None) -> 
 @tracked
 def stock_reconcile(merchant_id: int) -> dict[str, Any]:
     """Compare all Bindo stock with BigCommerce's levels and fix (and count) the drift."""
-    try:
-        merchant = load_merchant(merchant_id)
-    except MerchantInactive as exc:
-        log.info("stock_reconcile skipped: %s", exc)
-        return {"skipped": str(exc)}
+    merchant = load_merchant(merchant_id)
     try:
         result = stock.reconcile_stock(merchant)
     except Unauthorized as exc:
