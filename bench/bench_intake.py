@@ -3,14 +3,15 @@
 Run: .venv/bin/python bench/bench_intake.py [--rates 100,200,300,400,500,600,800]
      [--step-seconds 5] [--orders 200]
 
-1. Intake: `gunicorn -w 2 --threads 4 wsgi:app` as a subprocess, configured by environment,
+1. Intake: `gunicorn <--gunicorn options> wsgi:app` as a subprocess (default: the Procfile's
+   `--workers 2 --threads 4`), configured by environment,
    on PostgreSQL (database bindo_bench, created and dropped here; SQLite file if the server
-   does not answer), schema by create_all. A bounded open-loop load generator (Python threads,
-   loopback, one keep-alive connection per thread) sends signed BigCommerce deliveries
-   (store/order/created, unique webhook-id each) at fixed rates, one step per rate. Latency is
-   counted from each request's scheduled send time, so a saturated server cannot hide its
-   queue (no coordinated omission). Reported: the highest rate whose p99 <= 50 ms with >= 97 %
-   of the requests answered 200 on schedule. Target >= 500/s.
+   does not answer), schema by create_all. An open-loop load generator (bench/loadgen.py: its
+   own process, asyncio, pre-signed requests, keep-alive connections on loopback) sends
+   signed BigCommerce deliveries (store/order/created, unique webhook-id each) at fixed rates,
+   one step per rate. Latency is counted from each request's scheduled send time, so a
+   saturated server cannot hide its queue (no coordinated omission). Reported: the highest
+   rate whose p99 <= 50 ms with >= 97 % of the requests answered 200. Target >= 500/s.
 2. Orders: N orders checked out in the BigCommerce simulator, N import jobs enqueued, then one
    `python -m worker --burst` runs them: orders imported per second (fork per job included).
 
@@ -21,24 +22,20 @@ bounds of what a separate load host would show.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import socket
 import subprocess
 import sys
-import threading
 import time
-import uuid
+from pathlib import Path
 
 import _harness as h
 import requests
+from loadgen import STORE
 
-STORE = "intake"
 PG_NAME = "bindo_bench"
-MAX_THREADS = 48
+PROCFILE_WEB = "--workers 2 --threads 4"  # as in the Procfile
 P99_TARGET = 0.050
 
 
@@ -48,94 +45,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def delivery(hook_secret: str, order_id: int) -> tuple[bytes, dict[str, str]]:
-    data = {"type": "order", "id": order_id}
-    payload = {
-        "scope": "store/order/created",
-        "store_id": "1000001",
-        "data": data,
-        "hash": hashlib.sha1(json.dumps(data).encode()).hexdigest(),
-        "created_at": int(time.time()),
-        "producer": f"stores/{STORE}",
-    }
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    msg_id = f"msg_{uuid.uuid4().hex}"
-    ts = str(int(time.time()))
-    digest = hmac.new(h.CLIENT_SECRET.encode(), f"{msg_id}.{ts}.".encode() + body, "sha256")
-    return body, {
-        "Content-Type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": ts,
-        "webhook-signature": "v1," + base64.b64encode(digest.digest()).decode(),
-        "X-Bindo-Hook-Secret": hook_secret,
-    }
-
-
-def load_step(url: str, hook_secret: str, rate: float, seconds: float) -> dict[str, float]:
-    """Open loop: request i is due at i / rate; threads take the next due request."""
-    total = int(rate * seconds)
-    bodies = [delivery(hook_secret, 10_000 + i) for i in range(total)]
-    latencies: list[float] = []
-    errors = 0
-    late = 0
-    lock = threading.Lock()
-    counter = iter(range(total))
-    threads = min(MAX_THREADS, max(4, int(rate * 0.05 * 2)))
-    start = time.perf_counter() + 0.2
-
-    def worker() -> None:
-        nonlocal errors, late
-        session = requests.Session()
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                return
-            due = start + i / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            elif delay < -1.0:
-                with lock:
-                    late += 1  # more than 1 s behind schedule: counted, still sent
-            body, headers = bodies[i]
-            try:
-                resp = session.post(url, data=body, headers=headers, timeout=10)
-                ok = resp.status_code == 200
-            except requests.RequestException:
-                ok = False
-            took = time.perf_counter() - due
-            with lock:
-                if ok:
-                    latencies.append(took)
-                else:
-                    errors += 1
-
-    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=seconds + 60)
-    elapsed = time.perf_counter() - start
+def load_step(port: int, hook_secret: str, rate: float, seconds: float, first_id: int) -> dict:
+    """One open-loop step, sent by bench/loadgen.py in its own process."""
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("loadgen.py")),
+         "--port", str(port), "--rate", str(rate), "--seconds", str(seconds),
+         "--hook-secret", hook_secret, "--client-secret", h.CLIENT_SECRET,
+         "--first-id", str(first_id)],
+        capture_output=True, text=True, timeout=seconds + 120, check=True,
+    )  # fmt: skip
+    r = json.loads(out.stdout)
+    latencies = r.pop("latencies")
     nan = float("nan")
     d = h.describe(latencies) if latencies else dict.fromkeys(("p50", "p95", "p99", "max"), nan)
-    return {
-        "rate": rate,
-        "sent": total,
-        "ok": len(latencies),
-        "errors": errors,
-        "late": late,
-        "achieved": len(latencies) / elapsed if elapsed else 0.0,
-        **{k: d[k] for k in ("p50", "p95", "p99", "max")},
-    }
+    return {"rate": rate, **r, **{k: d[k] for k in ("p50", "p95", "p99", "max")}}
 
 
-def start_gunicorn(cfg, port: int, log_path) -> subprocess.Popen:
+def start_gunicorn(cfg, port: int, log_path, options: list[str]) -> subprocess.Popen:
     env = h.env_from_config(cfg)
     proc = subprocess.Popen(
         [
             str(h.ROOT / ".venv/bin/gunicorn"),
-            "-w", "2", "--threads", "4",
+            *options,
             "-b", f"127.0.0.1:{port}",
             "--log-level", "warning",
             "wsgi:app",
@@ -178,15 +109,17 @@ def intake(cfg, app, args, tmp) -> None:
         merchant = db.session.scalar(db.select(Merchant).where(Merchant.store_hash == STORE))
         hook_secret = merchant.hook_secret
     port = free_port()
-    proc = start_gunicorn(cfg, port, tmp / "gunicorn.log")
-    url = f"http://127.0.0.1:{port}/webhooks/bigcommerce"
+    proc = start_gunicorn(cfg, port, tmp / "gunicorn.log", args.gunicorn.split())
     best = None
+    first_id = 10_000
     try:
-        load_step(url, hook_secret, 50, 1.0)  # warm-up: imports, pools, first connections
+        load_step(port, hook_secret, 50, 1.0, first_id)  # warm-up: imports, pools, connections
+        first_id += 50
         print(f"   {'rate/s':>7} {'sent':>6} {'ok':>6} {'err':>4} {'got/s':>7} "
               f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}")  # fmt: skip
         for rate in args.rates:
-            r = load_step(url, hook_secret, rate, args.step_seconds)
+            r = load_step(port, hook_secret, rate, args.step_seconds, first_id)
+            first_id += r["sent"]
             print(
                 f"   {r['rate']:>7.0f} {r['sent']:>6} {r['ok']:>6} {r['errors']:>4} "
                 f"{r['achieved']:>7.0f} {r['p50'] * 1000:>7.1f} {r['p95'] * 1000:>7.1f} "
@@ -284,10 +217,11 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--sqlite", action="store_true", help="SQLite even if PostgreSQL is up")
     parser.add_argument("--skip-orders", action="store_true")
+    parser.add_argument("--gunicorn", default=PROCFILE_WEB, help="gunicorn worker options")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     use_pg = not args.sqlite and h.pg_available()
-    h.banner(f"bench_intake: gunicorn -w 2 --threads 4, {'PostgreSQL' if use_pg else 'SQLite'}")
+    h.banner(f"bench_intake: gunicorn {args.gunicorn}, {'PostgreSQL' if use_pg else 'SQLite'}")
     with h.temp_dir("bench-intake-") as tmp:
         url = h.pg_create(PG_NAME) if use_pg else f"sqlite:///{tmp / 'bench.db'}"
         h.flush_redis()

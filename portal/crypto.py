@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 
@@ -14,11 +16,17 @@ class TokenCipher:
         if not parts:
             raise ValueError("TOKEN_ENCRYPTION_KEY holds no key")
         self._fernet = MultiFernet([Fernet(k.encode()) for k in parts])
+        # Webhook intake decrypts the same hook secrets on every delivery: remember the
+        # plaintext of recent ciphertexts (in this process's memory only, where it is anyway).
+        self._decrypt_cached = lru_cache(maxsize=1024)(self._decrypt)
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, ciphertext: str) -> str:
+        return self._decrypt_cached(ciphertext)
+
+    def _decrypt(self, ciphertext: str) -> str:
         try:
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken as exc:

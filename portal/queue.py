@@ -49,12 +49,18 @@ def queue_name(name: str) -> str:
 
 
 def get_queue(name: str = DEFAULT) -> Queue:
-    return Queue(
-        queue_name(name),
-        connection=redis_conn(),
-        serializer=JSONSerializer,
-        default_timeout=TIMEOUTS[name],
-    )
+    """The app's queue ``name``, built once per Redis connection (RQ's constructor is costly)."""
+    conn = redis_conn()
+    cache = current_app.extensions.setdefault("rq_queues", {})
+    cached = cache.get(name)
+    if cached is None or cached.connection is not conn:
+        cached = cache[name] = Queue(
+            queue_name(name),
+            connection=conn,
+            serializer=JSONSerializer,
+            default_timeout=TIMEOUTS[name],
+        )
+    return cached
 
 
 def make_job_id(*parts: Any) -> str:
@@ -183,8 +189,13 @@ def put_on_queue(
     }
     if delay:
         q.enqueue_in(timedelta(seconds=delay), func, *args, **kwargs)
-    else:
-        q.enqueue(func, *args, at_front=at_front, **kwargs)
+        return
+    # One round trip (RQ's own enqueue executes two pipelines), and no MULTI/EXEC: the commands
+    # still run in order on one connection, and a job cut off half-written is one the relays
+    # re-send (its tracking row says it was never seen running).
+    with q.connection.pipeline(transaction=False) as pipe:
+        q.enqueue(func, *args, at_front=at_front, pipeline=pipe, **kwargs)
+        pipe.execute()
 
 
 def send(

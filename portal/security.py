@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import urljoin, urlparse
 
-from flask import Flask, Response, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 # The merchant's app pages render inside the BigCommerce control-panel iframe.
 MERCHANT_PREFIX = "/app"
 CALLBACK_PREFIX = "/bigcommerce"
+# Signed machine-to-machine deliveries: no cookie is read or written there.
+WEBHOOK_PREFIX = "/webhooks/"
 
 
 def is_merchant_area(path: str) -> bool:
@@ -27,6 +29,12 @@ class AreaSessionInterface(SecureCookieSessionInterface):
             return is_merchant_area(request.path)
         except RuntimeError:  # outside a request
             return False
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(WEBHOOK_PREFIX):
+            # A null session is never saved: the hot intake path skips the cookie work.
+            return self.null_session_class()
+        return super().open_session(app, request)
 
     def get_cookie_name(self, app: Flask) -> str:
         return "bc_app_session" if self._merchant() else app.config["SESSION_COOKIE_NAME"]
@@ -48,8 +56,8 @@ def frame_ancestors(app: Flask, path: str) -> str:
     return "'none'"
 
 
-def add_security_headers(app: Flask, response: Response) -> Response:
-    path = request.path
+def add_security_headers(app: Flask, response: Response, path: str | None = None) -> Response:
+    path = request.path if path is None else path
     csp = (
         "default-src 'self'; img-src 'self' data: http: https:; "
         "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "

@@ -3,24 +3,39 @@
 The answer is 200 only once the event row is committed (the database is the durable copy and
 the dedupe authority); the job is enqueued afterwards and, if Redis is down, the worker's relay
 enqueues it later. No API is called here. See docs/webhooks.md.
+
+This is the hottest path of the web process, so it talks to the database through SQLAlchemy
+Core on one autocommit connection: a merchant row read and one ``INSERT .. ON CONFLICT DO
+NOTHING RETURNING id`` (the insert is its own transaction; a duplicate returns no row). No ORM
+session, no BEGIN/COMMIT round trips; bench/bench_intake.py measures it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import re
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
-from sqlalchemy import select, update
+from flask import Blueprint, Flask, Request, Response, current_app, has_app_context, request
+from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, insert, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from werkzeug.exceptions import RequestEntityTooLarge
+from sqlalchemy.pool import NullPool
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from portal.crypto import decrypt
 from portal.extensions import csrf, db
-from portal.models import Merchant, MerchantState, WebhookEvent, merchant_by_hash, utcnow
+from portal.models import Merchant, MerchantState, WebhookEvent, utcnow
 from portal.queue import HIGH, make_job_id, put_on_queue
+from portal.security import add_security_headers
 from portal.signatures import same_secret, verify_bindo, verify_standard_webhook
 
 log = logging.getLogger(__name__)
@@ -52,27 +67,160 @@ class Inbound:
     event_key: str
     scope: str
     payload: dict[str, Any]
-    merchant: Merchant
+    merchant_id: int
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The few merchant columns a delivery is checked against (read with Core, not the ORM)."""
+
+    id: int
+    state: str
+    hook_secret_enc: str | None
+    bindo_webhook_secret_enc: str | None
+    bindo_store_id: str | None
+
+    @property
+    def hook_secret(self) -> str | None:
+        return decrypt(self.hook_secret_enc)
+
+    @property
+    def bindo_webhook_secret(self) -> str | None:
+        return decrypt(self.bindo_webhook_secret_enc)
+
+
+# Statements built once: per request only the parameters change (no construction, and the
+# compiled form comes straight from SQLAlchemy's cache).
+_merchants = Merchant.__table__.c
+_SENDER = select(
+    _merchants.id,
+    _merchants.state,
+    _merchants.hook_secret_enc,
+    _merchants.bindo_webhook_secret_enc,
+    _merchants.bindo_store_id,
+)
+SENDER_BY_HASH = _SENDER.where(_merchants.store_hash == bindparam("key"))
+SENDER_BY_ID = _SENDER.where(_merchants.id == bindparam("key"))
+
+
+def _sender(conn: Connection, stmt: Select, key: str | int) -> Sender | None:
+    row = conn.execute(stmt, {"key": key}).first()
+    return Sender(*row) if row is not None else None
+
+
+# A sender read in the last second may decide an *acceptance* without a read (the web process
+# sees a steady stream of deliveries from the same stores). Every refusal and every drop is
+# decided on a fresh read, so a change of secret or a resumed store is never missed; the only
+# staleness left is accepting, for at most this long, a delivery for a store another process
+# has just paused or uninstalled, and the worker ignores those events when it runs them.
+SENDER_CACHE_SECONDS = 1.0
+SENDER_CACHE_SIZE = 4096
+
+
+def _sender_cache() -> dict[tuple[Select, str | int], tuple[float, Sender]]:
+    return current_app.extensions.setdefault("webhook_senders", {})
+
+
+def _decide_with_sender(
+    conn: _Connection,
+    stmt: Select,
+    key: str | int,
+    decide: Callable[[Sender | None], Inbound | None],
+) -> Inbound | None:
+    cache = _sender_cache()
+    hit = cache.get((stmt, key))
+    if hit is not None and time.monotonic() - hit[0] < SENDER_CACHE_SECONDS:
+        with contextlib.suppress(Rejected):
+            inbound = decide(hit[1])
+            if inbound is not None:
+                return inbound
+    sender = _sender(conn(), stmt, key)
+    if sender is None:
+        cache.pop((stmt, key), None)
+    else:
+        if len(cache) >= SENDER_CACHE_SIZE:
+            cache.clear()
+        cache[(stmt, key)] = (time.monotonic(), sender)
+    return decide(sender)
+
+
+def forget_senders(*_args: Any) -> None:
+    """Drop this process's cached senders (a merchant row changed here)."""
+    if has_app_context():
+        current_app.extensions.pop("webhook_senders", None)
 
 
 def init_app(app: Flask) -> None:
     # Senders carry no cookies or CSRF token; the signatures are the authentication.
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    app.wsgi_app = IntakeMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
+    for change in ("after_insert", "after_update", "after_delete"):
+        if not sa_event.contains(Merchant, change, forget_senders):
+            sa_event.listen(Merchant, change, forget_senders)
+
+
+class IntakeMiddleware:
+    """Serves the two webhook routes in front of Flask's request dispatch.
+
+    Deliveries are the web process's hottest path and need none of a page's machinery (request
+    context, session, login, CSRF, error pages): this answers them with an app context and a
+    plain request object, through the same functions the blueprint routes call. The routes
+    stay in the URL map, so routing, 404 and 405 answers are Flask's own.
+    """
+
+    ENDPOINTS: dict[str, Callable[..., Response]] = {}
+
+    def __init__(self, app: Flask, wsgi_app: Callable[..., Any]) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("REQUEST_METHOD") == "POST" and str(environ.get("PATH_INFO", "")).startswith(
+            bp.url_prefix or "/webhooks"
+        ):
+            try:
+                adapter = self.app.url_map.bind_to_environ(
+                    environ, server_name=self.app.config.get("SERVER_NAME")
+                )
+                endpoint, args = adapter.match()
+            except HTTPException:
+                endpoint, args = None, {}
+            handler = self.ENDPOINTS.get(str(endpoint))
+            if handler is not None:
+                return self._serve(handler, args, environ, start_response)
+        return self.wsgi_app(environ, start_response)
+
+    def _serve(
+        self,
+        handler: Callable[..., Response],
+        args: dict[str, Any],
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+    ) -> Any:
+        req = self.app.request_class(environ)
+        with self.app.app_context():
+            try:
+                response = handler(req, **args)
+            except Exception:  # noqa: BLE001 - a delivery never gets a stack trace
+                log.exception("webhook intake failed: %s", req.path)
+                response = _answer(500, "error")
+            add_security_headers(self.app, response, path=req.path)
+        return response(environ, start_response)
 
 
 def _answer(status: int, text: str = "") -> Response:
     return Response(text, status=status, mimetype="text/plain")
 
 
-def _read_body() -> bytes:
+def _read_body(req: Request) -> bytes:
     """The raw body, capped at 64 KB whether or not the sender declared its length."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+    if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
         raise Rejected(413, "too large")
     # Werkzeug then stops reading a stream (also a chunked one) past this many bytes.
-    request.max_content_length = MAX_BODY_BYTES
+    req.max_content_length = MAX_BODY_BYTES
     try:
-        body = request.get_data(cache=True)
+        body = req.get_data(cache=True)
     except RequestEntityTooLarge as exc:
         raise Rejected(413, "too large") from exc
     if len(body) > MAX_BODY_BYTES:
@@ -97,16 +245,16 @@ def _tolerance() -> int:
 # --- BigCommerce -------------------------------------------------------------------------
 
 
-def _bigcommerce_inbound() -> Inbound | None:
+def _bigcommerce_inbound(req: Request, conn: _Connection) -> Inbound | None:
     """Verify and parse a BigCommerce delivery; None means "acknowledge, store nothing"."""
-    body = _read_body()
-    msg_id = request.headers.get("webhook-id")
+    body = _read_body(req)
+    msg_id = req.headers.get("webhook-id")
     secret = str(current_app.config.get("BIGCOMMERCE_CLIENT_SECRET") or "").encode()
     if not verify_standard_webhook(
         secret,
         msg_id,
-        request.headers.get("webhook-timestamp"),
-        request.headers.get("webhook-signature"),
+        req.headers.get("webhook-timestamp"),
+        req.headers.get("webhook-signature"),
         body,
         tolerance=_tolerance(),
     ):
@@ -118,21 +266,25 @@ def _bigcommerce_inbound() -> Inbound | None:
     match = PRODUCER.match(producer) if isinstance(producer, str) else None
     if match is None:
         raise Rejected(400, "bad shape")
-    merchant = merchant_by_hash(match.group(1))
-    if merchant is None:
-        raise Rejected(401, "unauthorized")
-    custom = request.headers.get("X-Bindo-Hook-Secret")
-    if not same_secret(custom, merchant.hook_secret):
-        # An uninstalled store's hook secret may already be shredded; its late events are
-        # still signed by BigCommerce, so they are acknowledged and dropped (T15).
-        if merchant.hook_secret_enc is None and merchant.state == MerchantState.UNINSTALLED:
+    custom = req.headers.get("X-Bindo-Hook-Secret")
+
+    def decide(merchant: Sender | None) -> Inbound | None:
+        if merchant is None:
+            raise Rejected(401, "unauthorized")
+        if not same_secret(custom, merchant.hook_secret):
+            # An uninstalled store's hook secret may already be shredded; its late events are
+            # still signed by BigCommerce, so they are acknowledged and dropped (T15).
+            if merchant.hook_secret_enc is None and merchant.state == MerchantState.UNINSTALLED:
+                return None
+            raise Rejected(401, "unauthorized")
+        if merchant.state in DORMANT_STATES and not (
+            scope == UNINSTALL_SCOPE and merchant.state != MerchantState.UNINSTALLED
+        ):
             return None
-        raise Rejected(401, "unauthorized")
-    if merchant.state in DORMANT_STATES and not (
-        scope == UNINSTALL_SCOPE and merchant.state != MerchantState.UNINSTALLED
-    ):
-        return None
-    return Inbound(BIGCOMMERCE, _bigcommerce_key(msg_id, payload), scope, payload, merchant)
+        key = _bigcommerce_key(msg_id, payload)
+        return Inbound(BIGCOMMERCE, key, scope, payload, merchant.id)
+
+    return _decide_with_sender(conn, SENDER_BY_HASH, match.group(1), decide)
 
 
 def _bigcommerce_key(msg_id: str | None, payload: dict[str, Any]) -> str:
@@ -142,106 +294,201 @@ def _bigcommerce_key(msg_id: str | None, payload: dict[str, Any]) -> str:
     return f"{payload['scope']}:{payload.get('hash')}"[:128]
 
 
+def receive_bigcommerce(req: Request) -> Response:
+    return _receive(req, lambda conn: _bigcommerce_inbound(req, conn))
+
+
 @bp.post("/bigcommerce")
 def bigcommerce() -> Response:
-    return _receive(_bigcommerce_inbound)
+    return receive_bigcommerce(request)
 
 
 # --- Bindo -------------------------------------------------------------------------------
 
 
-def _bindo_inbound(merchant_id: int) -> Inbound | None:
-    body = _read_body()
-    merchant = db.session.get(Merchant, merchant_id)
-    secret = merchant.bindo_webhook_secret if merchant is not None else None
-    # Unknown merchant, no secret and a bad signature all get the same answer.
-    if merchant is None or not secret:
-        raise Rejected(401, "unauthorized")
-    if not verify_bindo(
-        secret, request.headers.get("Bindo-Signature"), body, tolerance=_tolerance()
-    ):
-        raise Rejected(401, "unauthorized")
-    payload = _json_object(body)
-    event_id, event_type = payload.get("id"), payload.get("type")
-    if not isinstance(event_id, str) or not 0 < len(event_id) <= 128:
-        raise Rejected(400, "bad shape")
-    if not isinstance(event_type, str) or not 0 < len(event_type) <= 64:
-        raise Rejected(400, "bad shape")
-    if not isinstance(payload.get("data"), dict):
-        raise Rejected(400, "bad shape")
-    header_id = request.headers.get("Bindo-Event-Id")
-    if header_id is not None and header_id != event_id:
-        # The header is not signed; the body is. A mismatch is a tampered or broken request.
-        raise Rejected(400, "bad shape")
-    store_id = payload.get("store_id")
-    if store_id is None or str(store_id) != (merchant.bindo_store_id or ""):
-        raise Rejected(401, "unauthorized")
-    if merchant.state in DORMANT_STATES:
-        return None
-    return Inbound(BINDO, event_id, event_type, payload, merchant)
+def _bindo_inbound(req: Request, conn: _Connection, merchant_id: int) -> Inbound | None:
+    body = _read_body(req)
+    signature = req.headers.get("Bindo-Signature")
+
+    def decide(merchant: Sender | None) -> Inbound | None:
+        secret = merchant.bindo_webhook_secret if merchant is not None else None
+        # Unknown merchant, no secret and a bad signature all get the same answer.
+        if merchant is None or not secret:
+            raise Rejected(401, "unauthorized")
+        if not verify_bindo(secret, signature, body, tolerance=_tolerance()):
+            raise Rejected(401, "unauthorized")
+        payload = _json_object(body)
+        event_id, event_type = payload.get("id"), payload.get("type")
+        if not isinstance(event_id, str) or not 0 < len(event_id) <= 128:
+            raise Rejected(400, "bad shape")
+        if not isinstance(event_type, str) or not 0 < len(event_type) <= 64:
+            raise Rejected(400, "bad shape")
+        if not isinstance(payload.get("data"), dict):
+            raise Rejected(400, "bad shape")
+        header_id = req.headers.get("Bindo-Event-Id")
+        if header_id is not None and header_id != event_id:
+            # The header is not signed; the body is. A mismatch is a tampered or broken request.
+            raise Rejected(400, "bad shape")
+        store_id = payload.get("store_id")
+        if store_id is None or str(store_id) != (merchant.bindo_store_id or ""):
+            raise Rejected(401, "unauthorized")
+        if merchant.state in DORMANT_STATES:
+            return None
+        return Inbound(BINDO, event_id, event_type, payload, merchant.id)
+
+    return _decide_with_sender(conn, SENDER_BY_ID, merchant_id, decide)
 
 
 @bp.post("/bindo/<int:merchant_id>")
 def bindo(merchant_id: int) -> Response:
-    return _receive(lambda: _bindo_inbound(merchant_id))
+    return receive_bindo(request, merchant_id)
+
+
+def receive_bindo(req: Request, merchant_id: int) -> Response:
+    return _receive(req, lambda conn: _bindo_inbound(req, conn, merchant_id))
+
+
+IntakeMiddleware.ENDPOINTS.update(
+    {"webhooks.bigcommerce": receive_bigcommerce, "webhooks.bindo": receive_bindo}
+)
 
 
 # --- The shared tail: inbox row, commit, answer, enqueue ----------------------------------
 
 
-def _receive(parse) -> Response:
-    try:
-        inbound = parse()
-        if inbound is None:
-            return _answer(200, "ignored")
-        event_id = _store(inbound)
-    except Rejected as exc:
-        db.session.rollback()
-        if exc.status == 401:
-            log.warning("webhook rejected (%s): %s", request.path, exc.reason)
-        return _answer(exc.status, exc.reason)
-    except SQLAlchemyError:
-        # Never 200 without a committed row: the sender retries a 5xx.
-        db.session.rollback()
-        log.exception("webhook not stored: database unavailable")
-        return _answer(503, "unavailable")
+def intake_engine() -> Engine:
+    """The app's intake engine: the same database, connections held by threads, no pool.
+
+    Held connections never come out of the app's pool (a server that starts a thread per
+    request would drain it); a thread's connection is closed when the thread ends.
+    """
+    ext = current_app.extensions
+    engine = ext.get("intake_engine")
+    if engine is None:
+        engine = ext["intake_engine"] = create_engine(db.engine.url, poolclass=NullPool)
+    return engine
+
+
+class _Connection:
+    """The thread's intake connection, opened on first use (a request refused before any
+    lookup opens none).
+
+    Each web thread keeps one autocommit connection for good, outside any pool's
+    checkout/ping/return cycle, which cost more than the two statements a delivery runs. Each
+    statement is its own transaction (no BEGIN/COMMIT round trips). A connection that fails is
+    dropped; ``_receive`` then tries once more on a new one, so a database restart costs no
+    delivery (the insert is idempotent: a retry after a lost answer finds the row).
+    """
+
+    _local = threading.local()
+
+    def __init__(self) -> None:
+        self._conn: Connection | None = None
+        self.reused = False
+
+    @classmethod
+    def _held(cls) -> dict[Engine, Connection]:
+        local = cls._local
+        if getattr(local, "pid", None) != os.getpid():  # never use a parent's socket
+            local.pid, local.conns = os.getpid(), {}
+        return local.conns
+
+    def __call__(self) -> Connection:
+        if self._conn is None:
+            engine = intake_engine()
+            held = self._held()
+            conn = held.get(engine)
+            self.reused = conn is not None and not conn.closed and not conn.invalidated
+            if not self.reused:
+                conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                held[engine] = conn
+            self._conn = conn
+        return self._conn
+
+    def discard(self) -> None:
+        """Drop this thread's connection after an error (the next use opens a new one)."""
+        if self._conn is None:
+            return
+        held = self._held()
+        for engine, conn in list(held.items()):
+            if conn is self._conn:
+                del held[engine]
+        with contextlib.suppress(Exception):
+            self._conn.invalidate()
+        self._conn = None
+
+
+def _receive(req: Request, parse: Callable[[_Connection], Inbound | None]) -> Response:
+    conn = _Connection()
+    for attempt in (1, 2):
+        try:
+            inbound = parse(conn)
+            if inbound is None:
+                return _answer(200, "ignored")
+            event_id = _store(conn(), inbound)
+            break
+        except Rejected as exc:
+            if exc.status == 401:
+                log.warning("webhook rejected (%s): %s", req.path, exc.reason)
+            return _answer(exc.status, exc.reason)
+        except SQLAlchemyError:
+            stale = conn.reused and attempt == 1
+            conn.discard()
+            if stale:
+                log.info("webhook intake: reconnecting to the database")
+                continue
+            # Never 200 without a committed row: the sender retries a 5xx.
+            log.exception("webhook not stored: database unavailable")
+            return _answer(503, "unavailable")
     if event_id is not None:
         _enqueue(event_id)
     return _answer(200, "ok")
 
 
-def _store(inbound: Inbound) -> int | None:
-    """Commit the inbox row; the new row's id, or None for a duplicate delivery."""
-    event = WebhookEvent(
-        source=inbound.source,
-        event_key=inbound.event_key,
-        scope=inbound.scope,
-        payload=inbound.payload,
-        merchant_id=inbound.merchant.id,
-        state="received",
-        # Stamped in the same commit (one transaction per delivery); cleared again if Redis
-        # refuses the job, so the relay picks the row up at once.
-        enqueued_at=utcnow(),
-    )
-    db.session.add(event)
-    try:
-        db.session.flush()
-        # Read before the commit expires it: a reload would cost another round trip.
-        event_id = event.id
-        db.session.commit()
+_events = WebhookEvent.__table__
+_INBOX_COLUMNS = ("source", "event_key", "scope", "payload", "merchant_id", "state", "attempts",
+                  "received_at", "enqueued_at")  # fmt: skip
+_INBOX_VALUES = {name: bindparam(name, type_=_events.c[name].type) for name in _INBOX_COLUMNS}
+# Only the dedupe key's conflict means "a duplicate"; any other violation still raises.
+_INSERT_NEW = {
+    "postgresql": postgresql.insert(_events).values(_INBOX_VALUES)
+    .on_conflict_do_nothing(index_elements=["source", "event_key"])
+    .returning(_events.c.id),
+    "sqlite": sqlite.insert(_events).values(_INBOX_VALUES)
+    .on_conflict_do_nothing(index_elements=["source", "event_key"])
+    .returning(_events.c.id),
+}  # fmt: skip
+_INSERT_PLAIN = insert(_events).values(_INBOX_VALUES).returning(_events.c.id)
+_EXISTS = select(_events.c.id).where(
+    _events.c.source == bindparam("source"), _events.c.event_key == bindparam("event_key")
+)
+
+
+def _store(conn: Connection, inbound: Inbound) -> int | None:
+    """Insert the inbox row; the new row's id, or None for a duplicate delivery."""
+    now = utcnow()
+    values = {
+        "source": inbound.source,
+        "event_key": inbound.event_key,
+        "scope": inbound.scope,
+        "payload": inbound.payload,
+        "merchant_id": inbound.merchant_id,
+        "state": "received",
+        "attempts": 0,
+        "received_at": now,
+        # Stamped in the same statement; cleared again if Redis refuses the job, so the
+        # relay picks the row up at once.
+        "enqueued_at": now,
+    }
+    stmt = _INSERT_NEW.get(conn.dialect.name)
+    if stmt is not None:
+        return conn.execute(stmt, values).scalar()
+    try:  # another database: a duplicate shows as an IntegrityError on the unique key
+        return conn.execute(_INSERT_PLAIN, values).scalar()
     except IntegrityError:
-        db.session.rollback()
-        if _exists(inbound.source, inbound.event_key):
+        if conn.execute(_EXISTS, values).scalar() is not None:
             return None
         raise
-    return event_id
-
-
-def _exists(source: str, event_key: str) -> bool:
-    stmt = select(WebhookEvent.id).where(
-        WebhookEvent.source == source, WebhookEvent.event_key == event_key
-    )
-    return db.session.scalar(stmt) is not None
 
 
 def _enqueue(event_id: int) -> None:
@@ -254,9 +501,11 @@ def _enqueue(event_id: int) -> None:
     except Exception:  # noqa: BLE001 - the row is durable; the relay enqueues it later
         log.warning("event %s stored but not enqueued; the relay will", event_id, exc_info=True)
         try:
-            db.session.execute(
-                update(WebhookEvent).where(WebhookEvent.id == event_id).values(enqueued_at=None)
-            )
-            db.session.commit()
+            with db.engine.begin() as conn:
+                conn.execute(
+                    update(WebhookEvent).where(WebhookEvent.id == event_id).values(enqueued_at=None)
+                )
         except Exception:  # noqa: BLE001 - then the relay's 60 s re-send rule covers it
-            db.session.rollback()
+            log.warning(
+                "event %s: enqueued_at not cleared; the relay re-sends after 60 s", event_id
+            )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from portal import create_app
+from portal import create_app, webhooks
 from portal.extensions import db
 from portal.models import JobRecord, WebhookEvent
 from portal.queue import HIGH, get_queue
@@ -107,14 +108,18 @@ def test_database_down_answers_503_never_200(app, db_down_app):
         assert client.post(path, data=body, headers=headers).status_code == 503
 
 
-def test_a_failed_commit_answers_503_and_stores_nothing(app, client, merchant, monkeypatch):
-    def broken_commit():
-        raise OperationalError("COMMIT", {}, Exception("connection lost"))
+def test_a_failed_insert_answers_503_and_stores_nothing(app, client, merchant):
+    def connection_lost(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT INTO WEBHOOK_EVENTS"):
+            raise OperationalError(statement, {}, Exception("connection lost"))
 
     body, headers = bc_delivery()
-    monkeypatch.setattr(db.session, "commit", broken_commit)
-    assert client.post(URL, data=body, headers=headers).status_code == 503
-    monkeypatch.undo()
+    engine = webhooks.intake_engine()
+    sa_event.listen(engine, "before_cursor_execute", connection_lost)
+    try:
+        assert client.post(URL, data=body, headers=headers).status_code == 503
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", connection_lost)
     assert _events() == []
     assert db.session.scalars(select(JobRecord)).all() == []
     # BigCommerce retries; this time the row commits.

@@ -1,0 +1,109 @@
+"""The intake fast path: served in front of Flask, its held connection, its sender cache."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from portal import webhooks
+from portal.crypto import encrypt
+from portal.extensions import db
+from portal.models import Merchant, MerchantState, WebhookEvent
+from portal.queue import HIGH, get_queue
+from tests.webhooks.conftest import bc_delivery
+
+URL = "/webhooks/bigcommerce"
+
+
+def _events() -> list[WebhookEvent]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)))
+
+
+def test_a_delivery_is_answered_without_a_session_cookie_and_with_security_headers(
+    app, client, merchant
+):
+    body, headers = bc_delivery()
+    response = client.post(URL, data=body, headers=headers)
+    assert response.status_code == 200 and response.text == "ok"
+    assert "Set-Cookie" not in response.headers
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    [event] = _events()
+    assert get_queue(HIGH).get_job_ids() == [f"evt-{event.id}"]
+
+
+def test_routing_answers_stay_flasks_own(app, client, merchant):
+    assert client.get(URL).status_code == 405
+    body, headers = bc_delivery()
+    assert client.post(f"/webhooks/bindo/{2**31}", data=body, headers=headers).status_code == 404
+    assert client.post("/webhooks/nowhere", data=body, headers=headers).status_code == 404
+    assert _events() == []
+
+
+def test_an_unexpected_error_is_a_plain_500_and_stores_nothing(app, client, merchant, monkeypatch):
+    def broken(*_args):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(webhooks, "_json_object", broken)
+    body, headers = bc_delivery()
+    response = client.post(URL, data=body, headers=headers)
+    assert response.status_code == 500 and response.text == "error"
+    assert _events() == []
+
+
+def test_a_dead_held_connection_costs_no_delivery(app, client, merchant):
+    body, headers = bc_delivery()
+    assert client.post(URL, data=body, headers=headers).status_code == 200
+    engine = webhooks.intake_engine()
+    [held] = [c for e, c in webhooks._Connection._held().items() if e is engine]
+    held.connection.dbapi_connection.close()  # the server went away under it
+
+    body, headers = bc_delivery()
+    assert client.post(URL, data=body, headers=headers).status_code == 200
+    assert len(_events()) == 2
+    [again] = [c for e, c in webhooks._Connection._held().items() if e is engine]
+    assert again is not held
+
+
+def test_a_cached_sender_never_refuses_a_rotated_secret(app, client, merchant):
+    body, headers = bc_delivery()
+    assert client.post(URL, data=body, headers=headers).status_code == 200
+    # Another process rotates the hook secret (no ORM event reaches this process's cache).
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(Merchant)
+            .where(Merchant.id == merchant.id)
+            .values(hook_secret_enc=encrypt("rotated-hook-secret-0123456789"))
+        )
+    body, headers = bc_delivery(hook_secret="rotated-hook-secret-0123456789")
+    assert client.post(URL, data=body, headers=headers).status_code == 200
+    body, headers = bc_delivery()  # the old secret: refused on the fresh read
+    assert client.post(URL, data=body, headers=headers).status_code == 401
+    assert len(_events()) == 2
+
+
+def test_a_cached_sender_never_drops_for_a_resumed_store(app, client, merchant):
+    merchant.state = MerchantState.PAUSED.value
+    db.session.commit()
+    body, headers = bc_delivery()
+    assert client.post(URL, data=body, headers=headers).text == "ignored"
+    # Resumed by another process: the cache said "paused", the fresh read says active.
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(Merchant)
+            .where(Merchant.id == merchant.id)
+            .values(state=MerchantState.ACTIVE.value)
+        )
+    body, headers = bc_delivery()
+    assert client.post(URL, data=body, headers=headers).text == "ok"
+    assert len(_events()) == 1
+
+
+def test_a_change_made_in_this_process_is_seen_at_once(app, client, merchant):
+    body, headers = bc_delivery()
+    assert client.post(URL, data=body, headers=headers).text == "ok"
+    merchant.state = MerchantState.PAUSED.value
+    db.session.commit()  # the ORM change clears this process's cached senders
+    body, headers = bc_delivery()
+    assert client.post(URL, data=body, headers=headers).text == "ignored"
+    assert len(_events()) == 1
