@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/bench_intake.py [--rates 100,200,300,400,500,600,800
      [--step-seconds 5] [--orders 200]
 
 1. Intake: `gunicorn <--gunicorn options> wsgi:app` as a subprocess (default: the Procfile's
-   `--workers 2 --threads 4`), configured by environment,
+   `--worker-class gthread --workers 4 --threads 1`), configured by environment,
    on PostgreSQL (database bindo_bench, created and dropped here; SQLite file if the server
    does not answer), schema by create_all. An open-loop load generator (bench/loadgen.py: its
    own process, asyncio, pre-signed requests, keep-alive connections on loopback) sends
@@ -35,7 +35,7 @@ import requests
 from loadgen import STORE
 
 PG_NAME = "bindo_bench"
-PROCFILE_WEB = "--workers 2 --threads 4"  # as in the Procfile
+PROCFILE_WEB = "--worker-class gthread --workers 4 --threads 1"  # as in the Procfile
 P99_TARGET = 0.050
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import current_app
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import Job
@@ -61,6 +62,11 @@ def get_queue(name: str = DEFAULT) -> Queue:
             default_timeout=TIMEOUTS[name],
         )
     return cached
+
+
+def inbox_dispatch_key() -> str:
+    """While this Redis key exists, an inbox dispatch job is queued and has not started."""
+    return f"{current_app.config.get('RQ_QUEUE_PREFIX', '')}bindo:inbox:dispatch-pending"
 
 
 def make_job_id(*parts: Any) -> str:
@@ -169,11 +175,13 @@ def put_on_queue(
     retry: Retry | None | bool = True,
     delay: float | None = None,
     at_front: bool = False,
+    pipeline: Pipeline | None = None,
 ) -> None:
     """Put one job on its RQ queue (raises RedisError when Redis is down).
 
     Callers track the job themselves: ``send`` with a JobRecord, or the webhook inbox, whose
-    event row is the tracking row (and which the relay re-enqueues when this fails).
+    event row is the tracking row (and which the relay re-enqueues when this fails). With
+    ``pipeline`` the job's commands are added to it and the caller executes it.
     """
     if retry is True:
         retry = Retry(max=len(DEFAULT_RETRY_INTERVALS), interval=DEFAULT_RETRY_INTERVALS)
@@ -188,7 +196,12 @@ def put_on_queue(
         "description": func,
     }
     if delay:
+        if pipeline is not None:
+            raise ValueError("a delayed job is not written through a caller's pipeline")
         q.enqueue_in(timedelta(seconds=delay), func, *args, **kwargs)
+        return
+    if pipeline is not None:
+        q.enqueue(func, *args, at_front=at_front, pipeline=pipeline, **kwargs)
         return
     # One round trip (RQ's own enqueue executes two pipelines), and no MULTI/EXEC: the commands
     # still run in order on one connection, and a job cut off half-written is one the relays

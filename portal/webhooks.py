@@ -1,8 +1,9 @@
 """Inbound webhooks from BigCommerce and Bindo: verify, store in the inbox, answer, enqueue.
 
 The answer is 200 only once the event row is committed (the database is the durable copy and
-the dedupe authority); the job is enqueued afterwards and, if Redis is down, the worker's relay
-enqueues it later. No API is called here. See docs/webhooks.md.
+the dedupe authority); a dispatch job is signalled afterwards and queues the row's processing
+job, and if Redis is down, the worker's relay queues it later. No API is called here. See
+docs/webhooks.md.
 
 This is the hottest path of the web process, so it talks to the database through SQLAlchemy
 Core on one autocommit connection: a merchant row read and one ``INSERT .. ON CONFLICT DO
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Request, Response, current_app, has_app_context, request
-from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, insert, select, update
+from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, insert, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -34,7 +35,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from portal.crypto import decrypt
 from portal.extensions import csrf, db
 from portal.models import Merchant, MerchantState, WebhookEvent, utcnow
-from portal.queue import HIGH, make_job_id, put_on_queue
+from portal.queue import HIGH, inbox_dispatch_key, make_job_id, put_on_queue, redis_conn
 from portal.security import add_security_headers
 from portal.signatures import same_secret, verify_bindo, verify_standard_webhook
 
@@ -42,7 +43,10 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 MAX_BODY_BYTES = 64 * 1024
-PROCESS_JOB = "worker.jobs.inbox.process_event"
+DISPATCH_JOB = "worker.jobs.inbox.dispatch_received"
+# A queued dispatch job that has not started covers every row stored meanwhile; the key that
+# says so expires after this long in case the job is lost (the relay covers such rows anyway).
+DISPATCH_PENDING_SECONDS = 5
 BIGCOMMERCE, BINDO = "bigcommerce", "bindo"
 UNINSTALL_SCOPE = "store/app/uninstalled"
 PRODUCER = re.compile(r"^stores/([a-z0-9]+)$")
@@ -476,9 +480,8 @@ def _store(conn: Connection, inbound: Inbound) -> int | None:
         "state": "received",
         "attempts": 0,
         "received_at": now,
-        # Stamped in the same statement; cleared again if Redis refuses the job, so the
-        # relay picks the row up at once.
-        "enqueued_at": now,
+        # Stamped by the dispatch job that queues the row's processing job.
+        "enqueued_at": None,
     }
     stmt = _INSERT_NEW.get(conn.dialect.name)
     if stmt is not None:
@@ -492,20 +495,26 @@ def _store(conn: Connection, inbound: Inbound) -> int | None:
 
 
 def _enqueue(event_id: int) -> None:
-    """Best effort after the commit: the relay covers Redis (or a late DB) failure.
+    """Best effort after the commit: make sure an inbox dispatch job is on its way.
 
-    The event row is the job's tracking row, so no JobRecord is written for it.
+    The web process does not write a job per delivery (RQ's job creation was the largest
+    cost of a delivery): one ``SET NX`` tells whether a dispatch job is already queued and
+    not started, which then queues this row's processing job with every other one stored
+    meanwhile (worker/inbox.py ``dispatch_received``). Only the first delivery after a
+    dispatch starts queues the next one. If Redis refuses, the relay queues the row later.
     """
     try:
-        put_on_queue(PROCESS_JOB, event_id, queue=HIGH, job_id=make_job_id("evt", event_id))
-    except Exception:  # noqa: BLE001 - the row is durable; the relay enqueues it later
-        log.warning("event %s stored but not enqueued; the relay will", event_id, exc_info=True)
-        try:
-            with db.engine.begin() as conn:
-                conn.execute(
-                    update(WebhookEvent).where(WebhookEvent.id == event_id).values(enqueued_at=None)
+        conn = redis_conn()
+        key = inbox_dispatch_key()
+        if conn.set(key, event_id, nx=True, ex=DISPATCH_PENDING_SECONDS):
+            try:
+                put_on_queue(
+                    DISPATCH_JOB, queue=HIGH, job_id=make_job_id("inbox_dispatch", event_id)
                 )
-        except Exception:  # noqa: BLE001 - then the relay's 60 s re-send rule covers it
-            log.warning(
-                "event %s: enqueued_at not cleared; the relay re-sends after 60 s", event_id
-            )
+            except Exception:
+                with contextlib.suppress(Exception):
+                    conn.delete(key)  # let the next delivery try again
+                raise
+    except Exception:  # noqa: BLE001 - the row is durable; the relay enqueues it later
+        log.warning("event %s stored but no dispatch queued; the relay will", event_id,
+                    exc_info=True)  # fmt: skip

@@ -18,7 +18,14 @@ from sqlalchemy import and_, or_, select, update
 
 from portal.extensions import db
 from portal.models import Merchant, WebhookEvent, utcnow
-from portal.queue import HIGH, live_status, make_job_id, put_on_queue
+from portal.queue import (
+    HIGH,
+    inbox_dispatch_key,
+    live_status,
+    make_job_id,
+    put_on_queue,
+    redis_conn,
+)
 from worker.clients.errors import CircuitOpen
 from worker.context import MerchantInactive
 from worker.periodic import periodic
@@ -209,6 +216,60 @@ def merchant_uninstalled(event: WebhookEvent, merchant: Merchant) -> None:
 
 
 # --- The relay ---------------------------------------------------------------------------
+
+
+def dispatch_received() -> int:
+    """Queue the processing job of every received row that has none yet; returns how many.
+
+    The web process only signals that rows arrived (portal/webhooks.py ``_enqueue``); this
+    runs as one job for all of them. Rows are claimed (``enqueued_at`` set where it is still
+    empty) before their jobs are written, so two dispatches never queue one row twice; rows
+    whose jobs Redis refuses are handed back to the relay.
+    """
+    redis_conn().delete(inbox_dispatch_key())  # rows stored from now on signal a new dispatch
+    sent = 0
+    while True:
+        ids = list(
+            db.session.scalars(
+                select(WebhookEvent.id)
+                .where(WebhookEvent.state == RECEIVED, WebhookEvent.enqueued_at.is_(None))
+                .order_by(WebhookEvent.id)
+                .limit(RELAY_BATCH)
+            )
+        )
+        if not ids:
+            return sent
+        claimed = list(
+            db.session.scalars(
+                update(WebhookEvent)
+                .where(WebhookEvent.id.in_(ids), WebhookEvent.enqueued_at.is_(None))
+                .values(enqueued_at=utcnow())
+                .returning(WebhookEvent.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        db.session.commit()
+        try:
+            with redis_conn().pipeline(transaction=False) as pipe:
+                for event_id in sorted(claimed):
+                    put_on_queue(
+                        PROCESS_JOB,
+                        event_id,
+                        queue=HIGH,
+                        job_id=make_job_id("evt", event_id),
+                        pipeline=pipe,
+                    )
+                pipe.execute()
+        except RedisError:
+            db.session.execute(
+                update(WebhookEvent)
+                .where(WebhookEvent.id.in_(claimed))
+                .values(enqueued_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
+            raise
+        sent += len(claimed)
 
 
 def send_event(event_id: int, merchant_id: int | None) -> bool:

@@ -23,6 +23,7 @@ from tests.webhooks.conftest import (
     make_merchant,
     standard_signature,
 )
+from worker import inbox
 
 URL = "/webhooks/bigcommerce"
 
@@ -52,8 +53,13 @@ def test_a_valid_delivery_is_stored_and_queued_once(client, merchant):
     )
     assert event.merchant_id == merchant.id and event.state == "received"
     assert event.payload["data"] == {"type": "order", "id": 250}
+    # The web process signals a dispatch; the dispatch queues the row's processing job.
+    assert event.enqueued_at is None
+    assert _jobs() == [f"inbox_dispatch-{event.id}"]
+    assert inbox.dispatch_received() == 1
+    db.session.refresh(event)
     assert event.enqueued_at is not None
-    assert _jobs() == [f"evt-{event.id}"]
+    assert _jobs() == [f"inbox_dispatch-{event.id}", f"evt-{event.id}"]
 
 
 def test_a_redelivery_with_the_same_webhook_id_adds_nothing(client, merchant):

@@ -18,6 +18,7 @@ from tests.webhooks.conftest import (
     bindo_signature,
     make_merchant,
 )
+from worker import inbox
 
 
 def _rows() -> int:
@@ -40,7 +41,9 @@ def test_a_valid_bindo_event_is_stored_and_queued(client, merchant):
         "inventory.updated",
         merchant.id,
     )
-    assert get_queue(HIGH).get_job_ids() == [f"evt-{row.id}"]
+    assert get_queue(HIGH).get_job_ids() == [f"inbox_dispatch-{row.id}"]
+    assert inbox.dispatch_received() == 1
+    assert get_queue(HIGH).get_job_ids() == [f"inbox_dispatch-{row.id}", f"evt-{row.id}"]
 
 
 def test_a_replayed_bindo_event_within_the_window_adds_nothing(client, merchant):

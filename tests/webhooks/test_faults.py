@@ -65,10 +65,26 @@ def test_a_wiped_redis_is_refilled_by_the_relay(app, client, merchant, redis_con
     for _ in range(3):
         body, headers = bc_delivery()
         assert client.post(URL, data=body, headers=headers).status_code == 200
-    assert len(get_queue(HIGH).get_job_ids()) == 3
+    assert len(get_queue(HIGH).get_job_ids()) == 1  # one dispatch for the three rows
+    assert inbox.dispatch_received() == 3
+    assert len(get_queue(HIGH).get_job_ids()) == 4
     redis_conn.flushdb()  # FLUSHALL stand-in: every queued job is gone
 
     monkeypatch.setattr(inbox, "RELAY_AFTER_SECONDS", 0)
+    inbox.relay_inbox()
+    assert sorted(get_queue(HIGH).get_job_ids()) == sorted(f"evt-{e.id}" for e in _events())
+
+
+def test_a_dispatch_lost_with_redis_is_covered_by_the_relay(
+    app, client, merchant, redis_conn, monkeypatch
+):
+    for _ in range(2):
+        body, headers = bc_delivery()
+        assert client.post(URL, data=body, headers=headers).status_code == 200
+    redis_conn.flushdb()  # the dispatch job and its pending key are gone before it ran
+    assert [e.enqueued_at for e in _events()] == [None, None]
+
+    monkeypatch.setattr(inbox, "RELAY_GRACE_SECONDS", 0)
     inbox.relay_inbox()
     assert sorted(get_queue(HIGH).get_job_ids()) == sorted(f"evt-{e.id}" for e in _events())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select, update
 
 from portal import webhooks
@@ -9,7 +11,9 @@ from portal.crypto import encrypt
 from portal.extensions import db
 from portal.models import Merchant, MerchantState, WebhookEvent
 from portal.queue import HIGH, get_queue
-from tests.webhooks.conftest import bc_delivery
+from tests.conftest import wait_for
+from tests.webhooks.conftest import bc_delivery, bc_payload
+from worker import inbox
 
 URL = "/webhooks/bigcommerce"
 
@@ -29,7 +33,7 @@ def test_a_delivery_is_answered_without_a_session_cookie_and_with_security_heade
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     [event] = _events()
-    assert get_queue(HIGH).get_job_ids() == [f"evt-{event.id}"]
+    assert get_queue(HIGH).get_job_ids() == [f"inbox_dispatch-{event.id}"]
 
 
 def test_routing_answers_stay_flasks_own(app, client, merchant):
@@ -107,3 +111,54 @@ def test_a_change_made_in_this_process_is_seen_at_once(app, client, merchant):
     body, headers = bc_delivery()
     assert client.post(URL, data=body, headers=headers).text == "ignored"
     assert len(_events()) == 1
+
+
+def test_deliveries_share_one_dispatch_until_it_starts(app, client, merchant, redis_conn):
+    for _ in range(5):
+        body, headers = bc_delivery()
+        assert client.post(URL, data=body, headers=headers).text == "ok"
+    first = _events()[0]
+    assert get_queue(HIGH).get_job_ids() == [f"inbox_dispatch-{first.id}"]
+
+    assert inbox.dispatch_received() == 5  # the dispatch starts: later rows need a new one
+    body, headers = bc_delivery()
+    assert client.post(URL, data=body, headers=headers).text == "ok"
+    events = _events()
+    assert get_queue(HIGH).get_job_ids() == [
+        f"inbox_dispatch-{first.id}",
+        *(f"evt-{e.id}" for e in events[:5]),
+        f"inbox_dispatch-{events[5].id}",
+    ]
+    assert [e.enqueued_at is not None for e in events] == [True] * 5 + [False]
+
+
+def test_a_second_dispatch_queues_nothing_twice(app, client, merchant):
+    for _ in range(3):
+        body, headers = bc_delivery()
+        client.post(URL, data=body, headers=headers)
+    assert inbox.dispatch_received() == 3
+    assert inbox.dispatch_received() == 0
+    assert len([j for j in get_queue(HIGH).get_job_ids() if j.startswith("evt-")]) == 3
+
+
+def test_a_dispatch_that_redis_refuses_hands_its_rows_back(app, client, merchant, monkeypatch):
+    for _ in range(2):
+        body, headers = bc_delivery()
+        client.post(URL, data=body, headers=headers)
+
+    def refused(*_args, **_kwargs):
+        raise RedisConnectionError("down")
+
+    monkeypatch.setattr(inbox, "put_on_queue", refused)
+    with pytest.raises(RedisConnectionError):
+        inbox.dispatch_received()
+    assert [e.enqueued_at for e in _events()] == [None, None]  # the relay's again
+    monkeypatch.undo()
+    assert inbox.dispatch_received() == 2
+
+
+def test_the_dispatch_job_runs_in_a_real_worker(app, client, merchant, worker_process):
+    body, headers = bc_delivery(bc_payload(scope="store/unknown/thing"))
+    assert client.post(URL, data=body, headers=headers).text == "ok"
+    worker_process()
+    assert wait_for(lambda: _events()[0].state == "ignored", timeout=30)

@@ -1,4 +1,5 @@
-"""RQ entry point for the webhook inbox: ``worker.jobs.inbox.process_event(event_id)``."""
+"""RQ entry points for the webhook inbox: ``process_event(event_id)`` and
+``dispatch_received()``, which queues the former for every newly stored row."""
 
 from __future__ import annotations
 
@@ -10,3 +11,9 @@ from worker.runtime import tracked
 def process_event(event_id: int) -> str:
     """Dispatch one inbox row to its handler; failures are recorded and re-raised for Retry."""
     return inbox.process(event_id)
+
+
+@tracked
+def dispatch_received() -> int:
+    """Queue a ``process_event`` job for every stored row that has none yet."""
+    return inbox.dispatch_received()
