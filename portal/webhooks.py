@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 MAX_BODY_BYTES = 64 * 1024
+PROCESS_JOB = "worker.jobs.inbox.process_event"
 DISPATCH_JOB = "worker.jobs.inbox.dispatch_received"
 # A queued dispatch job that has not started covers every row stored meanwhile; the key that
 # says so expires after this long in case the job is lost (the relay covers such rows anyway).
@@ -445,7 +446,7 @@ def _receive(req: Request, parse: Callable[[_Connection], Inbound | None]) -> Re
             log.exception("webhook not stored: database unavailable")
             return _answer(503, "unavailable")
     if event_id is not None:
-        _enqueue(event_id)
+        _enqueue(conn(), event_id)
     return _answer(200, "ok")
 
 
@@ -494,27 +495,57 @@ def _store(conn: Connection, inbound: Inbound) -> int | None:
         raise
 
 
-def _enqueue(event_id: int) -> None:
-    """Best effort after the commit: make sure an inbox dispatch job is on its way.
+_CLAIM = (
+    _events.update()
+    .where(_events.c.id == bindparam("event_id"), _events.c.enqueued_at.is_(None))
+    .values(enqueued_at=bindparam("now", type_=_events.c.enqueued_at.type))
+    .returning(_events.c.id)
+)
+_UNCLAIM = _events.update().where(_events.c.id == bindparam("event_id")).values(enqueued_at=None)
+
+
+def _enqueue(conn: Connection, event_id: int) -> None:
+    """Best effort after the commit: make sure the row's processing job is on its way.
 
     The web process does not write a job per delivery (RQ's job creation was the largest
     cost of a delivery): one ``SET NX`` tells whether a dispatch job is already queued and
-    not started, which then queues this row's processing job with every other one stored
-    meanwhile (worker/inbox.py ``dispatch_received``). Only the first delivery after a
-    dispatch starts queues the next one. If Redis refuses, the relay queues the row later.
+    not started; if one is, it will queue this row's job with every other row stored
+    meanwhile (worker/inbox.py ``dispatch_received``). Only the delivery that finds none pending
+    does more: it claims its own row and writes its job (so an idle system loses no time to
+    the dispatch hop), and queues the dispatch for the rows that follow. If Redis refuses, the
+    relay queues the row later.
     """
     try:
-        conn = redis_conn()
+        redis = redis_conn()
         key = inbox_dispatch_key()
-        if conn.set(key, event_id, nx=True, ex=DISPATCH_PENDING_SECONDS):
-            try:
+        if not redis.set(key, event_id, nx=True, ex=DISPATCH_PENDING_SECONDS):
+            return
+        # A dispatch running right now may have claimed the row already: then it is queued.
+        own = conn.execute(_CLAIM, {"event_id": event_id, "now": utcnow()}).scalar()
+        try:
+            with redis.pipeline(transaction=False) as pipe:
+                if own is not None:
+                    put_on_queue(
+                        PROCESS_JOB,
+                        event_id,
+                        queue=HIGH,
+                        job_id=make_job_id("evt", event_id),
+                        pipeline=pipe,
+                    )
                 put_on_queue(
-                    DISPATCH_JOB, queue=HIGH, job_id=make_job_id("inbox_dispatch", event_id)
+                    DISPATCH_JOB,
+                    queue=HIGH,
+                    job_id=make_job_id("inbox_dispatch", event_id),
+                    pipeline=pipe,
                 )
-            except Exception:
+                pipe.execute()
+        except Exception:
+            with contextlib.suppress(Exception):
+                redis.delete(key)  # let the next delivery try again
+            if own is not None:
                 with contextlib.suppress(Exception):
-                    conn.delete(key)  # let the next delivery try again
-                raise
+                    conn.execute(_UNCLAIM, {"event_id": event_id})  # the relay's again
+            raise
     except Exception:  # noqa: BLE001 - the row is durable; the relay enqueues it later
-        log.warning("event %s stored but no dispatch queued; the relay will", event_id,
+        log.warning("event %s stored but not queued; the relay will", event_id,
                     exc_info=True)  # fmt: skip

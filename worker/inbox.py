@@ -51,6 +51,7 @@ RELAY_AFTER_SECONDS = 60
 # A row never enqueued gets this long for the web process to enqueue it itself.
 RELAY_GRACE_SECONDS = 5
 RELAY_BATCH = 500
+DISPATCH_MAX_BATCHES = 20
 
 
 def handles(source: str, *scopes: str, lifecycle: bool = False) -> Callable[[Handler], Handler]:
@@ -228,7 +229,9 @@ def dispatch_received() -> int:
     """
     redis_conn().delete(inbox_dispatch_key())  # rows stored from now on signal a new dispatch
     sent = 0
-    while True:
+    # Bounded, so a steady stream cannot keep one job running into its timeout: rows stored
+    # meanwhile have signalled the next dispatch, and the relay covers anything left.
+    for _ in range(DISPATCH_MAX_BATCHES):
         ids = list(
             db.session.scalars(
                 select(WebhookEvent.id)
@@ -238,7 +241,7 @@ def dispatch_received() -> int:
             )
         )
         if not ids:
-            return sent
+            break
         claimed = list(
             db.session.scalars(
                 update(WebhookEvent)
@@ -270,6 +273,7 @@ def dispatch_received() -> int:
             db.session.commit()
             raise
         sent += len(claimed)
+    return sent
 
 
 def send_event(event_id: int, merchant_id: int | None) -> bool:

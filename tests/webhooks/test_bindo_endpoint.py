@@ -41,9 +41,8 @@ def test_a_valid_bindo_event_is_stored_and_queued(client, merchant):
         "inventory.updated",
         merchant.id,
     )
-    assert get_queue(HIGH).get_job_ids() == [f"inbox_dispatch-{row.id}"]
-    assert inbox.dispatch_received() == 1
-    assert get_queue(HIGH).get_job_ids() == [f"inbox_dispatch-{row.id}", f"evt-{row.id}"]
+    assert get_queue(HIGH).get_job_ids() == [f"evt-{row.id}", f"inbox_dispatch-{row.id}"]
+    assert inbox.dispatch_received() == 0
 
 
 def test_a_replayed_bindo_event_within_the_window_adds_nothing(client, merchant):
@@ -51,7 +50,7 @@ def test_a_replayed_bindo_event_within_the_window_adds_nothing(client, merchant)
     assert _post(client, merchant.id, body, headers).status_code == 200
     assert _post(client, merchant.id, body, headers).status_code == 200
     assert _rows() == 1
-    assert len(get_queue(HIGH).get_job_ids()) == 1
+    assert len([j for j in get_queue(HIGH).get_job_ids() if j.startswith("evt-")]) == 1
 
 
 @pytest.mark.parametrize("skew", [-360, 360, -600])

@@ -33,7 +33,7 @@ def test_a_delivery_is_answered_without_a_session_cookie_and_with_security_heade
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     [event] = _events()
-    assert get_queue(HIGH).get_job_ids() == [f"inbox_dispatch-{event.id}"]
+    assert get_queue(HIGH).get_job_ids() == [f"evt-{event.id}", f"inbox_dispatch-{event.id}"]
 
 
 def test_routing_answers_stay_flasks_own(app, client, merchant):
@@ -117,26 +117,33 @@ def test_deliveries_share_one_dispatch_until_it_starts(app, client, merchant, re
     for _ in range(5):
         body, headers = bc_delivery()
         assert client.post(URL, data=body, headers=headers).text == "ok"
-    first = _events()[0]
-    assert get_queue(HIGH).get_job_ids() == [f"inbox_dispatch-{first.id}"]
+    events = _events()
+    # The first found no dispatch pending: its own job and one dispatch; the other four wait.
+    assert get_queue(HIGH).get_job_ids() == [
+        f"evt-{events[0].id}",
+        f"inbox_dispatch-{events[0].id}",
+    ]
+    assert [e.enqueued_at is not None for e in events] == [True] + [False] * 4
 
-    assert inbox.dispatch_received() == 5  # the dispatch starts: later rows need a new one
+    assert inbox.dispatch_received() == 4  # the dispatch starts: later rows need a new one
     body, headers = bc_delivery()
     assert client.post(URL, data=body, headers=headers).text == "ok"
     events = _events()
     assert get_queue(HIGH).get_job_ids() == [
-        f"inbox_dispatch-{first.id}",
-        *(f"evt-{e.id}" for e in events[:5]),
+        f"evt-{events[0].id}",
+        f"inbox_dispatch-{events[0].id}",
+        *(f"evt-{e.id}" for e in events[1:5]),
+        f"evt-{events[5].id}",
         f"inbox_dispatch-{events[5].id}",
     ]
-    assert [e.enqueued_at is not None for e in events] == [True] * 5 + [False]
+    assert all(e.enqueued_at is not None for e in events)
 
 
 def test_a_second_dispatch_queues_nothing_twice(app, client, merchant):
     for _ in range(3):
         body, headers = bc_delivery()
         client.post(URL, data=body, headers=headers)
-    assert inbox.dispatch_received() == 3
+    assert inbox.dispatch_received() == 2  # the first delivery queued its own
     assert inbox.dispatch_received() == 0
     assert len([j for j in get_queue(HIGH).get_job_ids() if j.startswith("evt-")]) == 3
 
@@ -152,9 +159,10 @@ def test_a_dispatch_that_redis_refuses_hands_its_rows_back(app, client, merchant
     monkeypatch.setattr(inbox, "put_on_queue", refused)
     with pytest.raises(RedisConnectionError):
         inbox.dispatch_received()
-    assert [e.enqueued_at for e in _events()] == [None, None]  # the relay's again
+    # The first delivery's row was queued by the delivery; the second is the relay's again.
+    assert [e.enqueued_at is None for e in _events()] == [False, True]
     monkeypatch.undo()
-    assert inbox.dispatch_received() == 2
+    assert inbox.dispatch_received() == 1
 
 
 def test_the_dispatch_job_runs_in_a_real_worker(app, client, merchant, worker_process):
