@@ -64,6 +64,19 @@ def get_queue(name: str = DEFAULT) -> Queue:
     return cached
 
 
+# An inbox row's processing job: the row itself is its tracking row (no JobRecord).
+EVENT_JOB = "worker.jobs.inbox.process_event"
+
+
+def event_job_id(event_id: int) -> str:
+    return make_job_id("evt", event_id)
+
+
+def put_event_job(event_id: int, *, pipeline: Pipeline | None = None) -> None:
+    """Put inbox row ``event_id``'s processing job on the high queue (see ``put_on_queue``)."""
+    put_on_queue(EVENT_JOB, event_id, queue=HIGH, job_id=event_job_id(event_id), pipeline=pipeline)
+
+
 def inbox_dispatch_key() -> str:
     """While this Redis key exists, an inbox dispatch job is queued and has not started."""
     return f"{current_app.config.get('RQ_QUEUE_PREFIX', '')}bindo:inbox:dispatch-pending"

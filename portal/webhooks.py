@@ -35,7 +35,14 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from portal.crypto import decrypt
 from portal.extensions import csrf, db
 from portal.models import Merchant, MerchantState, WebhookEvent, utcnow
-from portal.queue import HIGH, inbox_dispatch_key, make_job_id, put_on_queue, redis_conn
+from portal.queue import (
+    HIGH,
+    inbox_dispatch_key,
+    make_job_id,
+    put_event_job,
+    put_on_queue,
+    redis_conn,
+)
 from portal.security import add_security_headers
 from portal.signatures import same_secret, verify_bindo, verify_standard_webhook
 
@@ -43,7 +50,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 MAX_BODY_BYTES = 64 * 1024
-PROCESS_JOB = "worker.jobs.inbox.process_event"
 DISPATCH_JOB = "worker.jobs.inbox.dispatch_received"
 # A queued dispatch job that has not started covers every row stored meanwhile; the key that
 # says so expires after this long in case the job is lost (the relay covers such rows anyway).
@@ -525,13 +531,7 @@ def _enqueue(conn: Connection, event_id: int) -> None:
         try:
             with redis.pipeline(transaction=False) as pipe:
                 if own is not None:
-                    put_on_queue(
-                        PROCESS_JOB,
-                        event_id,
-                        queue=HIGH,
-                        job_id=make_job_id("evt", event_id),
-                        pipeline=pipe,
-                    )
+                    put_event_job(event_id, pipeline=pipe)
                 put_on_queue(
                     DISPATCH_JOB,
                     queue=HIGH,

@@ -19,11 +19,10 @@ from sqlalchemy import and_, or_, select, update
 from portal.extensions import db
 from portal.models import Merchant, WebhookEvent, utcnow
 from portal.queue import (
-    HIGH,
+    event_job_id,
     inbox_dispatch_key,
     live_status,
-    make_job_id,
-    put_on_queue,
+    put_event_job,
     redis_conn,
 )
 from worker.clients.errors import CircuitOpen
@@ -37,7 +36,6 @@ HANDLERS: dict[tuple[str, str], Handler] = {}
 # Handlers that must run even for a merchant that is not syncing (lifecycle events).
 LIFECYCLE: set[tuple[str, str]] = set()
 AREA_MODULES = ("worker.sync.catalog", "worker.sync.stock", "worker.sync.orders")
-PROCESS_JOB = "worker.jobs.inbox.process_event"
 
 RECEIVED, PROCESSING = "received", "processing"
 PROCESSED, IGNORED, FAILED = "processed", "ignored", "failed"
@@ -255,13 +253,7 @@ def dispatch_received() -> int:
         try:
             with redis_conn().pipeline(transaction=False) as pipe:
                 for event_id in sorted(claimed):
-                    put_on_queue(
-                        PROCESS_JOB,
-                        event_id,
-                        queue=HIGH,
-                        job_id=make_job_id("evt", event_id),
-                        pipeline=pipe,
-                    )
+                    put_event_job(event_id, pipeline=pipe)
                 pipe.execute()
         except RedisError:
             db.session.execute(
@@ -282,7 +274,7 @@ def send_event(event_id: int, merchant_id: int | None) -> bool:
     The event row is the job's tracking row, so no JobRecord is written for it.
     """
     try:
-        put_on_queue(PROCESS_JOB, event_id, queue=HIGH, job_id=make_job_id("evt", event_id))
+        put_event_job(event_id)
     except RedisError:
         return False
     db.session.execute(
@@ -294,7 +286,7 @@ def send_event(event_id: int, merchant_id: int | None) -> bool:
 
 def _job_alive(event_id: int) -> bool:
     """True while the event's job can still run (a phantom left by a Redis crash cannot)."""
-    return live_status(make_job_id("evt", event_id)) is not None
+    return live_status(event_job_id(event_id)) is not None
 
 
 def due_for_relay() -> list[WebhookEvent]:

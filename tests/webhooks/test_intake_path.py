@@ -156,7 +156,7 @@ def test_a_dispatch_that_redis_refuses_hands_its_rows_back(app, client, merchant
     def refused(*_args, **_kwargs):
         raise RedisConnectionError("down")
 
-    monkeypatch.setattr(inbox, "put_on_queue", refused)
+    monkeypatch.setattr(inbox, "put_event_job", refused)
     with pytest.raises(RedisConnectionError):
         inbox.dispatch_received()
     # The first delivery's row was queued by the delivery; the second is the relay's again.
