@@ -72,13 +72,19 @@ def event_job_id(event_id: int) -> str:
     return make_job_id("evt", event_id)
 
 
-def put_event_job(event_id: int, *, pipeline: Pipeline | None = None) -> None:
-    """Put inbox row ``event_id``'s processing job on the high queue (see ``put_on_queue``)."""
-    put_on_queue(EVENT_JOB, event_id, queue=HIGH, job_id=event_job_id(event_id), pipeline=pipeline)
+def put_event_job(
+    event_id: int, *, dispatch: bool = False, pipeline: Pipeline | None = None
+) -> None:
+    """Put inbox row ``event_id``'s processing job on the high queue (see ``put_on_queue``).
+
+    ``dispatch``: the job first queues the jobs of rows stored since (worker/inbox.py).
+    """
+    args = (event_id, True) if dispatch else (event_id,)
+    put_on_queue(EVENT_JOB, *args, queue=HIGH, job_id=event_job_id(event_id), pipeline=pipeline)
 
 
 def inbox_dispatch_key() -> str:
-    """While this Redis key exists, an inbox dispatch job is queued and has not started."""
+    """While this Redis key exists, a queued inbox job that has not started will dispatch."""
     return f"{current_app.config.get('RQ_QUEUE_PREFIX', '')}bindo:inbox:dispatch-pending"
 
 

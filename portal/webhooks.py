@@ -1,8 +1,9 @@
 """Inbound webhooks from BigCommerce and Bindo: verify, store in the inbox, answer, enqueue.
 
 The answer is 200 only once the event row is committed (the database is the durable copy and
-the dedupe authority); a dispatch job is signalled afterwards and queues the row's processing
-job, and if Redis is down, the worker's relay queues it later. No API is called here. See
+the dedupe authority); afterwards the row's processing job is queued, by this delivery or by
+the next processing job to start (a "dispatch"), and if Redis is down, the worker's relay
+queues it later. No API is called here. See
 docs/webhooks.md.
 
 This is the hottest path of the web process, so it talks to the database through SQLAlchemy
@@ -35,14 +36,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from portal.crypto import decrypt
 from portal.extensions import csrf, db
 from portal.models import Merchant, MerchantState, WebhookEvent, utcnow
-from portal.queue import (
-    HIGH,
-    inbox_dispatch_key,
-    make_job_id,
-    put_event_job,
-    put_on_queue,
-    redis_conn,
-)
+from portal.queue import inbox_dispatch_key, put_event_job, redis_conn
 from portal.security import add_security_headers
 from portal.signatures import same_secret, verify_bindo, verify_standard_webhook
 
@@ -50,9 +44,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 MAX_BODY_BYTES = 64 * 1024
-DISPATCH_JOB = "worker.jobs.inbox.dispatch_received"
-# A queued dispatch job that has not started covers every row stored meanwhile; the key that
-# says so expires after this long in case the job is lost (the relay covers such rows anyway).
+# While the dispatch-pending key is set, a processing job is queued that dispatches the rows
+# stored meanwhile when it starts. The key expires after this long, so a job waiting behind a
+# backlog (or lost with Redis: the relay covers its rows) does not hold back later deliveries.
 DISPATCH_PENDING_SECONDS = 5
 BIGCOMMERCE, BINDO = "bigcommerce", "bindo"
 UNINSTALL_SCOPE = "store/app/uninstalled"
@@ -487,7 +481,7 @@ def _store(conn: Connection, inbound: Inbound) -> int | None:
         "state": "received",
         "attempts": 0,
         "received_at": now,
-        # Stamped by the dispatch job that queues the row's processing job.
+        # Stamped by whoever queues the row's processing job (see _enqueue).
         "enqueued_at": None,
     }
     stmt = _INSERT_NEW.get(conn.dialect.name)
@@ -514,37 +508,28 @@ def _enqueue(conn: Connection, event_id: int) -> None:
     """Best effort after the commit: make sure the row's processing job is on its way.
 
     The web process does not write a job per delivery (RQ's job creation was the largest
-    cost of a delivery): one ``SET NX`` tells whether a dispatch job is already queued and
-    not started; if one is, it will queue this row's job with every other row stored
-    meanwhile (worker/inbox.py ``dispatch_received``). Only the delivery that finds none pending
-    does more: it claims its own row and writes its job (so an idle system loses no time to
-    the dispatch hop), and queues the dispatch for the rows that follow. If Redis refuses, the
-    relay queues the row later.
+    cost of a delivery): one ``SET NX`` on the dispatch-pending key tells whether a processing
+    job is already queued that has not started and will, when it starts, queue the jobs of
+    every row stored meanwhile (worker/inbox.py ``dispatch``). Only the delivery that sets the
+    key does more: it claims its own row and writes its job as that dispatching job (so an
+    idle system runs one job per event). If Redis refuses, the relay queues the row later.
     """
     try:
         redis = redis_conn()
         key = inbox_dispatch_key()
         if not redis.set(key, event_id, nx=True, ex=DISPATCH_PENDING_SECONDS):
             return
-        # A dispatch running right now may have claimed the row already: then it is queued.
-        own = conn.execute(_CLAIM, {"event_id": event_id, "now": utcnow()}).scalar()
+        # A dispatch running right now may have claimed the row already: then its job is
+        # queued (or handed back to the relay), and that job dispatches for the key set here.
+        if conn.execute(_CLAIM, {"event_id": event_id, "now": utcnow()}).scalar() is None:
+            return
         try:
-            with redis.pipeline(transaction=False) as pipe:
-                if own is not None:
-                    put_event_job(event_id, pipeline=pipe)
-                put_on_queue(
-                    DISPATCH_JOB,
-                    queue=HIGH,
-                    job_id=make_job_id("inbox_dispatch", event_id),
-                    pipeline=pipe,
-                )
-                pipe.execute()
+            put_event_job(event_id, dispatch=True)
         except Exception:
             with contextlib.suppress(Exception):
                 redis.delete(key)  # let the next delivery try again
-            if own is not None:
-                with contextlib.suppress(Exception):
-                    conn.execute(_UNCLAIM, {"event_id": event_id})  # the relay's again
+            with contextlib.suppress(Exception):
+                conn.execute(_UNCLAIM, {"event_id": event_id})  # the relay's again
             raise
     except Exception:  # noqa: BLE001 - the row is durable; the relay enqueues it later
         log.warning("event %s stored but not queued; the relay will", event_id,

@@ -217,15 +217,44 @@ def merchant_uninstalled(event: WebhookEvent, merchant: Merchant) -> None:
 # --- The relay ---------------------------------------------------------------------------
 
 
+def dispatch(signalled: bool) -> int:
+    """Run by each processing job as it starts: queue the jobs of rows stored meanwhile.
+
+    The web process only signals that rows arrived (portal/webhooks.py ``_enqueue``): the
+    delivery that sets the dispatch-pending key queues its own row's job with ``signalled``,
+    and that job dispatches whatever happens to the key (it may have expired while the job
+    waited). Any other job that finds the key takes it (DELETE says who got it) and dispatches
+    sooner. An idle system so runs one job per event. A failure here never costs the job's
+    own event: rows left unqueued are the relay's. Returns how many jobs were queued.
+    """
+    try:
+        # Rows stored from now on signal a new dispatch.
+        if not redis_conn().delete(inbox_dispatch_key()) and not signalled:
+            return 0
+        return _queue_unqueued()
+    except Exception:  # noqa: BLE001 - the rows are durable; the relay queues them
+        db.session.rollback()
+        log.warning("inbox dispatch failed; the relay will queue those rows", exc_info=True)
+        return 0
+
+
 def dispatch_received() -> int:
     """Queue the processing job of every received row that has none yet; returns how many.
 
-    The web process only signals that rows arrived (portal/webhooks.py ``_enqueue``); this
-    runs as one job for all of them. Rows are claimed (``enqueued_at`` set where it is still
-    empty) before their jobs are written, so two dispatches never queue one row twice; rows
-    whose jobs Redis refuses are handed back to the relay.
+    The ``dispatch_received`` job of the previous release (a web process still running it
+    queues one); processing jobs dispatch themselves now (``dispatch``).
     """
     redis_conn().delete(inbox_dispatch_key())  # rows stored from now on signal a new dispatch
+    return _queue_unqueued()
+
+
+def _queue_unqueued() -> int:
+    """Claim the received rows that have no job yet and write their jobs; returns how many.
+
+    Rows are claimed (``enqueued_at`` set where it is still empty) before their jobs are
+    written, so two dispatches never queue one row twice; rows whose jobs Redis refuses are
+    handed back to the relay (and the RedisError is raised).
+    """
     sent = 0
     # Bounded, so a steady stream cannot keep one job running into its timeout: rows stored
     # meanwhile have signalled the next dispatch, and the relay covers anything left.

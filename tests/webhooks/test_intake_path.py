@@ -10,7 +10,7 @@ from portal import webhooks
 from portal.crypto import encrypt
 from portal.extensions import db
 from portal.models import Merchant, MerchantState, WebhookEvent
-from portal.queue import HIGH, get_queue
+from portal.queue import HIGH, get_queue, inbox_dispatch_key, put_on_queue
 from tests.conftest import wait_for
 from tests.webhooks.conftest import bc_delivery, bc_payload
 from worker import inbox
@@ -33,7 +33,7 @@ def test_a_delivery_is_answered_without_a_session_cookie_and_with_security_heade
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     [event] = _events()
-    assert get_queue(HIGH).get_job_ids() == [f"evt-{event.id}", f"inbox_dispatch-{event.id}"]
+    assert get_queue(HIGH).get_job_ids() == [f"evt-{event.id}"]
 
 
 def test_routing_answers_stay_flasks_own(app, client, merchant):
@@ -113,30 +113,37 @@ def test_a_change_made_in_this_process_is_seen_at_once(app, client, merchant):
     assert len(_events()) == 1
 
 
-def test_deliveries_share_one_dispatch_until_it_starts(app, client, merchant, redis_conn):
+def test_deliveries_share_one_dispatch_until_a_job_starts(app, client, merchant, redis_conn):
     for _ in range(5):
         body, headers = bc_delivery()
         assert client.post(URL, data=body, headers=headers).text == "ok"
     events = _events()
-    # The first found no dispatch pending: its own job and one dispatch; the other four wait.
-    assert get_queue(HIGH).get_job_ids() == [
-        f"evt-{events[0].id}",
-        f"inbox_dispatch-{events[0].id}",
-    ]
+    # The first found no dispatch pending and queued its own job; the other four wait for it.
+    assert get_queue(HIGH).get_job_ids() == [f"evt-{events[0].id}"]
     assert [e.enqueued_at is not None for e in events] == [True] + [False] * 4
 
-    assert inbox.dispatch_received() == 4  # the dispatch starts: later rows need a new one
+    assert inbox.dispatch(signalled=False) == 4  # a job starts: later rows need a new signal
+    assert inbox.dispatch(signalled=False) == 0  # the next job finds no signal
     body, headers = bc_delivery()
     assert client.post(URL, data=body, headers=headers).text == "ok"
     events = _events()
-    assert get_queue(HIGH).get_job_ids() == [
-        f"evt-{events[0].id}",
-        f"inbox_dispatch-{events[0].id}",
-        *(f"evt-{e.id}" for e in events[1:5]),
-        f"evt-{events[5].id}",
-        f"inbox_dispatch-{events[5].id}",
-    ]
+    assert get_queue(HIGH).get_job_ids() == [f"evt-{e.id}" for e in events]
     assert all(e.enqueued_at is not None for e in events)
+
+
+def test_the_signalled_job_dispatches_even_after_the_signal_expired(
+    app, client, merchant, redis_conn
+):
+    for _ in range(3):
+        body, headers = bc_delivery()
+        assert client.post(URL, data=body, headers=headers).text == "ok"
+    events = _events()
+    [job] = get_queue(HIGH).get_jobs()
+    assert (job.id, job.args) == (f"evt-{events[0].id}", [events[0].id, True])
+    # Its job waited behind a backlog (or a restarting worker) longer than the key lives.
+    redis_conn.delete(inbox_dispatch_key())
+    assert inbox.dispatch(signalled=False) == 0  # any other job: nothing signalled
+    assert inbox.dispatch(signalled=True) == 2  # the signalled job still covers them
 
 
 def test_a_second_dispatch_queues_nothing_twice(app, client, merchant):
@@ -146,6 +153,19 @@ def test_a_second_dispatch_queues_nothing_twice(app, client, merchant):
     assert inbox.dispatch_received() == 2  # the first delivery queued its own
     assert inbox.dispatch_received() == 0
     assert len([j for j in get_queue(HIGH).get_job_ids() if j.startswith("evt-")]) == 3
+
+
+def test_a_dispatch_that_fails_costs_the_starting_job_nothing(app, client, merchant, monkeypatch):
+    for _ in range(2):
+        body, headers = bc_delivery()
+        client.post(URL, data=body, headers=headers)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(inbox, "_queue_unqueued", broken)
+    assert inbox.dispatch(signalled=True) == 0  # logged, not raised: the job goes on
+    assert [e.enqueued_at is None for e in _events()] == [False, True]  # the relay's row
 
 
 def test_a_dispatch_that_redis_refuses_hands_its_rows_back(app, client, merchant, monkeypatch):
@@ -165,8 +185,21 @@ def test_a_dispatch_that_redis_refuses_hands_its_rows_back(app, client, merchant
     assert inbox.dispatch_received() == 1
 
 
-def test_the_dispatch_job_runs_in_a_real_worker(app, client, merchant, worker_process):
+def test_a_real_worker_processes_every_row_of_a_burst(app, client, merchant, worker_process):
+    for _ in range(4):
+        body, headers = bc_delivery(bc_payload(scope="store/unknown/thing"))
+        assert client.post(URL, data=body, headers=headers).text == "ok"
+    assert len(get_queue(HIGH).get_job_ids()) == 1  # the first row's job dispatches the rest
+    worker_process()
+    assert wait_for(lambda: [e.state for e in _events()] == ["ignored"] * 4, timeout=30)
+
+
+def test_a_dispatch_job_of_the_previous_release_still_runs(app, client, merchant, worker_process):
     body, headers = bc_delivery(bc_payload(scope="store/unknown/thing"))
     assert client.post(URL, data=body, headers=headers).text == "ok"
+    get_queue(HIGH).empty()
+    db.session.execute(update(WebhookEvent).values(enqueued_at=None))
+    db.session.commit()
+    put_on_queue("worker.jobs.inbox.dispatch_received", queue=HIGH, job_id="inbox_dispatch-1")
     worker_process()
     assert wait_for(lambda: _events()[0].state == "ignored", timeout=30)

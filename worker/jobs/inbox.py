@@ -1,5 +1,5 @@
-"""RQ entry points for the webhook inbox: ``process_event(event_id)`` and
-``dispatch_received()``, which queues the former for every newly stored row."""
+"""RQ entry points for the webhook inbox: ``process_event(event_id)``, which first queues the
+jobs of rows stored meanwhile when a delivery signalled it, and ``dispatch_received()``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ from worker.runtime import tracked
 
 
 @tracked
-def process_event(event_id: int) -> str:
-    """Dispatch one inbox row to its handler; failures are recorded and re-raised for Retry."""
+def process_event(event_id: int, dispatch: bool = False) -> str:
+    """Dispatch one inbox row to its handler; failures are recorded and re-raised for Retry.
+
+    First queue the jobs of rows stored meanwhile: always with ``dispatch`` (the web process
+    queued this job as the dispatching one), else when a delivery signalled it."""
+    inbox.dispatch(signalled=dispatch)
     return inbox.process(event_id)
 
 
 @tracked
 def dispatch_received() -> int:
-    """Queue a ``process_event`` job for every stored row that has none yet."""
+    """Queue a ``process_event`` job for every stored row that has none yet (jobs queued by a
+    web process of the previous release; this one no longer queues it)."""
     return inbox.dispatch_received()
