@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rq.registry import FailedJobRegistry
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from portal.extensions import db
 from portal.models import JobRecord
@@ -175,3 +175,25 @@ def test_a_job_for_a_merchant_that_stopped_syncing_is_recorded_as_skipped(app, w
     assert row.finished_at is not None
     registry = FailedJobRegistry(queue=get_queue(DEFAULT))
     assert record.job_id not in registry.get_job_ids()
+
+
+def test_the_worker_runs_the_prompt_scheduler(app, monkeypatch):
+    from rq.scheduler import RQScheduler
+
+    from worker.__main__ import PromptScheduler, StoppableWorker
+
+    started: list[RQScheduler] = []
+    monkeypatch.setattr(RQScheduler, "start", lambda self: started.append(self))
+    queue = get_queue(DEFAULT)
+    worker = StoppableWorker([queue], connection=queue.connection)
+    worker._start_scheduler()
+    worker.scheduler.release_locks()
+    assert [type(s) for s in started] == [PromptScheduler]
+
+
+def test_a_delayed_job_is_moved_to_its_queue_and_run_by_a_real_worker(app, worker_process):
+    enqueue("worker.jobs.diagnostics_echo", "later", job_id="diag-later-1", delay=0.3)
+    assert _row("diag-later-1").state == "queued"
+    assert "diag-later-1" in ScheduledJobRegistry(queue=get_queue(DEFAULT)).get_job_ids()
+    worker_process("--no-ticker")
+    wait_for(lambda: _row("diag-later-1").state == "finished", timeout=30)
