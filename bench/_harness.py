@@ -65,12 +65,29 @@ def verdict(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
 
 
+def cpu_reference_ms() -> float:
+    """Best of five runs of a fixed pure-Python loop (1M iterations), in ms.
+
+    Printed with every benchmark so figures from different days can be compared: the
+    development machine's speed varies from session to session.
+    """
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i & 7
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
 def banner(title: str) -> None:
     load = os.getloadavg()
     print(f"== {title}")
     print(
         f"   {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-        f"load {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}, Python {platform.python_version()}"
+        f"load {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}, Python {platform.python_version()}, "
+        f"reference loop {cpu_reference_ms():.0f} ms"
     )
 
 
