@@ -18,6 +18,15 @@ from worker import inbox
 URL = "/webhooks/bigcommerce"
 
 
+def _deliver(client, count: int, payload: dict | None = None) -> list[str]:
+    """POST ``count`` fresh signed deliveries; the answers' texts."""
+    answers = []
+    for _ in range(count):
+        body, headers = bc_delivery(payload)
+        answers.append(client.post(URL, data=body, headers=headers).text)
+    return answers
+
+
 def _events() -> list[WebhookEvent]:
     db.session.expire_all()
     return list(db.session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)))
@@ -114,9 +123,7 @@ def test_a_change_made_in_this_process_is_seen_at_once(app, client, merchant):
 
 
 def test_deliveries_share_one_dispatch_until_a_job_starts(app, client, merchant, redis_conn):
-    for _ in range(5):
-        body, headers = bc_delivery()
-        assert client.post(URL, data=body, headers=headers).text == "ok"
+    assert _deliver(client, 5) == ["ok"] * 5
     events = _events()
     # The first found no dispatch pending and queued its own job; the other four wait for it.
     assert get_queue(HIGH).get_job_ids() == [f"evt-{events[0].id}"]
@@ -134,9 +141,7 @@ def test_deliveries_share_one_dispatch_until_a_job_starts(app, client, merchant,
 def test_the_signalled_job_dispatches_even_after_the_signal_expired(
     app, client, merchant, redis_conn
 ):
-    for _ in range(3):
-        body, headers = bc_delivery()
-        assert client.post(URL, data=body, headers=headers).text == "ok"
+    assert _deliver(client, 3) == ["ok"] * 3
     events = _events()
     [job] = get_queue(HIGH).get_jobs()
     assert (job.id, job.args) == (f"evt-{events[0].id}", [events[0].id, True])
@@ -147,18 +152,14 @@ def test_the_signalled_job_dispatches_even_after_the_signal_expired(
 
 
 def test_a_second_dispatch_queues_nothing_twice(app, client, merchant):
-    for _ in range(3):
-        body, headers = bc_delivery()
-        client.post(URL, data=body, headers=headers)
+    _deliver(client, 3)
     assert inbox.dispatch_received() == 2  # the first delivery queued its own
     assert inbox.dispatch_received() == 0
     assert len([j for j in get_queue(HIGH).get_job_ids() if j.startswith("evt-")]) == 3
 
 
 def test_a_dispatch_that_fails_costs_the_starting_job_nothing(app, client, merchant, monkeypatch):
-    for _ in range(2):
-        body, headers = bc_delivery()
-        client.post(URL, data=body, headers=headers)
+    _deliver(client, 2)
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("database hiccup")
@@ -169,9 +170,7 @@ def test_a_dispatch_that_fails_costs_the_starting_job_nothing(app, client, merch
 
 
 def test_a_dispatch_that_redis_refuses_hands_its_rows_back(app, client, merchant, monkeypatch):
-    for _ in range(2):
-        body, headers = bc_delivery()
-        client.post(URL, data=body, headers=headers)
+    _deliver(client, 2)
 
     def refused(*_args, **_kwargs):
         raise RedisConnectionError("down")
@@ -186,9 +185,7 @@ def test_a_dispatch_that_redis_refuses_hands_its_rows_back(app, client, merchant
 
 
 def test_a_real_worker_processes_every_row_of_a_burst(app, client, merchant, worker_process):
-    for _ in range(4):
-        body, headers = bc_delivery(bc_payload(scope="store/unknown/thing"))
-        assert client.post(URL, data=body, headers=headers).text == "ok"
+    assert _deliver(client, 4, bc_payload(scope="store/unknown/thing")) == ["ok"] * 4
     assert len(get_queue(HIGH).get_job_ids()) == 1  # the first row's job dispatches the rest
     worker_process()
     assert wait_for(lambda: [e.state for e in _events()] == ["ignored"] * 4, timeout=30)
