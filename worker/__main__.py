@@ -140,7 +140,8 @@ def run(conn: Redis, queues: list[Queue], args: argparse.Namespace, stop: thread
     RQ retries a failed dequeue, but when Redis disappears while a job runs, the worker's
     horse monitoring raises, RQ logs "found an unhandled exception, quitting" and ``work()``
     ends (its teardown may raise too). Without this loop the process would exit and the
-    queues would stay unserved until someone restarted it (RELIABILITY.md T20).
+    queues would stay unserved until someone restarted it (RELIABILITY.md T20). The quit
+    worker's scheduler is retired before the next worker starts (``retire_scheduler``).
     """
     quick = 0
     while True:
@@ -163,11 +164,31 @@ def run(conn: Redis, queues: list[Queue], args: argparse.Namespace, stop: thread
             return 1
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        wait_for_redis(conn, stop)
+        retire_scheduler(worker, conn, stop)
         if stop.is_set():
             return 0
         time.sleep(1.0)
         log.warning("worker quit without being asked to; starting a new one")
+
+
+def retire_scheduler(worker: Worker, conn: Redis, stop: threading.Event) -> None:
+    """Stop a quit worker's scheduler process and, once Redis answers, free its locks.
+
+    Otherwise the next worker's scheduler finds the locks taken (a Redis restart brings them
+    back from the AOF, for 61 s) and does not start; an idle worker only tries again at its
+    next maintenance, after its blocking dequeue times out (405 s), and every delayed job (a
+    retry, the stock debounce) waits that long. ``release_locks`` frees only this scheduler's.
+    """
+    scheduler = worker.scheduler
+    if scheduler is not None and scheduler._process is not None:
+        worker.stop_scheduler()
+    wait_for_redis(conn, stop)
+    if scheduler is None or stop.is_set():
+        return
+    try:
+        scheduler.release_locks()
+    except RedisError:
+        log.warning("could not free the scheduler locks; they expire on their own")
 
 
 def main(argv: list[str] | None = None) -> int:

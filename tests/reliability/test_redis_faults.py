@@ -13,10 +13,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import ImportedOrder, WebhookEvent
+from portal.models import ImportedOrder, JobRecord, WebhookEvent
+from portal.queue import HIGH, enqueue, get_queue
 from tests.conftest import wait_for
 from tests.orders.helpers import place_order, subscribe_orders
 from tests.reliability.conftest import FULL, size
@@ -189,6 +191,36 @@ def test_t20_redis_restart_under_load_loses_and_duplicates_nothing(
     assert resumed <= 30
     assert passes <= 2
     assert len(refs) == len(set(refs)) == total  # 0 duplicates, 0 lost
+
+
+def test_delayed_jobs_run_soon_after_redis_dies_under_a_running_job(app, own_redis, worker_process):
+    """The worker quits when Redis dies under a running job and starts a new one; the quit
+    worker's scheduler locks come back from the AOF and must not keep the new scheduler off
+    (an idle worker would only try again after its 405 s blocking dequeue)."""
+    conn = own_redis.client()
+    worker_process("--no-ticker", REDIS_URL=own_redis.url)
+    wait_for(lambda: conn.keys("*scheduler-lock*"), timeout=30)
+    high = get_queue(HIGH)
+    high.enqueue("time.sleep", 3, job_id="busy-when-redis-dies")
+    wait_for(lambda: StartedJobRegistry(queue=high).get_job_ids(), timeout=30)
+    time.sleep(1.5)  # the AOF is written every second: the scheduler's lock is on disk
+    own_redis.stop(kill=True)
+    time.sleep(5)  # the job ends while Redis is down: the worker cannot record it and quits
+    own_redis.start()
+    assert conn.keys("*scheduler-lock*")  # restored, held by the quit worker's scheduler
+
+    enqueue("worker.jobs.diagnostics_echo", "later", job_id="diag-after-restart", delay=0.5)
+
+    def finished() -> bool:
+        db.session.expire_all()
+        return (
+            db.session.scalar(
+                select(JobRecord.state).where(JobRecord.job_id == "diag-after-restart")
+            )
+            == "finished"
+        )
+
+    wait_for(finished, timeout=45, interval=0.2)
 
 
 def test_t21_flushall_mid_run_relay_reenqueues_every_unfinished_event(
