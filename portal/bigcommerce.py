@@ -374,6 +374,7 @@ def mark_uninstalled(merchant: Merchant, actor: str | None) -> bool:
         merchant, "uninstall", f"{name} uninstalled the app. Sync is stopped; history is kept."
     )
     db.session.commit()
+    lifecycle.request_bindo_unsubscribe(merchant)
     return True
 
 

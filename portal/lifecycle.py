@@ -28,6 +28,7 @@ from portal.queue import LOW, enqueue, make_job_id
 
 ACTIVATE_JOB = "worker.jobs.lifecycle.activate_merchant"
 CHECK_JOB = "worker.jobs.lifecycle.check_connection"
+UNSUBSCRIBE_BINDO_JOB = "worker.jobs.lifecycle.unsubscribe_bindo"
 FULL_SYNC_JOB = "worker.jobs.catalog.full_sync"
 
 
@@ -177,6 +178,20 @@ def request_connection_check(merchant: Merchant, actor: StaffUser | str) -> JobR
         CHECK_JOB,
         merchant.id,
         job_id=make_job_id("check", merchant.id, int(utcnow().timestamp())),
+        merchant_id=merchant.id,
+    )
+
+
+def request_bindo_unsubscribe(merchant: Merchant) -> JobRecord | None:
+    """After an uninstall, have a worker delete our Bindo webhook subscription for the store."""
+    if not (merchant.bindo_store_id and merchant.bindo_token_enc):
+        return None
+    stamp = int((merchant.uninstalled_at or utcnow()).timestamp())
+    return enqueue(
+        UNSUBSCRIBE_BINDO_JOB,
+        merchant.id,
+        queue=LOW,
+        job_id=make_job_id("bindo_unsubscribe", merchant.id, stamp),
         merchant_id=merchant.id,
     )
 

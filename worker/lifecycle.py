@@ -6,6 +6,7 @@ write outcomes (merchant columns and audit rows) before letting API failures sur
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from typing import Any
@@ -18,7 +19,7 @@ from portal.lifecycle import activation_blocker, start_sync
 from portal.models import Merchant, MerchantState, StaffUser, audit, utcnow
 from worker.clients.bigcommerce import BigCommerceClient
 from worker.clients.bindo import BindoClient
-from worker.clients.errors import ApiError, Unauthorized
+from worker.clients.errors import ApiError, NotFound, Unauthorized
 from worker.context import bc_client, load_merchant, mark_needs_reauth
 
 log = logging.getLogger(__name__)
@@ -239,3 +240,37 @@ def ensure_bindo_webhook(client: BindoClient, merchant: Merchant) -> str:
             return "unchanged"
     client.create_webhook(url, list(BINDO_EVENTS))
     return "subscribed"
+
+
+def unsubscribe_bindo(merchant_id: int) -> dict[str, Any]:
+    """After an uninstall: delete our Bindo webhook subscription for the store (idempotent).
+
+    Bindo would otherwise keep sending every product and stock change to a store we only
+    acknowledge and drop. A store installed again meanwhile keeps its subscription (its
+    activation re-ensures it anyway). A Bindo token that no longer works is recorded, not
+    retried: the deliveries are harmless and staff can remove the subscription in Bindo.
+    """
+    merchant = db.session.get(Merchant, merchant_id)
+    if merchant is None or merchant.state != MerchantState.UNINSTALLED.value:
+        return {"skipped": "not uninstalled"}
+    if not (merchant.bindo_store_id and merchant.bindo_token_enc):
+        return {"skipped": "no Bindo link"}
+    client = bindo_api(merchant)
+    url = bindo_destination(merchant)
+    removed: list[int] = []
+    try:
+        for hook in client.list_webhooks():
+            if hook.get("url") != url:
+                continue
+            # Deleted meanwhile (a second run, or by hand): the goal holds.
+            with contextlib.suppress(NotFound):
+                client.delete_webhook(int(hook["id"]))
+            removed.append(int(hook["id"]))
+    except Unauthorized as exc:
+        audit("merchant.bindo_webhook_kept", merchant=merchant, reason=_error_text(exc))
+        db.session.commit()
+        return {"skipped": _error_text(exc)}
+    if removed:
+        audit("merchant.bindo_webhook_removed", merchant=merchant, webhook_ids=removed)
+        db.session.commit()
+    return {"removed": removed}

@@ -134,3 +134,68 @@ def test_connection_check_records_both_sides(installed, sim, bindo):
     assert result["bigcommerce"] == "ok"
     assert result["bindo"].startswith("Unauthorized")
     assert "wrong-token" not in str(result)
+
+
+def audit_actions(merchant) -> list[str]:
+    stmt = select(AuditLog.action).where(AuditLog.merchant_id == merchant.id)
+    return list(db.session.scalars(stmt))
+
+
+def uninstall(client) -> None:
+    from tests.lifecycle.conftest import claims, sign
+
+    response = client.get(f"/bigcommerce/uninstall?signed_payload_jwt={sign(claims())}")
+    assert response.status_code == 200
+
+
+def test_uninstall_removes_our_bindo_subscription_and_only_ours(
+    installed, bindo, client, redis_conn
+):
+    jobs.activate_merchant(installed.id, "support@bindo.test")
+    other = requests.post(
+        f"{bindo}/api/v1/stores/{BINDO_STORE}/webhooks",
+        json={"url": "https://another-app.example/hooks", "events": ["product.created"]},
+        headers={"Authorization": f"Bearer {BINDO_TOKEN}"},
+        timeout=5,
+    )
+    assert other.status_code in (200, 201) and len(bindo_hooks(bindo)) == 2
+    redis_conn.flushdb()  # the activation's own jobs are not this test's subject
+
+    uninstall(client)
+    (job,) = Queue("low", connection=redis_conn, serializer=JSONSerializer).get_jobs()
+    assert (job.func_name, job.args) == ("worker.jobs.lifecycle.unsubscribe_bindo", [installed.id])
+    result = jobs.unsubscribe_bindo(installed.id)
+    assert len(result["removed"]) == 1
+    assert [h["url"] for h in bindo_hooks(bindo)] == ["https://another-app.example/hooks"]
+    assert jobs.unsubscribe_bindo(installed.id) == {"removed": []}  # a second run: nothing left
+    actions = db.session.scalars(
+        select(AuditLog.action).where(AuditLog.merchant_id == installed.id)
+    )
+    assert list(actions).count("merchant.bindo_webhook_removed") == 1
+
+
+def test_a_store_installed_again_before_the_job_runs_keeps_its_subscription(
+    installed, bindo, client
+):
+    jobs.activate_merchant(installed.id, "support@bindo.test")
+    uninstall(client)
+    merchant = reload(installed)
+    merchant.state = "active"  # reinstalled and activated again meanwhile
+    db.session.commit()
+    assert jobs.unsubscribe_bindo(installed.id) == {"skipped": "not uninstalled"}
+    assert len(bindo_hooks(bindo)) == 1
+
+
+def test_a_bindo_token_that_no_longer_works_is_recorded_not_retried(installed, bindo, client):
+    jobs.activate_merchant(installed.id, "support@bindo.test")
+    uninstall(client)
+    merchant = reload(installed)
+    merchant.bindo_token = "revoked-token"
+    db.session.commit()
+    result = jobs.unsubscribe_bindo(installed.id)
+    assert result["skipped"].startswith("Unauthorized")
+    assert len(bindo_hooks(bindo)) == 1
+    actions = db.session.scalars(
+        select(AuditLog.action).where(AuditLog.merchant_id == installed.id)
+    )
+    assert "merchant.bindo_webhook_kept" in list(actions)

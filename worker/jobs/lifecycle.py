@@ -18,3 +18,9 @@ def activate_merchant(merchant_id: int, actor: str) -> dict[str, Any]:
 def check_connection(merchant_id: int) -> dict[str, Any]:
     """Check both APIs with the merchant's credentials and store the outcome."""
     return lifecycle.check_connection(merchant_id)
+
+
+@tracked
+def unsubscribe_bindo(merchant_id: int) -> dict[str, Any]:
+    """After an uninstall: delete our Bindo webhook subscription for the store."""
+    return lifecycle.unsubscribe_bindo(merchant_id)
