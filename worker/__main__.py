@@ -61,23 +61,39 @@ def start_ticker(conn: Redis, prefix: str, stop: threading.Event, every: float) 
 
 
 class PromptScheduler(RQScheduler):
-    """RQ 2.12's scheduler loop, polling every ``SCHEDULER_POLL_SECONDS``.
+    """RQ 2.12's scheduler loop, polling every ``SCHEDULER_POLL_SECONDS`` and outliving Redis
+    outages.
 
-    RQ has no option for it: its ``interval`` is also the whole-second base of its lock and
-    key TTLs (a fraction is refused by Redis), so it stays 1 and only the sleep changes.
+    RQ has no option for the poll: its ``interval`` is also the whole-second base of its lock
+    and key TTLs (a fraction is refused by Redis), so it stays 1 and only the sleep changes.
+    RQ's loop dies on the first Redis error, and its worker restarts it only at a maintenance,
+    which an idle worker reaches after its 405 s blocking dequeue: no delayed job (a retry, the
+    stock debounce) would run until then. This loop waits for Redis instead; its heartbeat then
+    refreshes, re-takes or drops its locks (RQ's own checks) before anything is moved.
     """
 
     def work(self):
         self._install_signal_handlers()
         self.register_birth()
+        down = False
         while True:
             if self._stop_requested:
                 self.stop()
                 break
-            if self.should_reacquire_locks:
-                self.acquire_locks()
-            self.heartbeat()
-            self.enqueue_scheduled_jobs()
+            try:
+                if self.should_reacquire_locks:
+                    self.acquire_locks()
+                self.heartbeat()
+                self.enqueue_scheduled_jobs()
+            except RedisError as exc:
+                if not down:
+                    self.log.warning("Scheduler waiting for Redis: %s", exc)
+                down = True
+                time.sleep(1.0)
+                continue
+            if down:
+                self.log.info("Scheduler running again")
+                down = False
             time.sleep(SCHEDULER_POLL_SECONDS)
 
 

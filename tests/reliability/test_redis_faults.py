@@ -223,6 +223,33 @@ def test_delayed_jobs_run_soon_after_redis_dies_under_a_running_job(app, own_red
     wait_for(finished, timeout=45, interval=0.2)
 
 
+def test_delayed_jobs_run_soon_after_a_redis_outage_of_an_idle_worker(
+    app, own_redis, worker_process
+):
+    """An idle worker rides out the outage in its dequeue loop; its scheduler must too (RQ's
+    own scheduler process dies on the first error and is restarted only at a maintenance)."""
+    conn = own_redis.client()
+    worker_process("--no-ticker", REDIS_URL=own_redis.url)
+    wait_for(lambda: conn.keys("*scheduler-lock*"), timeout=30)
+    time.sleep(1.5)  # the AOF is written every second: the scheduler's lock is on disk
+    own_redis.stop(kill=True)
+    time.sleep(5)
+    own_redis.start()
+
+    enqueue("worker.jobs.diagnostics_echo", "later", job_id="diag-after-outage", delay=0.5)
+
+    def finished() -> bool:
+        db.session.expire_all()
+        return (
+            db.session.scalar(
+                select(JobRecord.state).where(JobRecord.job_id == "diag-after-outage")
+            )
+            == "finished"
+        )
+
+    wait_for(finished, timeout=45, interval=0.2)
+
+
 def test_t21_flushall_mid_run_relay_reenqueues_every_unfinished_event(
     stack, own_redis, worker_process, fast_relay
 ):
