@@ -193,34 +193,39 @@ def test_t20_redis_restart_under_load_loses_and_duplicates_nothing(
     assert len(refs) == len(set(refs)) == total  # 0 duplicates, 0 lost
 
 
+def worker_with_scheduler_lock_on_disk(own_redis, worker_process):
+    """A real worker whose scheduler holds its locks, written to the AOF (fsync each second)."""
+    conn = own_redis.client()
+    worker_process("--no-ticker", REDIS_URL=own_redis.url)
+    wait_for(lambda: conn.keys("*scheduler-lock*"), timeout=30)
+    time.sleep(1.5)
+    return conn
+
+
+def assert_a_delayed_job_runs(job_id: str) -> None:
+    enqueue("worker.jobs.diagnostics_echo", "later", job_id=job_id, delay=0.5)
+
+    def finished() -> bool:
+        db.session.expire_all()
+        state = db.session.scalar(select(JobRecord.state).where(JobRecord.job_id == job_id))
+        return state == "finished"
+
+    wait_for(finished, timeout=45, interval=0.2)
+
+
 def test_delayed_jobs_run_soon_after_redis_dies_under_a_running_job(app, own_redis, worker_process):
     """The worker quits when Redis dies under a running job and starts a new one; the quit
     worker's scheduler locks come back from the AOF and must not keep the new scheduler off
     (an idle worker would only try again after its 405 s blocking dequeue)."""
-    conn = own_redis.client()
-    worker_process("--no-ticker", REDIS_URL=own_redis.url)
-    wait_for(lambda: conn.keys("*scheduler-lock*"), timeout=30)
+    conn = worker_with_scheduler_lock_on_disk(own_redis, worker_process)
     high = get_queue(HIGH)
     high.enqueue("time.sleep", 3, job_id="busy-when-redis-dies")
     wait_for(lambda: StartedJobRegistry(queue=high).get_job_ids(), timeout=30)
-    time.sleep(1.5)  # the AOF is written every second: the scheduler's lock is on disk
     own_redis.stop(kill=True)
     time.sleep(5)  # the job ends while Redis is down: the worker cannot record it and quits
     own_redis.start()
     assert conn.keys("*scheduler-lock*")  # restored, held by the quit worker's scheduler
-
-    enqueue("worker.jobs.diagnostics_echo", "later", job_id="diag-after-restart", delay=0.5)
-
-    def finished() -> bool:
-        db.session.expire_all()
-        return (
-            db.session.scalar(
-                select(JobRecord.state).where(JobRecord.job_id == "diag-after-restart")
-            )
-            == "finished"
-        )
-
-    wait_for(finished, timeout=45, interval=0.2)
+    assert_a_delayed_job_runs("diag-after-restart")
 
 
 def test_delayed_jobs_run_soon_after_a_redis_outage_of_an_idle_worker(
@@ -228,26 +233,11 @@ def test_delayed_jobs_run_soon_after_a_redis_outage_of_an_idle_worker(
 ):
     """An idle worker rides out the outage in its dequeue loop; its scheduler must too (RQ's
     own scheduler process dies on the first error and is restarted only at a maintenance)."""
-    conn = own_redis.client()
-    worker_process("--no-ticker", REDIS_URL=own_redis.url)
-    wait_for(lambda: conn.keys("*scheduler-lock*"), timeout=30)
-    time.sleep(1.5)  # the AOF is written every second: the scheduler's lock is on disk
+    worker_with_scheduler_lock_on_disk(own_redis, worker_process)
     own_redis.stop(kill=True)
     time.sleep(5)
     own_redis.start()
-
-    enqueue("worker.jobs.diagnostics_echo", "later", job_id="diag-after-outage", delay=0.5)
-
-    def finished() -> bool:
-        db.session.expire_all()
-        return (
-            db.session.scalar(
-                select(JobRecord.state).where(JobRecord.job_id == "diag-after-outage")
-            )
-            == "finished"
-        )
-
-    wait_for(finished, timeout=45, interval=0.2)
+    assert_a_delayed_job_runs("diag-after-outage")
 
 
 def test_t21_flushall_mid_run_relay_reenqueues_every_unfinished_event(
