@@ -36,7 +36,14 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from portal.crypto import decrypt
 from portal.extensions import csrf, db
 from portal.models import Merchant, MerchantState, WebhookEvent, utcnow
-from portal.queue import inbox_dispatch_key, put_event_job, redis_conn
+from portal.queue import (
+    HIGH,
+    inbox_dispatch_key,
+    make_job_id,
+    put_event_job,
+    put_on_queue,
+    redis_conn,
+)
 from portal.security import add_security_headers
 from portal.signatures import same_secret, verify_bindo, verify_standard_webhook
 
@@ -44,6 +51,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 MAX_BODY_BYTES = 64 * 1024
+DISPATCH_JOB = "worker.jobs.inbox.dispatch_received"
 # While the dispatch-pending key is set, a processing job is queued that dispatches the rows
 # stored meanwhile when it starts. The key expires after this long, so a job waiting behind a
 # backlog (or lost with Redis: the relay covers its rows) does not hold back later deliveries.
@@ -519,17 +527,22 @@ def _enqueue(conn: Connection, event_id: int) -> None:
         key = inbox_dispatch_key()
         if not redis.set(key, event_id, nx=True, ex=DISPATCH_PENDING_SECONDS):
             return
-        # A dispatch running right now may have claimed the row already: then its job is
-        # queued (or handed back to the relay), and that job dispatches for the key set here.
-        if conn.execute(_CLAIM, {"event_id": event_id, "now": utcnow()}).scalar() is None:
-            return
+        own = conn.execute(_CLAIM, {"event_id": event_id, "now": utcnow()}).scalar()
         try:
-            put_event_job(event_id, dispatch=True)
+            if own is not None:
+                put_event_job(event_id, dispatch=True)
+            else:
+                # A dispatch running right now claimed the row first, and its job may already
+                # have started (and taken no key): a dispatch job answers for the key set here.
+                put_on_queue(
+                    DISPATCH_JOB, queue=HIGH, job_id=make_job_id("inbox_dispatch", event_id)
+                )
         except Exception:
             with contextlib.suppress(Exception):
                 redis.delete(key)  # let the next delivery try again
-            with contextlib.suppress(Exception):
-                conn.execute(_UNCLAIM, {"event_id": event_id})  # the relay's again
+            if own is not None:
+                with contextlib.suppress(Exception):
+                    conn.execute(_UNCLAIM, {"event_id": event_id})  # the relay's again
             raise
     except Exception:  # noqa: BLE001 - the row is durable; the relay enqueues it later
         log.warning("event %s stored but not queued; the relay will", event_id,

@@ -241,8 +241,9 @@ def dispatch(signalled: bool) -> int:
 def dispatch_received() -> int:
     """Queue the processing job of every received row that has none yet; returns how many.
 
-    The ``dispatch_received`` job of the previous release (a web process still running it
-    queues one); processing jobs dispatch themselves now (``dispatch``).
+    The ``dispatch_received`` job: queued by a delivery whose row a running dispatch claimed
+    first (rare: portal/webhooks.py ``_enqueue``), and by web processes of the release before
+    processing jobs dispatched themselves (``dispatch``).
     """
     redis_conn().delete(inbox_dispatch_key())  # rows stored from now on signal a new dispatch
     return _queue_unqueued()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from portal import webhooks
 from portal.crypto import encrypt
@@ -149,6 +149,31 @@ def test_the_signalled_job_dispatches_even_after_the_signal_expired(
     redis_conn.delete(inbox_dispatch_key())
     assert inbox.dispatch(signalled=False) == 0  # any other job: nothing signalled
     assert inbox.dispatch(signalled=True) == 2  # the signalled job still covers them
+
+
+def test_a_row_claimed_first_by_a_running_dispatch_gets_a_dispatch_job_for_the_signal(
+    app, client, merchant, redis_conn, monkeypatch
+):
+    assert _deliver(client, 1) == ["ok"]
+    redis_conn.delete(inbox_dispatch_key())  # its job started: the signal is taken
+    get_queue(HIGH).empty()
+    # The next row is claimed by that job's dispatch between its commit and its signal, and
+    # the job it queued may start before the signal is set, so no processing job takes it.
+    claimed_first = (
+        update(WebhookEvent)
+        .where(WebhookEvent.id == bindparam("event_id"), WebhookEvent.id < 0)
+        .values(enqueued_at=bindparam("now"))
+        .returning(WebhookEvent.id)
+    )
+    monkeypatch.setattr(webhooks, "_CLAIM", claimed_first)
+    assert _deliver(client, 1) == ["ok"]
+    second = _events()[1]
+    assert redis_conn.exists(inbox_dispatch_key())
+    assert get_queue(HIGH).get_job_ids() == [f"inbox_dispatch-{second.id}"]
+    # That job takes the signal and queues what is unqueued (here the unclaimed row stands in
+    # for the rows stored while the signal was set).
+    assert inbox.dispatch_received() == 1
+    assert not redis_conn.exists(inbox_dispatch_key())
 
 
 def test_a_second_dispatch_queues_nothing_twice(app, client, merchant):

@@ -19,6 +19,6 @@ def process_event(event_id: int, dispatch: bool = False) -> str:
 
 @tracked
 def dispatch_received() -> int:
-    """Queue a ``process_event`` job for every stored row that has none yet (jobs queued by a
-    web process of the previous release; this one no longer queues it)."""
+    """Queue a ``process_event`` job for every stored row that has none yet (queued only when a
+    delivery's row was claimed by a running dispatch first, see portal/webhooks.py)."""
     return inbox.dispatch_received()
