@@ -184,7 +184,7 @@ def request_connection_check(merchant: Merchant, actor: StaffUser | str) -> JobR
 
 def request_bindo_unsubscribe(merchant: Merchant) -> JobRecord | None:
     """After an uninstall, have a worker delete our Bindo webhook subscription for the store."""
-    if not (merchant.bindo_store_id and merchant.bindo_token_enc):
+    if not merchant.bindo_credentials:
         return None
     stamp = int((merchant.uninstalled_at or utcnow()).timestamp())
     return enqueue(

@@ -222,8 +222,13 @@ class Merchant(TimestampMixin, db.Model):
         return self.state == MerchantState.ACTIVE.value and self.access_token_enc is not None
 
     @property
+    def bindo_credentials(self) -> bool:
+        """A Bindo store id and API token are saved: the Bindo API can be called."""
+        return bool(self.bindo_store_id and self.bindo_token_enc)
+
+    @property
     def bindo_linked(self) -> bool:
-        return bool(self.bindo_store_id and self.bindo_token_enc and self.bindo_location_ids)
+        return self.bindo_credentials and bool(self.bindo_location_ids)
 
     def __repr__(self) -> str:
         return f"<Merchant {self.store_hash} {self.state}>"

@@ -109,7 +109,7 @@ def _hooks_summary(merchant: Merchant) -> list[dict[str, Any]] | str:
 
 
 def _check_bindo(merchant: Merchant) -> str:
-    if not (merchant.bindo_store_id and merchant.bindo_token_enc):
+    if not merchant.bindo_credentials:
         return "not linked: Bindo store id and API token are needed"
     try:
         locations = bindo_api(merchant).list_locations()
@@ -253,7 +253,7 @@ def unsubscribe_bindo(merchant_id: int) -> dict[str, Any]:
     merchant = db.session.get(Merchant, merchant_id)
     if merchant is None or merchant.state != MerchantState.UNINSTALLED.value:
         return {"skipped": "not uninstalled"}
-    if not (merchant.bindo_store_id and merchant.bindo_token_enc):
+    if not merchant.bindo_credentials:
         return {"skipped": "no Bindo link"}
     client = bindo_api(merchant)
     url = bindo_destination(merchant)
