@@ -3,8 +3,7 @@
 The answer is 200 only once the event row is committed (the database is the durable copy and
 the dedupe authority); afterwards the row's processing job is queued, by this delivery or by
 the next processing job to start (a "dispatch"), and if Redis is down, the worker's relay
-queues it later. No API is called here. See
-docs/webhooks.md.
+queues it later. No API is called here. See docs/webhooks.md.
 
 This is the hottest path of the web process, so it talks to the database through SQLAlchemy
 Core on one autocommit connection: a merchant row read and one ``INSERT .. ON CONFLICT DO
@@ -464,13 +463,12 @@ _INBOX_COLUMNS = ("source", "event_key", "scope", "payload", "merchant_id", "sta
 _INBOX_VALUES = {name: bindparam(name, type_=_events.c[name].type) for name in _INBOX_COLUMNS}
 # Only the dedupe key's conflict means "a duplicate"; any other violation still raises.
 _INSERT_NEW = {
-    "postgresql": postgresql.insert(_events).values(_INBOX_VALUES)
+    name: dialect.insert(_events)
+    .values(_INBOX_VALUES)
     .on_conflict_do_nothing(index_elements=["source", "event_key"])
-    .returning(_events.c.id),
-    "sqlite": sqlite.insert(_events).values(_INBOX_VALUES)
-    .on_conflict_do_nothing(index_elements=["source", "event_key"])
-    .returning(_events.c.id),
-}  # fmt: skip
+    .returning(_events.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 _INSERT_PLAIN = insert(_events).values(_INBOX_VALUES).returning(_events.c.id)
 _EXISTS = select(_events.c.id).where(
     _events.c.source == bindparam("source"), _events.c.event_key == bindparam("event_key")
