@@ -39,12 +39,18 @@ DEFAULTS: dict[str, Any] = {
     "RECONCILE_INTERVAL_SECONDS": 900,
     "ORDER_SWEEP_INTERVAL_SECONDS": 900,
     "WEBHOOK_TOLERANCE_SECONDS": 300,
+    # Catalog runs (docs/catalog-sync.md): a step's wall-clock budget, and how long after our
+    # own write a store/product/updated counts as its echo (0: check every event with a read).
+    "CATALOG_STEP_SECONDS": 10,
+    "CATALOG_ECHO_WINDOW_SECONDS": 60,
 }
 
 INT_KEYS = {
     "RECONCILE_INTERVAL_SECONDS",
     "ORDER_SWEEP_INTERVAL_SECONDS",
     "WEBHOOK_TOLERANCE_SECONDS",
+    "CATALOG_STEP_SECONDS",
+    "CATALOG_ECHO_WINDOW_SECONDS",
 }
 
 

@@ -291,6 +291,9 @@ class ProductBinding(TimestampMixin, db.Model):
     stock_pushed: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     bindo_updated_at: Mapped[str | None] = mapped_column(String(40))
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When we last wrote the product itself to BigCommerce: its store/product/updated echo
+    # arrives shortly after and is dropped without a read (docs/catalog-sync.md, echoes).
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     error_code: Mapped[str | None] = mapped_column(String(64), index=True)
     error_field: Mapped[str | None] = mapped_column(String(64))
@@ -335,6 +338,10 @@ class SyncRun(db.Model):
     counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     drift: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # Resumable runs: where the next step starts (worker/sync/catalog/steps.py) and how many
+    # steps ran. A step that dies resumes here; nothing before the cursor is read again.
+    cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    steps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -401,6 +401,7 @@ def test_settings_change_resends_every_product_once(stack, shop):
 
 def test_reconcile_pushes_bindo_changes_and_repairs_drift(stack, shop, monkeypatch):
     from worker.jobs import catalog as jobs
+    from worker.sync.catalog import steps
 
     ids = [new_product(stack, shop, price="10.00")["id"] for _ in range(3)]
     run = SyncRun(merchant_id=shop.id, kind="initial")
@@ -411,7 +412,7 @@ def test_reconcile_pushes_bindo_changes_and_repairs_drift(stack, shop, monkeypat
     for bc_id in bc_ids[:2]:
         bc_product(stack, "rules1", bc_id)["price"] = 1.0
     stack.bindo.update_product(shop.bindo_store_id, ids[2], price="50.00")
-    monkeypatch.setattr(jobs, "DRIFT_ALERT_THRESHOLD", 1)
+    monkeypatch.setattr(steps, "DRIFT_ALERT_THRESHOLD", 1)
 
     counts = jobs.reconcile(shop.id)
 

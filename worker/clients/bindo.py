@@ -225,6 +225,20 @@ class BindoClient:
         for batch in _chunks(ids):
             yield from self._pages("/products", {**params, "ids": _join(batch)})
 
+    def product_page(
+        self, page: int, updated_since: datetime | str | None = None
+    ) -> tuple[list[Record], int]:
+        """One page (PER_PAGE products ordered by id, deleted ones included) and the total.
+
+        Ids only grow and deleted products stay listed, so page N holds the same products on
+        every read: a resumable sync keeps its place as a position (page = pos // PER_PAGE).
+        """
+        params: dict[str, Any] = {"include_deleted": "true", "page": page, "per_page": PER_PAGE}
+        if updated_since is not None:
+            params["updated_since"] = _iso(updated_since)
+        payload, _ = self._request("GET", "/products", params=params)
+        return list(payload["data"]), int((payload.get("meta") or {}).get("total") or 0)
+
     def get_product(self, product_id: int) -> Record:
         return self._get_data(f"/products/{int(product_id)}")
 

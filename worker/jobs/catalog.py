@@ -1,33 +1,37 @@
 """Catalog RQ entry points: full and dry-run syncs, webhook pushes, staff retries and links,
 the periodic reconcile and the settings change. Each takes ids and reloads its state.
 
-The engine is worker.sync.catalog (one module per role). A retryable BigCommerce error is
-recorded on the product and then re-raised, so RQ's Retry runs the job again; an open circuit
-is deferred by @tracked.
+Full syncs, settings re-sends, reconciles and retries are resumable runs: each job is one
+short step (worker.sync.catalog.steps) that queues the next with a delay instead of waiting
+for the store's quota. The engine is worker.sync.catalog (one module per role). A retryable
+BigCommerce error is recorded on the product and then re-raised, so RQ's Retry runs the step
+again from its cursor; an open circuit is deferred by @tracked.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+import time
 from typing import Any
 
-from sqlalchemy import delete, select
+from rq import get_current_job
+from sqlalchemy import select
 
-from portal.alerts import raise_alert
 from portal.extensions import db
 from portal.models import Merchant, ProductBinding, SyncRun, SyncRunItem, audit, utcnow
+from portal.queue import LOW, enqueue, make_job_id
 from worker.context import MerchantInactive, load_merchant
 from worker.runtime import tracked
 from worker.sync.catalog.binder import LinkError, invalidate_hashes, link_binding
 from worker.sync.catalog.drift import find_drift
-from worker.sync.catalog.engine import CHUNK, CatalogSync, parse_bindo_time
-from worker.sync.catalog.report import COUNT_KEYS, ITEM_ACTIONS, SyncReport
+from worker.sync.catalog.engine import CHUNK, CatalogSync
+from worker.sync.catalog.handlers import done_checks, take_checks
+from worker.sync.catalog.report import ITEM_ACTIONS, SyncReport
+from worker.sync.catalog.steps import fail_run, run_step, start_run
 
 log = logging.getLogger(__name__)
 
-DRIFT_ALERT_THRESHOLD = 20  # drifted products in one reconcile before staff are alerted
+CONTINUE_JOB = "worker.jobs.catalog.continue_run"
 MESSAGE_CHARS = 2000
 DRY_RUN_KEYS = (
     "to_create",
@@ -39,92 +43,6 @@ DRY_RUN_KEYS = (
     "skipped",
     "errors",
 )
-
-
-# --- run bookkeeping ---------------------------------------------------------------------------
-
-
-def _start(run: SyncRun) -> None:
-    """(Re)start a run: a retried job starts its counts and items afresh."""
-    db.session.execute(delete(SyncRunItem).where(SyncRunItem.run_id == run.id))
-    run.state, run.started_at, run.finished_at, run.error = "running", utcnow(), None, None
-    run.total, run.done, run.counts = 0, 0, dict.fromkeys(COUNT_KEYS, 0)
-    db.session.commit()
-
-
-def _add_items(run: SyncRun, report: SyncReport, *, everything: bool = False) -> None:
-    """One SyncRunItem per outcome worth showing (all of them for retries)."""
-    for outcome in report.outcomes:
-        if outcome.action == "unchanged" and not everything:
-            continue
-        db.session.add(
-            SyncRunItem(
-                run_id=run.id,
-                bindo_product_id=outcome.bindo_id,
-                action=ITEM_ACTIONS.get(outcome.action, outcome.action)[:16],
-                message=(outcome.message or "")[:MESSAGE_CHARS] or None,
-            )
-        )
-
-
-def _finish(run: SyncRun, report: SyncReport) -> None:
-    run.counts = report.counts()
-    run.finished_at = utcnow()
-    if report.stopped:
-        run.state, run.error = "failed", f"stopped: {report.stopped}"
-    elif report.retryable is not None:
-        run.state, run.error = "retrying", f"{type(report.retryable).__name__}: {report.retryable}"
-    else:
-        run.state = "finished"
-    db.session.commit()
-
-
-def _fail_run(run: SyncRun, exc: Exception) -> None:
-    db.session.rollback()
-    run.state, run.error, run.finished_at = "failed", str(exc)[:MESSAGE_CHARS], utcnow()
-    db.session.commit()
-
-
-def _max_updated_at(records: Iterable[dict[str, Any]]) -> datetime | None:
-    stamps = [parse_bindo_time(r.get("updated_at")) for r in records]
-    return max((s for s in stamps if s is not None), default=None)
-
-
-def _sync_in_chunks(
-    engine: CatalogSync, run: SyncRun, records: Sequence[dict[str, Any]], report: SyncReport
-) -> None:
-    """Sync records 50 at a time, writing progress (done of total) after each chunk; then
-    send the updates the engine kept back to fill whole batches."""
-    for start in range(0, len(records), CHUNK):
-        chunk = list(records[start : start + CHUNK])
-        part = engine.sync_records(chunk)
-        report.merge(part)
-        _add_items(run, part)
-        run.done = (run.done or 0) + len(chunk)
-        run.counts = report.counts()
-        db.session.commit()
-        if part.stopped or part.retryable is not None:
-            break
-    part = engine.flush()
-    report.merge(part)
-    _add_items(run, part)
-    run.counts = report.counts()
-    db.session.commit()
-
-
-def _full_sync(run: SyncRun, merchant: Merchant) -> SyncReport:
-    _start(run)
-    engine = CatalogSync(merchant, refresh_store=True, batch_across_calls=True)
-    records = list(engine.bindo.iter_products(include_deleted=True))
-    run.total = len(records)
-    db.session.commit()
-    report = SyncReport()
-    _sync_in_chunks(engine, run, records, report)
-    if not report.stopped and report.retryable is None:
-        # Reconciles resume from here; Bindo's updated_since is inclusive, so nothing is missed.
-        merchant.bindo_watermark = _max_updated_at(records) or merchant.bindo_watermark
-    _finish(run, report)
-    return report
 
 
 # A dry run only reads, so staff may preview a store before activating it (or while paused).
@@ -148,24 +66,82 @@ def _load_run(run_id: int, *, preview: bool = False) -> tuple[SyncRun, Merchant]
                 "needs a BigCommerce token and a complete Bindo link"
             )
     except MerchantInactive as exc:
-        _fail_run(run, exc)
+        fail_run(run, exc)
         return None
     return run, merchant
 
 
-# --- jobs ------------------------------------------------------------------------------------
+# --- resumable runs: one short step per job ----------------------------------------------------
+
+
+def _step(run: SyncRun, merchant: Merchant, step: int) -> dict[str, int]:
+    """Run step number ``step`` of ``run`` and queue the next one (see catalog/steps.py).
+
+    ``run.steps`` is the last step started: an older step job (a duplicate, or the retry of a
+    step whose successor already started) does nothing. The retry of a killed or failed step
+    has the same number, so it runs again from the saved cursor. Called outside a worker (a
+    shell, a test, a bench), there is nobody to hand the next step to: the run goes on here
+    to its end, sleeping while the quota refills. Returns the run's counts so far.
+    """
+    if (run.steps or 0) > step or run.state in ("finished", "failed"):
+        log.info("run %s step %s: stale (run at step %s, %s)", run.id, step, run.steps, run.state)
+        return {}
+    while True:
+        run.steps = step
+        db.session.commit()
+        result = run_step(run, merchant)
+        if result.report.retryable is not None:
+            raise result.report.retryable  # RQ's Retry runs this step again, from the cursor
+        if result.done:
+            break
+        if get_current_job() is None:
+            time.sleep(result.delay)
+            step += 1
+            continue
+        enqueue(
+            CONTINUE_JOB,
+            run.id,
+            step + 1,
+            queue=LOW,
+            job_id=make_job_id("catalog_run", run.id, "step", step + 1),
+            merchant_id=merchant.id,
+            delay=max(1.0, result.delay) if result.delay else None,
+        )
+        break
+    counts = dict(run.counts or {})
+    if run.kind == "reconcile":
+        counts["drift"] = run.drift or 0
+    return counts
+
+
+def _begin(merchant: Merchant, kind: str, **cursor: Any) -> dict[str, int]:
+    """A new run of ``kind`` for the merchant, and its first step."""
+    run = SyncRun(merchant_id=merchant.id, kind=kind, state="running")
+    db.session.add(run)
+    db.session.commit()
+    start_run(run, **cursor)
+    return _step(run, merchant, 1)
 
 
 @tracked
 def full_sync(run_id: int) -> dict[str, int]:
-    """SyncRun kinds initial/full: every Bindo product (deleted included), 50 at a time."""
+    """SyncRun kinds initial/full: every Bindo product (deleted included); the first step."""
     loaded = _load_run(run_id)
     if loaded is None:
         return {}
-    report = _full_sync(*loaded)
-    if report.retryable is not None:
-        raise report.retryable
-    return report.counts()
+    run, merchant = loaded
+    if not run.steps:
+        start_run(run)
+    return _step(run, merchant, max(1, run.steps or 0))
+
+
+@tracked
+def continue_run(run_id: int, step: int) -> dict[str, int]:
+    """The next step of a resumable run (full, reconcile, retry), queued by the previous one."""
+    loaded = _load_run(run_id)
+    if loaded is None:
+        return {}
+    return _step(*loaded, int(step))
 
 
 @tracked
@@ -180,7 +156,7 @@ def push_products(merchant_id: int, bindo_product_ids: list[int]) -> dict[str, i
 
 @tracked
 def retry_products(merchant_id: int, binding_ids: list[int]) -> dict[str, int]:
-    """Staff retry: forget the bindings' hashes, push them again, record a retry run."""
+    """Staff retry: forget the bindings' hashes, push them again (forced) in a retry run."""
     merchant = load_merchant(merchant_id)
     bindings = db.session.scalars(
         select(ProductBinding).where(
@@ -190,91 +166,36 @@ def retry_products(merchant_id: int, binding_ids: list[int]) -> dict[str, int]:
     ).all()
     for binding in bindings:
         binding.last_payload_hash = None
-    run = SyncRun(merchant_id=merchant.id, kind="retry", state="running")
-    db.session.add(run)
     db.session.commit()
-    _start(run)
-    ids = [b.bindo_product_id for b in bindings]
-    run.total = len(ids)
-    report = CatalogSync(merchant).sync_ids(ids, force=ids)
-    seen = {o.bindo_id for o in report.outcomes}
-    for missing in sorted(set(ids) - seen):
-        db.session.add(
-            SyncRunItem(
-                run_id=run.id, bindo_product_id=missing, action="error", message="not in Bindo"
-            )
-        )
-    _add_items(run, report, everything=True)
-    run.done = len(ids)
-    _finish(run, report)
-    if report.retryable is not None:
-        raise report.retryable
-    return report.counts()
+    return _begin(merchant, "retry", ids=[b.bindo_product_id for b in bindings])
 
 
 @tracked
 def reconcile(merchant_id: int) -> dict[str, int]:
     """Periodic: push what changed in Bindo since the watermark, then restore drifted fields."""
     merchant = load_merchant(merchant_id)
-    run = SyncRun(merchant_id=merchant.id, kind="reconcile", state="running")
-    db.session.add(run)
-    db.session.commit()
-    _start(run)
-    engine = CatalogSync(merchant)
-    records = list(
-        engine.bindo.iter_products(updated_since=merchant.bindo_watermark, include_deleted=True)
-    )
-    run.total = len(records)
-    report = SyncReport()
-    _sync_in_chunks(engine, run, records, report)
-    if report.stopped or report.retryable is not None:
-        _finish(run, report)
-        if report.retryable is not None:
-            raise report.retryable
-        return report.counts()
-    merchant.bindo_watermark = _max_updated_at(records) or merchant.bindo_watermark
-    drift = _repair_drift(engine, merchant, run, report)
-    merchant.last_drift_count = drift
-    merchant.last_reconciled_at = utcnow()
-    run.drift = drift
-    if drift > DRIFT_ALERT_THRESHOLD:
-        raise_alert(
-            "reconcile_drift",
-            f"{drift} products of {merchant.store_hash} had Bindo-owned fields (price, name, "
-            "SKU...) changed in BigCommerce; they were overwritten with Bindo's values. "
-            "Someone may be editing them in BigCommerce instead of Bindo.",
-            merchant=merchant,
-        )
-    _finish(run, report)
-    if report.retryable is not None:
-        raise report.retryable
-    return {**report.counts(), "drift": drift}
-
-
-def _repair_drift(engine: CatalogSync, merchant: Merchant, run: SyncRun, report: SyncReport) -> int:
-    """Re-push (overwrite) products whose Bindo-owned fields differ in BigCommerce."""
-    drifted = find_drift(merchant, engine.bc)
-    ids = [b.bindo_product_id for b in drifted]
-    if ids:
-        part = engine.sync_ids(ids, force=ids)
-        report.merge(part)
-        _add_items(run, part)
-        db.session.commit()
-    return len(ids)
+    since = merchant.bindo_watermark.isoformat() if merchant.bindo_watermark else None
+    return _begin(merchant, "reconcile", since=since)
 
 
 @tracked
-def check_bc_products(merchant_id: int, bc_product_ids: list[int]) -> dict[str, int]:
-    """After store/product/updated: overwrite Bindo-owned fields edited in BigCommerce; our
-    own echo (values equal to what we pushed) costs one read and nothing else."""
+def check_bc_products(merchant_id: int, bc_product_ids: list[int] | None = None) -> dict[str, int]:
+    """After store/product/updated: overwrite Bindo-owned fields edited in BigCommerce.
+
+    The products come from the store's pending set (worker.sync.catalog.handlers, 50 per read)
+    plus any ids given; echoes of our own writes were already dropped by the handler.
+    """
     merchant = load_merchant(merchant_id)
+    pending = take_checks(merchant.id)
+    ids = sorted({*pending, *(int(i) for i in bc_product_ids or ())})
     engine = CatalogSync(merchant)
-    drifted = find_drift(merchant, engine.bc, bc_product_ids)
-    ids = [b.bindo_product_id for b in drifted]
-    report = engine.sync_ids(ids, force=ids) if ids else SyncReport()
+    drifted = find_drift(merchant, engine.bc, ids) if ids else []
+    repair = [b.bindo_product_id for b in drifted]
+    report = engine.sync_ids(repair, force=repair) if repair else SyncReport()
     if report.retryable is not None:
         raise report.retryable
-    return {**report.counts(), "drift": len(ids)}
+    done_checks(merchant, pending)
+    return {**report.counts(), "checked": len(ids), "drift": len(repair)}
 
 
 @tracked
@@ -285,7 +206,7 @@ def dry_run(run_id: int) -> dict[str, int]:
     if loaded is None:
         return {}
     run, merchant = loaded
-    _start(run)
+    start_run(run)
     engine = CatalogSync(merchant, dry_run=True)
     records = list(engine.bindo.iter_products(include_deleted=True))
     run.total = len(records)
@@ -366,13 +287,7 @@ def link_product(
 @tracked
 def settings_changed(merchant_id: int) -> dict[str, int]:
     """content_managed_by or allow_out_of_stock_orders changed: forget every hash, then run a
-    full sync so each product is sent once with the new rules (LOW queue)."""
+    full sync so each product is sent once with the new rules (LOW queue, in steps)."""
     merchant = load_merchant(merchant_id)
     invalidate_hashes(merchant.id)
-    run = SyncRun(merchant_id=merchant.id, kind="full", state="queued")
-    db.session.add(run)
-    db.session.commit()
-    report = _full_sync(run, merchant)
-    if report.retryable is not None:
-        raise report.retryable
-    return report.counts()
+    return _begin(merchant, "full")

@@ -50,7 +50,7 @@ from worker.clients.errors import (
 from worker.context import bc_client, bindo_client, mark_needs_reauth, redis
 from worker.sync.catalog.errors import NameClash, ProductError, clear_error, record_error
 from worker.sync.catalog.handlers import PUSH_JOB
-from worker.sync.catalog.locks import LOCK_RETRY_SECONDS, ProductLocks
+from worker.sync.catalog.locks import ProductLocks
 from worker.sync.catalog.report import Outcome, SyncReport
 from worker.sync.categories import CategoryResolver
 from worker.sync.images import (
@@ -119,6 +119,7 @@ class CatalogSync:
         dry_run: bool = False,
         refresh_store: bool = False,
         batch_across_calls: bool = False,
+        store_empty: bool | None = None,
     ) -> None:
         self.merchant = merchant
         self.bc = bc or bc_client(merchant)
@@ -135,11 +136,23 @@ class CatalogSync:
         self._settings: MappingSettings | MappingError | None = None
         # A full sync (refresh_store) first asks whether the store has any product at all: an
         # empty store has nothing to link, so the SKU/UPC look-ups are skipped for the run.
-        self._store_empty: bool | None = None if refresh_store else False
+        # A resumed run passes what its first step learnt (store_empty).
+        self._store_empty: bool | None = store_empty
+        if store_empty is None and not refresh_store:
+            self._store_empty = False
         # A full sync keeps fewer than 10 pending updates (and their locks) for the next call,
         # so every batch PUT carries 10 products; flush() sends the rest.
         self.batch_across_calls = batch_across_calls
         self._carry: list[Plan] = []
+
+    @property
+    def store_empty(self) -> bool | None:
+        """Whether the store had no product when this run first asked (None: not asked)."""
+        return self._store_empty
+
+    def carried_ids(self) -> list[int]:
+        """Products whose update is kept back for a fuller batch (their locks are held)."""
+        return [p.bindo_id for p in self._carry]
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -290,6 +303,7 @@ class CatalogSync:
         db.session.commit()
         todo = [p for p in plans if p.step != "unchanged"]
         locked = [p for p in todo if self.locks.acquire(p.bindo_id)]
+        self.locks.forget_retries([p.bindo_id for p in locked])
         deferred = [p.bindo_id for p in todo if p.bindo_id not in self.locks.held]
         if deferred:
             self._push_later(deferred)
@@ -365,7 +379,7 @@ class CatalogSync:
                 queue=DEFAULT,
                 job_id=make_job_id("push", "product", self.merchant.store_hash, bindo_id, "locked"),
                 merchant_id=self.merchant.id,
-                delay=LOCK_RETRY_SECONDS,
+                delay=self.locks.retry_delay(bindo_id),
             )
 
     def _ensure_binding(self, plan: Plan) -> ProductBinding:
@@ -607,7 +621,7 @@ class CatalogSync:
         if image_map is not None:
             binding.image_map = image_map
         binding.bindo_updated_at = plan.record.get("updated_at")
-        binding.last_synced_at = utcnow()
+        binding.last_synced_at = binding.pushed_at = utcnow()
         binding.sync_state = SyncState.SYNCED.value if online else SyncState.HIDDEN.value
         clear_error(binding)
 
