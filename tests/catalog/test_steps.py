@@ -1,0 +1,233 @@
+"""Resumable catalog runs on real workers, echo webhooks, and locks of dead jobs (issue 14,
+issue 18 item 9). The store's quota is made small so a run needs several steps."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import UTC, datetime
+
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import JobRecord, SyncRun, WebhookEvent
+from portal.queue import LOW, enqueue
+from sandbox.bigcommerce.traffic import RateLimiter
+from tests.catalog.helpers import bc_product, binding, endpoints, make_category, new_product, push
+from tests.conftest import wait_for
+from tests.reliability.test_worker_faults import children
+
+QUOTA, WINDOW_MS = 30, 3000  # a step gets at most ~28 creates
+
+
+def scheduler_pid(worker) -> int:
+    """RQ forks its scheduler too: never mistake it for the work horse."""
+    import re
+
+    def found():
+        match = re.search(r"Scheduler for .* started with PID (\d+)", worker.log_path.read_text())
+        return int(match.group(1)) if match else None
+
+    return wait_for(found, timeout=120, interval=0.1)
+
+
+def small_quota(stack) -> None:
+    stack.bc.rate_limiter = RateLimiter(QUOTA, WINDOW_MS)
+
+
+def start_run(merchant, kind: str = "initial") -> int:
+    run = SyncRun(merchant_id=merchant.id, kind=kind)
+    db.session.add(run)
+    db.session.commit()
+    enqueue("worker.jobs.catalog.full_sync", run.id, queue=LOW, merchant_id=merchant.id)
+    return run.id
+
+
+def finished(run_id: int, timeout: float = 180) -> SyncRun:
+    def done():
+        db.session.expire_all()
+        row = db.session.get(SyncRun, run_id)
+        return row if row.state in ("finished", "failed") else None
+
+    return wait_for(done, timeout=timeout, interval=0.3)
+
+
+def bc_skus(stack, store_hash: str) -> list[str]:
+    with stack.bc.lock:
+        return [p["sku"] for p in stack.bc.stores[store_hash].products.values()]
+
+
+def catalog(stack, store_hash: str, count: int):
+    merchant = stack.linked_merchant(store_hash)
+    make_category(merchant, "Shoes")
+    for i in range(count):
+        new_product(stack, merchant, sku=f"{store_hash}-{i}", image_count=0)
+    return merchant
+
+
+def test_a_sync_larger_than_the_quota_finishes_through_continuations(stack, worker_process):
+    small_quota(stack)
+    merchant = catalog(stack, "steps1", 70)
+    worker_process("--no-ticker")
+
+    run = finished(start_run(merchant))
+
+    assert run.state == "finished", run.error
+    assert run.counts["created"] == 70 and (run.done, run.total) == (70, 70)
+    assert sorted(bc_skus(stack, "steps1")) == sorted(f"steps1-{i}" for i in range(70))
+    # 70 creates at 30 per window: several steps, each queued for the next window, none of
+    # them sleeping into a 429.
+    assert run.steps >= 3
+    assert "429" not in stack.bc.request_summary("steps1")["status_counts"]
+    steps = db.session.scalars(
+        select(JobRecord).where(JobRecord.func == "worker.jobs.catalog.continue_run")
+    ).all()
+    assert len(steps) == run.steps - 1 and all(s.state == "finished" for s in steps)
+
+
+def test_two_stores_syncing_at_once_take_turns_on_one_worker(stack, worker_process):
+    small_quota(stack)
+    first = catalog(stack, "turna", 60)
+    second = catalog(stack, "turnb", 60)
+    worker_process("--no-ticker")
+
+    a, b = start_run(first), start_run(second)
+    run_a, run_b = finished(a), finished(b)
+
+    assert (run_a.state, run_b.state) == ("finished", "finished")
+    assert len(bc_skus(stack, "turna")) == len(bc_skus(stack, "turnb")) == 60
+    # Each run's steps ran while the other run was still going: neither held the worker.
+    rows = db.session.scalars(
+        select(JobRecord)
+        .where(JobRecord.func.in_(["worker.jobs.catalog.continue_run"]))
+        .order_by(JobRecord.started_at)
+    ).all()
+    first_done = min(run_a.finished_at, run_b.finished_at)
+    before = {row.args[0] for row in rows if row.started_at <= first_done}
+    assert before == {a, b}, [(row.args, row.started_at) for row in rows]
+
+
+def test_a_step_killed_mid_way_resumes_at_its_cursor_and_creates_nothing_twice(
+    stack, worker_process
+):
+    small_quota(stack)
+    merchant = catalog(stack, "killme", 90)
+    # Slow Bindo reads, so a step's work horse lives long enough to be killed.
+    stack.bindo.inject_api_fault(status=None, delay=0.3, count=10_000, path_contains="/products")
+    worker = worker_process("--no-ticker")
+    scheduler = scheduler_pid(worker)
+    run_id = start_run(merchant)
+
+    def mid_run():
+        db.session.expire_all()
+        row = db.session.get(SyncRun, run_id)
+        return row.done and row.state == "running" and row.done < 90
+
+    wait_for(mid_run, timeout=120, interval=0.1)
+    horses = wait_for(lambda: [p for p in children(worker.proc.pid) if p != scheduler], 30, 0.05)
+    done_before = db.session.get(SyncRun, run_id).done
+    for pid in horses:
+        os.kill(pid, signal.SIGKILL)
+
+    run = finished(run_id, timeout=240)
+
+    assert run.state == "finished", run.error
+    assert 0 < done_before < 90
+    skus = bc_skus(stack, "killme")
+    assert len(skus) == len(set(skus)) == 90  # nothing created twice
+    # RQ retried the killed step (same step number): it resumed from the saved cursor.
+    assert "scheduled for retry" in worker.log_path.read_text()
+
+
+# --- echoes of our own writes ---------------------------------------------------------------
+
+
+def bc_event(merchant, bc_id: int, created_at: float) -> WebhookEvent:
+    return WebhookEvent(
+        source="bigcommerce",
+        event_key=f"e-{bc_id}-{created_at}",
+        merchant_id=merchant.id,
+        scope="store/product/updated",
+        payload={"data": {"type": "product", "id": bc_id}, "created_at": int(created_at)},
+    )
+
+
+def test_an_echo_costs_nothing_and_genuine_edits_are_checked_in_one_batched_read(stack, redis_conn):
+    from worker.jobs.catalog import check_bc_products
+    from worker.sync.catalog.handlers import CHECK_JOB, check_key, on_bigcommerce_product_updated
+
+    shop = stack.linked_merchant("echo1")
+    make_category(shop, "Shoes")
+    products = [new_product(stack, shop, price="10.00") for _ in range(3)]
+    push(shop.id, [p["id"] for p in products])
+    bindings = [binding(shop.id, p["id"]) for p in products]
+    stack.bc.reset_requests()
+
+    # The store/product/updated our own create caused: dropped, no job, no request.
+    for b in bindings:
+        on_bigcommerce_product_updated(bc_event(shop, b.bc_product_id, time.time()), shop)
+    assert db.session.query(JobRecord).filter_by(func=CHECK_JOB).count() == 0
+    assert not redis_conn.scard(check_key(shop.id))
+
+    # The merchant edits two prices in BigCommerce, well after our write: one check job for
+    # the store, one read for both products, and both prices restored.
+    later = bindings[0].pushed_at.timestamp() + 600
+    for b in bindings[:2]:
+        bc_product(stack, "echo1", b.bc_product_id)["price"] = 1.0
+        on_bigcommerce_product_updated(bc_event(shop, b.bc_product_id, later), shop)
+    assert db.session.query(JobRecord).filter_by(func=CHECK_JOB).count() == 1
+
+    counts = check_bc_products(shop.id)
+
+    assert counts["checked"] == 2 and counts["drift"] == 2
+    assert [bc_product(stack, "echo1", b.bc_product_id)["price"] for b in bindings] == [10.0] * 3
+    assert endpoints(stack, "echo1")["GET /v3/catalog/products"] == 1
+    assert not redis_conn.scard(check_key(shop.id))
+
+
+def test_the_strict_setting_checks_every_event(stack, app, redis_conn):
+    from worker.sync.catalog.handlers import check_key, on_bigcommerce_product_updated
+
+    shop = stack.linked_merchant("echo2")
+    make_category(shop, "Shoes")
+    product = new_product(stack, shop)
+    push(shop.id, [product["id"]])
+    bc_id = binding(shop.id, product["id"]).bc_product_id
+    app.config["CATALOG_ECHO_WINDOW_SECONDS"] = 0
+    try:
+        on_bigcommerce_product_updated(bc_event(shop, bc_id, time.time()), shop)
+    finally:
+        app.config["CATALOG_ECHO_WINDOW_SECONDS"] = 60
+    assert {int(i) for i in redis_conn.smembers(check_key(shop.id))} == {bc_id}
+
+
+# --- product locks of dead jobs (issue 18 item 9) --------------------------------------------
+
+
+def test_a_lock_held_by_a_dead_job_is_taken_over_and_a_live_one_is_not(stack, app, redis_conn):
+    from portal.queue import get_queue
+    from worker.sync.catalog.locks import ProductLocks
+
+    with app.app_context():
+        queue = get_queue(LOW)
+        dead = queue.enqueue("worker.jobs.catalog.full_sync", 1, job_id="killed-step")
+        live = queue.enqueue("worker.jobs.catalog.full_sync", 2, job_id="running-step")
+    dead.set_status("failed")  # what RQ records when it finds the work horse killed
+    live.set_status("started")
+    live.heartbeat(datetime.now(UTC), 60)
+    redis_conn.set("bc:lock:lk:1", "killed-step|aaaa", ex=300)
+    redis_conn.set("bc:lock:lk:2", "running-step|bbbb", ex=300)
+
+    locks = ProductLocks(redis_conn, "lk")
+
+    assert locks.acquire(1)  # freed at once, not after 300 s
+    assert redis_conn.get("bc:lock:lk:1").decode() == locks.token
+    assert not locks.acquire(2)
+    assert Job.fetch("running-step", connection=redis_conn, serializer=JSONSerializer)
+    # A product found locked is tried again later and later, not every 5 s.
+    assert [locks.retry_delay(2) for _ in range(6)] == [5, 10, 20, 40, 80, 120]
+    locks.forget_retries([2])
+    assert locks.retry_delay(2) == 5
