@@ -87,7 +87,7 @@ def _step(run: SyncRun, merchant: Merchant, step: int) -> dict[str, int]:
         log.info("run %s step %s: stale (run at step %s, %s)", run.id, step, run.steps, run.state)
         return {}
     while True:
-        run.steps = step
+        run.steps, run.state = step, "running"
         db.session.commit()
         result = run_step(run, merchant)
         if result.report.retryable is not None:
@@ -132,7 +132,8 @@ def full_sync(run_id: int) -> dict[str, int]:
     run, merchant = loaded
     if not run.steps:
         start_run(run)
-    return _step(run, merchant, max(1, run.steps or 0))
+    # A retry of this first step resumes at the cursor; a late duplicate of it does nothing.
+    return _step(run, merchant, 1)
 
 
 @tracked
