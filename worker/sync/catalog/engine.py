@@ -11,7 +11,7 @@ retries it. See docs/catalog-sync.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,6 +62,9 @@ from worker.sync.images import (
 )
 
 log = logging.getLogger(__name__)
+
+INTERRUPTED = "interrupted"  # outcome of a create left for the next step (never counted)
+INTERRUPT_EVERY = 5  # creates between two questions to ``interrupt``
 
 CHUNK = 50  # products per batch in full syncs and drift checks (1 SKU lookup per 50)
 
@@ -144,6 +147,8 @@ class CatalogSync:
         # so every batch PUT carries 10 products; flush() sends the rest.
         self.batch_across_calls = batch_across_calls
         self._carry: list[Plan] = []
+        # Asked every few creates; True stops the batch early (see INTERRUPTED).
+        self.interrupt: Callable[[], bool] | None = None
 
     @property
     def store_empty(self) -> bool | None:
@@ -332,9 +337,17 @@ class CatalogSync:
         try:
             creates = [p for p in writes if p.step == "create"]
             self._find_existing(creates)
-            for plan in creates:
-                if plan.step == "create":
-                    report.outcomes.append(self._create(plan))
+            for n, plan in enumerate(creates):
+                if plan.step != "create":
+                    continue
+                if n % INTERRUPT_EVERY == 0 and n and self.interrupt and self.interrupt():
+                    # Other work waits (a resumable run's step gives its worker up): the rest
+                    # of the creates are left for the next step, unwritten and unlocked.
+                    report.outcomes.extend(
+                        Outcome(p.bindo_id, INTERRUPTED) for p in creates[n:] if p.step == "create"
+                    )
+                    break
+                report.outcomes.append(self._create(plan))
             updates = [p for p in writes if p.step in ("update", "hide")]
             self._send_updates(updates, report, final=not self.batch_across_calls)
         except CircuitOpen:

@@ -33,7 +33,7 @@ from worker.clients.bindo import PER_PAGE
 from worker.clients.pacing import Budget, RatePacer
 from worker.context import redis
 from worker.sync.catalog.drift import find_drift
-from worker.sync.catalog.engine import CHUNK, CatalogSync, parse_bindo_time
+from worker.sync.catalog.engine import CHUNK, INTERRUPTED, CatalogSync, parse_bindo_time
 from worker.sync.catalog.report import COUNT_KEYS, ITEM_ACTIONS, SyncReport
 
 log = logging.getLogger(__name__)
@@ -144,10 +144,12 @@ class Step:
         )
         self.pacer = pacer or RatePacer(redis())
         self.yield_when = yield_when
+        self.engine.interrupt = yield_when
         self.deadline = time.monotonic() + (step_seconds() if seconds is None else seconds)
         self.report = SyncReport()
         self.delay: float | None = None  # set when the step stops before the run is done
         self.positions: dict[int, int] = {}  # bindo id -> cursor position, this step
+        self.interrupted: set[int] = set()  # creates left for the next step
         self._pages: dict[int, list[dict[str, Any]]] = {}
 
     # -- the loop --------------------------------------------------------------------------
@@ -192,6 +194,13 @@ class Step:
         db.session.commit()
 
     def _merge(self, part: SyncReport, *, everything: bool = False) -> None:
+        left = [o for o in part.outcomes if o.action == INTERRUPTED]
+        if left:
+            # Creates the engine left for the next step: not done, not counted; the cursor
+            # stays before the first of them and this step ends now.
+            part.outcomes = [o for o in part.outcomes if o.action != INTERRUPTED]
+            self.interrupted.update(o.bindo_id for o in left)
+            self.delay = 0.0
         self.report.merge(part)
         add_items(self.run, part, everything=everything)
         _count(self.run, part)
@@ -243,6 +252,9 @@ class Step:
             return True
         end = pos + len(chunk_ids)
         carried = [self.positions[i] for i in self.engine.carried_ids() if i in self.positions]
+        left = [self.positions[i] for i in self.interrupted if i in self.positions]
+        if left:
+            end = min(left)  # the next step starts with the first create left undone
         # Kept-back updates are not written yet: the cursor stays before the first of them.
         self.run.done = end
         self._save(min([end, *carried]))
