@@ -14,7 +14,7 @@ from portal.config import load_config
 from portal.crypto import TokenCipher
 from portal.extensions import csrf, db, login_manager, migrate
 from portal.logs import configure_logging
-from portal.security import AreaSessionInterface, add_security_headers
+from portal.security import AreaSessionInterface, add_security_headers, csp_nonce
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -55,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_cli(app)
     _register_errors(app)
     app.before_request(refuse_nul_bytes)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce  # <script nonce="{{ csp_nonce() }}">
     app.after_request(lambda response: add_security_headers(app, response))
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies > 0:

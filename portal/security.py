@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import secrets
 from urllib.parse import urljoin, urlparse
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, g, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 # The merchant's app pages render inside the BigCommerce control-panel iframe.
@@ -56,12 +59,44 @@ def frame_ancestors(app: Flask, path: str) -> str:
     return "'none'"
 
 
+def csp_nonce() -> str:
+    """This response's script nonce (one per request; Flask-Admin's templates ask for it too)."""
+    nonce = g.get("csp_nonce")
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(18)
+    return nonce
+
+
+def _hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
+# Flask-Admin's filter menu items carry onclick="return false;": allowed by its hash only.
+ALLOWED_HANDLERS = ("return false;",)
+HANDLER_HASHES = " ".join(_hash(source) for source in ALLOWED_HANDLERS)
+
+
+def image_sources(app: Flask) -> str:
+    """https images only; outside production also the simulators' http origins (the demo)."""
+    sources = ["'self'", "data:", "https:"]
+    if app.config.get("APP_ENV") != "production":
+        for key in ("BIGCOMMERCE_API_URL", "BINDO_API_URL"):
+            url = urlparse(str(app.config.get(key) or ""))
+            if url.scheme == "http" and url.netloc:
+                sources.append(f"http://{url.netloc}")
+    return " ".join(dict.fromkeys(sources))
+
+
 def add_security_headers(app: Flask, response: Response, path: str | None = None) -> Response:
     path = request.path if path is None else path
+    # No 'unsafe-inline' scripts: inline scripts need this response's nonce.
+    nonce = g.get("csp_nonce")
+    scripts = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
     csp = (
-        "default-src 'self'; img-src 'self' data: http: https:; "
-        "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
-        f"frame-ancestors {frame_ancestors(app, path)}; base-uri 'self'; form-action 'self'"
+        f"default-src 'self'; img-src {image_sources(app)}; "
+        f"style-src 'self' 'unsafe-inline'; script-src {scripts} 'unsafe-hashes' {HANDLER_HASHES}; "
+        f"frame-ancestors {frame_ancestors(app, path)}; base-uri 'self'; form-action 'self'; "
+        "object-src 'none'"
     )
     response.headers.setdefault("Content-Security-Policy", csp)
     response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"

@@ -23,6 +23,7 @@ from portal.models import (
     ProductBinding,
     SyncRun,
 )
+from portal.security import csp_nonce
 
 
 def init_admin(app: Flask) -> Admin:
@@ -31,6 +32,7 @@ def init_admin(app: Flask) -> Admin:
         name="Bindo × BigCommerce",
         index_view=DashboardView(name="Dashboard", url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(base_template="admin/portal_base.html"),
+        csp_nonce_generator=csp_nonce,  # its inline scripts carry the response's nonce
     )
     admin.add_view(MerchantView(Merchant, db.session, name="Merchants", endpoint="merchants"))
     admin.add_view(
