@@ -71,9 +71,19 @@ def _hash(source: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
 
 
-# Flask-Admin's filter menu items carry onclick="return false;": allowed by its hash only.
-ALLOWED_HANDLERS = ("return false;",)
-HANDLER_HASHES = " ".join(_hash(source) for source in ALLOWED_HANDLERS)
+# Flask-Admin's templates carry a few inline event handlers (nonces cannot cover those): the
+# filter menu's onclick="return false;", each bulk action's menu item and the row delete
+# button. Exactly these handler texts are allowed, by hash ('unsafe-hashes').
+FIXED_HANDLERS = (
+    "return false;",
+    "return faHelpers.safeConfirm('Are you sure you want to delete this record?');",
+)
+
+
+def allow_admin_handlers(app: Flask, action_names: list[str]) -> None:
+    """Record the hashes of Flask-Admin's inline handlers for this app's bulk actions."""
+    sources = [*FIXED_HANDLERS, *(f"return modelActions.execute('{n}');" for n in action_names)]
+    app.extensions["csp_handler_hashes"] = " ".join(dict.fromkeys(map(_hash, sources)))
 
 
 def image_sources(app: Flask) -> str:
@@ -92,9 +102,12 @@ def add_security_headers(app: Flask, response: Response, path: str | None = None
     # No 'unsafe-inline' scripts: inline scripts need this response's nonce.
     nonce = g.get("csp_nonce")
     scripts = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
+    handlers = app.extensions.get("csp_handler_hashes")
+    if handlers:
+        scripts += f" 'unsafe-hashes' {handlers}"
     csp = (
         f"default-src 'self'; img-src {image_sources(app)}; "
-        f"style-src 'self' 'unsafe-inline'; script-src {scripts} 'unsafe-hashes' {HANDLER_HASHES}; "
+        f"style-src 'self' 'unsafe-inline'; script-src {scripts}; "
         f"frame-ancestors {frame_ancestors(app, path)}; base-uri 'self'; form-action 'self'; "
         "object-src 'none'"
     )

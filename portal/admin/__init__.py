@@ -23,7 +23,7 @@ from portal.models import (
     ProductBinding,
     SyncRun,
 )
-from portal.security import csp_nonce
+from portal.security import allow_admin_handlers, csp_nonce
 
 
 def init_admin(app: Flask) -> Admin:
@@ -45,6 +45,8 @@ def init_admin(app: Flask) -> Admin:
     )
     admin.add_view(orders_view())
     _add_staff_views(admin)
+    actions = {name for view in admin._views for name, _ in getattr(view, "_actions", None) or []}
+    allow_admin_handlers(app, sorted(actions))
     app.extensions["portal_admin"] = admin
     return admin
 
