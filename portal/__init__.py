@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -66,8 +66,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def refuse_nul_bytes() -> None:
     """No text with a NUL byte reaches the database (PostgreSQL refuses it with an error)."""
-    from flask import request
-
     for values in (request.args, request.form):
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
