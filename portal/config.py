@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     # own write a store/product/updated counts as its echo (0: check every event with a read).
     "CATALOG_STEP_SECONDS": 10,
     "CATALOG_ECHO_WINDOW_SECONDS": 60,
+    # Proxies in front of the app that set X-Forwarded-For/-Proto (the platform's router is
+    # one). 0 trusts no header: the login throttle then sees the socket's address.
+    "TRUSTED_PROXIES": 0,
 }
 
 INT_KEYS = {
@@ -51,6 +54,7 @@ INT_KEYS = {
     "WEBHOOK_TOLERANCE_SECONDS",
     "CATALOG_STEP_SECONDS",
     "CATALOG_ECHO_WINDOW_SECONDS",
+    "TRUSTED_PROXIES",
 }
 
 
@@ -111,6 +115,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
     cfg.setdefault("LOGIN_MAX_FAILURES", 10)
     cfg.setdefault("LOGIN_WINDOW_SECONDS", 15 * 60)
+    cfg.setdefault("AUTH_CALLBACK_MAX_PER_ADDRESS", 20)
+    cfg.setdefault("AUTH_CALLBACK_MAX_PER_STORE", 10)
+    cfg.setdefault("AUTH_CALLBACK_WINDOW_SECONDS", 10 * 60)
     cfg.setdefault("TESTING", False)
     cfg["DEBUG"] = False
     return cfg
