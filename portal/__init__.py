@@ -11,8 +11,9 @@ from werkzeug.routing import IntegerConverter
 
 from portal.config import load_config
 from portal.crypto import TokenCipher
+from portal.error_tracking import init_error_tracking
 from portal.extensions import csrf, db, login_manager, migrate
-from portal.logs import configure_logging
+from portal.logs import RequestIdMiddleware, configure_logging
 from portal.security import AreaSessionInterface, add_security_headers
 
 
@@ -54,6 +55,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_cli(app)
     _register_errors(app)
     app.after_request(lambda response: add_security_headers(app, response))
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    init_error_tracking(app)
     return app
 
 
@@ -69,7 +72,12 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
-    for module_name in ("portal.bigcommerce", "portal.webhooks", "portal.merchant"):
+    for module_name in (
+        "portal.bigcommerce",
+        "portal.webhooks",
+        "portal.merchant",
+        "portal.metrics",
+    ):
         # Each area registers itself when present; see docs/architecture.md.
         try:
             module = __import__(module_name, fromlist=["init_app"])

@@ -39,6 +39,11 @@ DEFAULTS: dict[str, Any] = {
     "RECONCILE_INTERVAL_SECONDS": 900,
     "ORDER_SWEEP_INTERVAL_SECONDS": 900,
     "WEBHOOK_TOLERANCE_SECONDS": 300,
+    # Operations (docs/operations.md): /metrics and /metrics/cluster answer 404 while unset.
+    "METRICS_TOKEN": "",
+    "SENTRY_DSN": "",  # error tracking is off while unset
+    "SENTRY_ENVIRONMENT": "",  # defaults to APP_ENV
+    "LOG_FORMAT": "text",  # or "json": one JSON object per line
 }
 
 INT_KEYS = {
