@@ -107,8 +107,10 @@ def test_every_family_is_exposed_after_a_run_through_the_simulators(
     assert value(cluster["bindo_merchants"], "bindo_merchants", state="active") == 1
     # The import lowered Bindo's stock, whose event is processed in turn: the backlog drains.
     wait_for(
-        lambda: not value(
-            scrape(client, "/metrics/cluster")["bindo_inbox_backlog"], "bindo_inbox_backlog"
+        lambda: (
+            not value(
+                scrape(client, "/metrics/cluster")["bindo_inbox_backlog"], "bindo_inbox_backlog"
+            )
         ),
         timeout=20,
     )
