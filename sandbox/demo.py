@@ -11,7 +11,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterable, Iterator
+from typing import IO
 from pathlib import Path
 
 import requests
@@ -110,7 +113,7 @@ def install_app() -> str:
 def instructions(env: dict[str, str], password: str, install_status: str) -> str:
     return f"""
 ================================================================================
- Bindo x BigCommerce demo is running (Ctrl-C stops everything)
+ Bindo x BigCommerce demo is running (Ctrl-C or SIGTERM stops everything)
 
  Staff admin     {PORTAL}/admin      sign in as {STAFF_EMAIL} / {password}
  BigCommerce     {BC}/_sim/stores/{STORE_HASH}   (our app: {install_status})
@@ -136,6 +139,44 @@ def instructions(env: dict[str, str], password: str, install_status: str) -> str
 """
 
 
+# The periodic tick runs every 15 s; its three lines each time would push the instructions off
+# the screen. DEMO_VERBOSE=1 shows every line.
+TICK_JOB = "worker.jobs.tick("
+
+
+def quiet_lines(lines: Iterable[str]) -> Iterator[str]:
+    """Honcho's output without the tick job's lines: its start, its "Job OK", its result TTL."""
+    tick_ids: set[str] = set()
+    for line in lines:
+        if TICK_JOB in line:
+            tick_ids.add(line.rstrip().rsplit("(", 1)[-1].rstrip(")"))
+            continue
+        job_id = next((i for i in tick_ids if i in line), None)
+        if job_id is None:
+            yield line
+        elif "result is kept" in line.lower():
+            tick_ids.discard(job_id)  # the job's last line
+
+
+def copy_output(source: IO[str], verbose: bool) -> threading.Thread:
+    def copy() -> None:
+        for line in source if verbose else quiet_lines(source):
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+    thread = threading.Thread(target=copy, name="honcho-output", daemon=True)
+    thread.start()
+    return thread
+
+
+class Stop(Exception):
+    """SIGTERM or SIGHUP: stop everything, as Ctrl-C does."""
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
 def ports_in_use() -> list[int]:
     busy = []
     for port in (5000, 5100, 5200):
@@ -150,13 +191,23 @@ def main() -> int:
     if busy:
         print(f"demo: port(s) {busy} already in use on 127.0.0.1 (another demo still running?)")
         return 1
+    # Python's default SIGTERM ends the process without its finally block, which left honcho
+    # (its own session, so the signal never reaches it) and all four processes on their ports.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
     env = demo_env()
     procs = subprocess.Popen(
         [str(BIN / "honcho"), "start", "-f", "Procfile.dev"],
         cwd=ROOT,
         env=env,
         start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
     )
+    assert procs.stdout is not None
+    copy_output(procs.stdout, verbose=os.environ.get("DEMO_VERBOSE") == "1")
     try:
         for url in (f"{PORTAL}/healthz", f"{BC}/", f"{BINDO}/"):
             wait_up(url)
@@ -164,9 +215,11 @@ def main() -> int:
         status = install_app()
         print(instructions(env, password, status), flush=True)
         return procs.wait()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stop):
         return 0
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut this short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if procs.poll() is None:
             os.killpg(procs.pid, signal.SIGTERM)
             try:
