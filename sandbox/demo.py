@@ -14,8 +14,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import IO
 from pathlib import Path
+from typing import IO
 
 import requests
 
