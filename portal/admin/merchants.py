@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal import lifecycle
 from portal.admin.base import SecureModelView
+from portal.admin.locations import LocationsMixin
 from portal.extensions import db
 from portal.models import AuditLog, Merchant, Role, StaffUser, SyncRun, WebhookEvent, audit, utcnow
 from portal.pausing import waiting_orders
@@ -162,7 +163,7 @@ def request_full_resync(merchant: Merchant, staff: StaffUser) -> SyncRun:
     return lifecycle.start_sync(merchant, "full", requested_by=staff)
 
 
-class MerchantView(SecureModelView):
+class MerchantView(LocationsMixin, SecureModelView):
     write_role = Role.SUPPORT
     column_list = (
         "store_hash",
