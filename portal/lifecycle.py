@@ -122,7 +122,9 @@ def link_bindo(
     changed: list[str] = []
     if merchant.bindo_store_id != store_id:
         merchant.bindo_store_id, changed = store_id, [*changed, "bindo_store_id"]
-    if list(merchant.bindo_location_ids or []) != [location_id]:
+    # The link form names one location; several are set up on the Locations page, and
+    # re-saving the link (to rotate the token, say) with one of them must not drop the others.
+    if location_id not in (merchant.bindo_location_ids or []):
         merchant.bindo_location_ids, changed = [location_id], [*changed, "bindo_location_ids"]
     if token:
         merchant.bindo_token, changed = token, [*changed, "bindo_token"]

@@ -170,7 +170,7 @@ def test_no_failing_products_means_no_red_count(client, app):
     page = app_page(client)
     assert count(page, "failing") == 0
     assert "failing-badge" not in page and 'class="stat danger"' not in page
-    assert "Every product synced." in page
+    assert "No product is failing." in page
 
 
 def test_failing_products_carry_no_staff_only_instructions(client, app):

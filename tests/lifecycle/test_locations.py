@@ -199,3 +199,19 @@ def test_the_category_list_is_stored_with_labels_and_follows_the_store(client, s
     )
     assert {"Shoes", "Shoes / Running"} <= labels
     assert merchant.categories_refreshed_at is not None
+
+
+def test_re_saving_the_link_keeps_a_multi_location_set_up(client, app):
+    from portal import lifecycle
+
+    merchant = make_merchant(state="active")
+    link_bindo(merchant)
+    merchant.bindo_location_ids, merchant.location_mode = [11, 12], "map"
+    merchant.location_map = {"11": 1, "12": 2}
+    db.session.commit()
+    lifecycle.link_bindo(
+        merchant, "staff@bindo.test", store_id=BINDO_STORE, location_id=12, token="rotated-token"
+    )
+    assert merchant.bindo_location_ids == [11, 12]
+    lifecycle.link_bindo(merchant, "staff@bindo.test", store_id=BINDO_STORE, location_id=13)
+    assert merchant.bindo_location_ids == [13]
