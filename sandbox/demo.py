@@ -96,9 +96,22 @@ def create_staff(env: dict[str, str]) -> str:
 
 def install_app() -> str:
     """Create the BigCommerce store and install our app in it, as a merchant's click would."""
+    setup_token = secrets.token_hex(16)  # replaced by the install's own token below
     requests.post(
         f"{BC}/_sim/stores",
-        json={"store_hash": STORE_HASH, "name": "Demo Outdoor Co", "weight_units": "KGS"},
+        json={
+            "store_hash": STORE_HASH,
+            "name": "Demo Outdoor Co",
+            "weight_units": "KGS",
+            "access_token": setup_token,
+        },
+        timeout=10,
+    )
+    # A second BigCommerce location, so staff can try the map mode of the Locations page.
+    requests.post(
+        f"{BC}/stores/{STORE_HASH}/v3/inventory/locations",
+        json=[{"code": "PICKUP", "label": "Warehouse pickup", "type_id": "VIRTUAL"}],
+        headers={"X-Auth-Token": setup_token},
         timeout=10,
     )
     redirect = requests.get(
@@ -135,6 +148,8 @@ def instructions(env: dict[str, str], password: str, install_status: str) -> str
     "Cancel" or "Refund all" on the order puts the stock back in Bindo.
  5. Sell in the store: change stock on the Bindo page's API (or PUT {BINDO}/_sim/stores/
     {BINDO_STORE}/stock) and watch the BigCommerce level follow.
+ 6. Several locations: on the manage page, "Locations and stock set-up", read the lists,
+    link both Bindo locations and map them to the two BigCommerce locations.
 ================================================================================
 """
 
