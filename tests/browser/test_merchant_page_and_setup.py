@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import ImportedOrder, Merchant, WebhookEvent
 from tests.browser.conftest import screenshot, staff_login
-from tests.browser.test_merchant_iframe import control_panel  # noqa: F401 - fixture
+from tests.browser.test_merchant_iframe import control_panel, painted  # noqa: F401 - fixture
 from tests.conftest import make_staff, wait_for
 from tests.orders.helpers import place_order
 
@@ -72,6 +72,7 @@ def test_pause_reason_and_waiting_orders_reach_the_merchant_and_resume_imports_t
     expect(app.locator("#pause-reason")).to_have_text(REASON)
     expect(app.locator("#waiting-orders")).to_contain_text(f"#{order_id}")
     assert "admin" not in app.locator("body").inner_text().lower()
+    painted(merchant_page, stack.portal_url)
     screenshot(merchant_page, "merchant_app_paused")
 
     worker_process("--no-ticker")
