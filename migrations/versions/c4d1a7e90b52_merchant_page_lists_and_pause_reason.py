@@ -1,7 +1,7 @@
 """merchant page: pause reason, stored category labels and store location lists
 
 Revision ID: c4d1a7e90b52
-Revises: be834fcaeabf
+Revises: c4a1d2e3f5b6
 Create Date: 2026-11-29 07:40:00.000000
 
 """
@@ -14,7 +14,7 @@ import portal.models
 
 # revision identifiers, used by Alembic.
 revision = "c4d1a7e90b52"
-down_revision = "be834fcaeabf"
+down_revision = "c4a1d2e3f5b6"
 branch_labels = None
 depends_on = None
 
