@@ -85,9 +85,11 @@ class Int32Converter(IntegerConverter):
 def _register_blueprints(app: Flask) -> None:
     from portal.auth import bp as auth_bp
     from portal.health import bp as health_bp
+    from portal.site import bp as site_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(site_bp)
     for module_name in (
         "portal.bigcommerce",
         "portal.webhooks",
