@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ import _harness as h
 import requests
 
 STORE = "latency"
-PG_NAME = "bindo_bench_latency"
+PG_NAME = os.environ.get("BENCH_PG_NAME", "bindo_bench_latency")
 
 
 def setup(app, world, products: int) -> tuple[int, list[tuple[int, int]]]:
