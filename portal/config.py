@@ -39,13 +39,27 @@ DEFAULTS: dict[str, Any] = {
     "RECONCILE_INTERVAL_SECONDS": 900,
     "ORDER_SWEEP_INTERVAL_SECONDS": 900,
     "WEBHOOK_TOLERANCE_SECONDS": 300,
+    # The clock process: inbox relay period (new webhook rows wait at most this long for their
+    # job) and the period of the tick job that runs the due periodic checks.
+    "INBOX_POLL_SECONDS": 0.2,
+    "TICK_SECONDS": 15,
+    "ALERT_QUEUE_BACKLOG_SECONDS": 300,  # oldest high/default job older than this: alert
+    "ALERT_FAILING_ATTEMPTS": 5,  # a product failed this many times: alert
+    "LOGIN_MAX_FAILURES": 10,
+    "LOGIN_WINDOW_SECONDS": 15 * 60,
 }
 
 INT_KEYS = {
     "RECONCILE_INTERVAL_SECONDS",
     "ORDER_SWEEP_INTERVAL_SECONDS",
     "WEBHOOK_TOLERANCE_SECONDS",
+    "TICK_SECONDS",
+    "ALERT_QUEUE_BACKLOG_SECONDS",
+    "ALERT_FAILING_ATTEMPTS",
+    "LOGIN_MAX_FAILURES",
+    "LOGIN_WINDOW_SECONDS",
 }
+FLOAT_KEYS = {"INBOX_POLL_SECONDS"}
 
 
 class ConfigError(RuntimeError):
@@ -70,6 +84,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         value = overrides.pop(key, os.environ.get(key, default))
         if key in INT_KEYS and value is not None:
             value = int(value)
+        elif key in FLOAT_KEYS and value is not None:
+            value = float(value)
         cfg[key] = value
     cfg.update(overrides)
     production = cfg["APP_ENV"] == "production"
@@ -103,8 +119,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg.setdefault("PERMANENT_SESSION_LIFETIME", 8 * 3600)
     cfg.setdefault("MAX_CONTENT_LENGTH", 2 * 1024 * 1024)
     cfg.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
-    cfg.setdefault("LOGIN_MAX_FAILURES", 10)
-    cfg.setdefault("LOGIN_WINDOW_SECONDS", 15 * 60)
     cfg.setdefault("TESTING", False)
     cfg["DEBUG"] = False
     return cfg

@@ -1,9 +1,9 @@
-"""Inbound webhooks from BigCommerce and Bindo: verify, store in the inbox, answer, enqueue.
+"""Inbound webhooks from BigCommerce and Bindo: verify, store in the inbox, answer.
 
 The answer is 200 only once the event row is committed (the database is the durable copy and
-the dedupe authority); afterwards the row's processing job is queued, by this delivery or by
-the next processing job to start (a "dispatch"), and if Redis is down, the worker's relay
-queues it later. No API is called here. See docs/webhooks.md.
+the dedupe authority). The web process touches no Redis: the clock process's relay
+(worker/inbox.py ``relay_inbox``) queues each new row's processing job within a fraction of a
+second, and again whenever Redis lost it. No API is called here. See docs/webhooks.md.
 
 This is the hottest path of the web process, so it talks to the database through SQLAlchemy
 Core on one autocommit connection: a merchant row read and one ``INSERT .. ON CONFLICT DO
@@ -35,14 +35,6 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from portal.crypto import decrypt
 from portal.extensions import csrf, db
 from portal.models import Merchant, MerchantState, WebhookEvent, utcnow
-from portal.queue import (
-    HIGH,
-    inbox_dispatch_key,
-    make_job_id,
-    put_event_job,
-    put_on_queue,
-    redis_conn,
-)
 from portal.security import add_security_headers
 from portal.signatures import same_secret, verify_bindo, verify_standard_webhook
 
@@ -50,11 +42,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 MAX_BODY_BYTES = 64 * 1024
-DISPATCH_JOB = "worker.jobs.inbox.dispatch_received"
-# While the dispatch-pending key is set, a processing job is queued that dispatches the rows
-# stored meanwhile when it starts. The key expires after this long, so a job waiting behind a
-# backlog (or lost with Redis: the relay covers its rows) does not hold back later deliveries.
-DISPATCH_PENDING_SECONDS = 5
 BIGCOMMERCE, BINDO = "bigcommerce", "bindo"
 UNINSTALL_SCOPE = "store/app/uninstalled"
 PRODUCER = re.compile(r"^stores/([a-z0-9]+)$")
@@ -251,7 +238,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def _tolerance() -> int:
-    return int(current_app.config.get("WEBHOOK_TOLERANCE_SECONDS", 300))
+    return int(current_app.config["WEBHOOK_TOLERANCE_SECONDS"])
 
 
 # --- BigCommerce -------------------------------------------------------------------------
@@ -365,7 +352,7 @@ IntakeMiddleware.ENDPOINTS.update(
 )
 
 
-# --- The shared tail: inbox row, commit, answer, enqueue ----------------------------------
+# --- The shared tail: inbox row, commit, answer -------------------------------------------
 
 
 def intake_engine() -> Engine:
@@ -437,7 +424,7 @@ def _receive(req: Request, parse: Callable[[_Connection], Inbound | None]) -> Re
             inbound = parse(conn)
             if inbound is None:
                 return _answer(200, "ignored")
-            event_id = _store(conn(), inbound)
+            _store(conn(), inbound)
             break
         except Rejected as exc:
             if exc.status == 401:
@@ -452,8 +439,6 @@ def _receive(req: Request, parse: Callable[[_Connection], Inbound | None]) -> Re
             # Never 200 without a committed row: the sender retries a 5xx.
             log.exception("webhook not stored: database unavailable")
             return _answer(503, "unavailable")
-    if event_id is not None:
-        _enqueue(conn(), event_id)
     return _answer(200, "ok")
 
 
@@ -487,7 +472,7 @@ def _store(conn: Connection, inbound: Inbound) -> int | None:
         "state": "received",
         "attempts": 0,
         "received_at": now,
-        # Stamped by whoever queues the row's processing job (see _enqueue).
+        # Stamped by the relay when it queues the row's processing job.
         "enqueued_at": None,
     }
     stmt = _INSERT_NEW.get(conn.dialect.name)
@@ -499,49 +484,3 @@ def _store(conn: Connection, inbound: Inbound) -> int | None:
         if conn.execute(_EXISTS, values).scalar() is not None:
             return None
         raise
-
-
-_CLAIM = (
-    _events.update()
-    .where(_events.c.id == bindparam("event_id"), _events.c.enqueued_at.is_(None))
-    .values(enqueued_at=bindparam("now", type_=_events.c.enqueued_at.type))
-    .returning(_events.c.id)
-)
-_UNCLAIM = _events.update().where(_events.c.id == bindparam("event_id")).values(enqueued_at=None)
-
-
-def _enqueue(conn: Connection, event_id: int) -> None:
-    """Best effort after the commit: make sure the row's processing job is on its way.
-
-    The web process does not write a job per delivery (RQ's job creation was the largest
-    cost of a delivery): one ``SET NX`` on the dispatch-pending key tells whether a processing
-    job is already queued that has not started and will, when it starts, queue the jobs of
-    every row stored meanwhile (worker/inbox.py ``dispatch``). Only the delivery that sets the
-    key does more: it claims its own row and writes its job as that dispatching job (so an
-    idle system runs one job per event). If Redis refuses, the relay queues the row later.
-    """
-    try:
-        redis = redis_conn()
-        key = inbox_dispatch_key()
-        if not redis.set(key, event_id, nx=True, ex=DISPATCH_PENDING_SECONDS):
-            return
-        own = conn.execute(_CLAIM, {"event_id": event_id, "now": utcnow()}).scalar()
-        try:
-            if own is not None:
-                put_event_job(event_id, dispatch=True)
-            else:
-                # A dispatch running right now claimed the row first, and its job may already
-                # have started (and taken no key): a dispatch job answers for the key set here.
-                put_on_queue(
-                    DISPATCH_JOB, queue=HIGH, job_id=make_job_id("inbox_dispatch", event_id)
-                )
-        except Exception:
-            with contextlib.suppress(Exception):
-                redis.delete(key)  # let the next delivery try again
-            if own is not None:
-                with contextlib.suppress(Exception):
-                    conn.execute(_UNCLAIM, {"event_id": event_id})  # the relay's again
-            raise
-    except Exception:  # noqa: BLE001 - the row is durable; the relay enqueues it later
-        log.warning("event %s stored but not queued; the relay will", event_id,
-                    exc_info=True)  # fmt: skip

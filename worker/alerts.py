@@ -25,8 +25,6 @@ from worker.periodic import periodic
 log = logging.getLogger(__name__)
 
 BACKLOG_QUEUES = (HIGH, DEFAULT)
-BACKLOG_SECONDS = 300
-FAILING_ATTEMPTS = 5
 
 
 def oldest_queued_age(name: str, now: datetime | None = None) -> float | None:
@@ -49,7 +47,7 @@ def oldest_queued_age(name: str, now: datetime | None = None) -> float | None:
 @periodic
 def check_queue_backlog() -> None:
     """Alert when the oldest job of ``high`` or ``default`` waited past the threshold."""
-    threshold = float(current_app.config.get("ALERT_QUEUE_BACKLOG_SECONDS", BACKLOG_SECONDS))
+    threshold = float(current_app.config["ALERT_QUEUE_BACKLOG_SECONDS"])
     for name in BACKLOG_QUEUES:
         age = oldest_queued_age(name)
         if age is not None and age > threshold:
@@ -66,8 +64,9 @@ def check_queue_backlog() -> None:
 
 @periodic
 def check_failing_products() -> None:
-    """One alert per product failed ``FAILING_ATTEMPTS`` times or more; resolved once it syncs."""
-    limit = int(current_app.config.get("ALERT_FAILING_ATTEMPTS", FAILING_ATTEMPTS))
+    """One alert per product failed ``ALERT_FAILING_ATTEMPTS`` times or more; resolved once it
+    syncs."""
+    limit = int(current_app.config["ALERT_FAILING_ATTEMPTS"])
     failing = db.session.scalars(
         select(ProductBinding).where(
             ProductBinding.sync_state == SyncState.FAILED.value,

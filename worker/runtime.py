@@ -1,7 +1,8 @@
 """Job plumbing: one app per worker process, and the ``tracked`` decorator every job wears.
 
 Jobs take ids, reload state, record outcomes on their JobRecord row and let failures surface
-(re-raise) so RQ's Retry and failed registry see them. A job whose merchant stopped syncing
+(re-raise) so RQ's Retry and failed registry see them. A run clears its coalescing flag as it
+starts (portal/queue.py). A job whose merchant stopped syncing
 (``MerchantInactive``) is recorded as skipped. A job whose store's circuit is open is
 deferred (re-scheduled) instead of burning its retries.
 """
@@ -21,6 +22,7 @@ from sqlalchemy import select
 from portal import create_app
 from portal.extensions import db
 from portal.models import JobRecord, utcnow
+from portal.queue import clear_flag
 from worker.clients.errors import CircuitOpen
 from worker.context import MerchantInactive
 
@@ -78,6 +80,7 @@ def tracked(func: F) -> F:
             if job is not None:
                 # The work horse is a fork: never reuse the parent's pooled connections.
                 db.engine.dispose(close=False)
+                clear_flag(job)  # from now on a change queues a follow-up run
             row = _record(job_id)
             if row is not None:
                 row.state, row.started_at = "started", utcnow()

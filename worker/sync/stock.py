@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -37,7 +36,6 @@ REASON = "Bindo POS stock"
 INVENTORY_PAGE = 1000  # max page size of GET /v3/inventory/items (CONTRACT 7.2)
 PRODUCT_ID_CHUNK = 200  # ids per `product_id:in` filter: keeps URLs short
 LOCK_TIMEOUT = 600  # seconds; longer than any push of a large catalog
-DEFAULT_DEBOUNCE_SECONDS = 0.5
 
 # (BigCommerce location id, the Bindo locations summed into it)
 Target = tuple[int, tuple[int, ...]]
@@ -319,17 +317,16 @@ def pending_key(merchant_id: int) -> str:
 
 
 def request_push(merchant: Merchant, bindo_product_ids: Iterable[int]) -> None:
-    """Note the products and enqueue one debounced push per merchant.
+    """Note the products and queue the merchant's push unless one is queued already.
 
-    The job id is deterministic and the job waits a moment (scheduled), so a burst of
-    inventory events (an in-store sale of ten items) becomes a single push: later events
-    find the job still pending and only add their ids to the set.
+    The ids go into the merchant's pending set; ``enqueue`` coalesces by job id (a flag the run
+    clears as it starts), so a burst of inventory events (an in-store sale of ten items)
+    becomes one push, and changes made while a push runs become exactly one follow-up push.
     """
     ids = [int(i) for i in bindo_product_ids]
     if not ids:
         return
     redis().sadd(pending_key(merchant.id), *ids)
-    delay = float(current_app.config.get("STOCK_DEBOUNCE_SECONDS", DEFAULT_DEBOUNCE_SECONDS))
     enqueue(
         PUSH_JOB,
         merchant.id,
@@ -337,7 +334,6 @@ def request_push(merchant: Merchant, bindo_product_ids: Iterable[int]) -> None:
         queue=DEFAULT,
         job_id=make_job_id("stock", merchant.store_hash),
         merchant_id=merchant.id,
-        delay=delay or None,
     )
 
 
