@@ -9,6 +9,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import ProductBinding, SyncRun, WebhookEvent
+from tests.conftest import wait_for
 from tests.stock.helpers import (
     BINDO_LOCATION,
     bc_level,
@@ -157,3 +158,39 @@ def test_ten_thousand_changes_cost_at_most_five_requests(stack):
 
 def _unused() -> None:  # keep os imported for FULL_SCENARIOS readers
     os.environ.get("FULL_SCENARIOS")
+
+
+def test_a_burst_of_stock_changes_gives_one_push_plus_at_most_one_follow_up(stack, worker_process):
+    """Changes merge into one queued push (pending set + coalescing flag, no delayed job);
+    changes made while it runs queue exactly one follow-up; every change reaches BigCommerce."""
+    from portal.models import JobRecord
+    from portal.queue import DEFAULT, get_queue
+
+    m = stack.linked_merchant("stkburst")
+    products = [bound_product(stack, m, stock={BINDO_LOCATION: 5}) for _ in range(4)]
+    for p in products[:2]:
+        stock.request_push(m, [p.bindo_product_id])
+    queued = get_queue(DEFAULT).get_job_ids()
+    assert len(queued) == 1  # one push for the burst
+    assert stock.take_pending(m.id) == sorted(p.bindo_product_id for p in products[:2])
+
+    # The push starts (its flag cleared), and more changes arrive while it runs.
+    from portal.queue import clear_flag
+
+    clear_flag(get_queue(DEFAULT).fetch_job(queued[0]))
+    for p in products[2:]:
+        stock.request_push(m, [p.bindo_product_id])
+    assert len(get_queue(DEFAULT).get_job_ids()) == 2  # exactly one follow-up
+
+    def pushed() -> bool:
+        db.session.expire_all()
+        return all(bc_level(stack, "stkburst", p.bc_product_id) == 5 for p in products)
+
+    assert not pushed()
+    worker_process("--no-ticker")
+
+    wait_for(pushed, timeout=60)
+    wait_for(lambda: get_queue(DEFAULT).count == 0, timeout=30)
+    db.session.expire_all()
+    runs = db.session.query(JobRecord).filter(JobRecord.func == stock.PUSH_JOB).all()
+    assert len(runs) == 2 and stock.take_pending(m.id) == []
