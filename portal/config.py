@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_FAILING_ATTEMPTS": 5,  # a product failed this many times: alert
     "LOGIN_MAX_FAILURES": 10,
     "LOGIN_WINDOW_SECONDS": 15 * 60,
+    # Proxies in front of the app that set X-Forwarded-For/-Proto (the platform's router is
+    # one). 0 trusts no header: the login throttle then sees the socket's address.
+    "TRUSTED_PROXIES": 0,
 }
 
 INT_KEYS = {
@@ -58,6 +61,7 @@ INT_KEYS = {
     "ALERT_FAILING_ATTEMPTS",
     "LOGIN_MAX_FAILURES",
     "LOGIN_WINDOW_SECONDS",
+    "TRUSTED_PROXIES",
 }
 FLOAT_KEYS = {"INBOX_POLL_SECONDS"}
 
@@ -119,6 +123,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg.setdefault("PERMANENT_SESSION_LIFETIME", 8 * 3600)
     cfg.setdefault("MAX_CONTENT_LENGTH", 2 * 1024 * 1024)
     cfg.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
+    cfg.setdefault("AUTH_CALLBACK_MAX_PER_ADDRESS", 20)
+    cfg.setdefault("AUTH_CALLBACK_MAX_PER_STORE", 10)
+    cfg.setdefault("AUTH_CALLBACK_WINDOW_SECONDS", 10 * 60)
     cfg.setdefault("TESTING", False)
     cfg["DEBUG"] = False
     return cfg
