@@ -147,7 +147,9 @@ def test_a_duplicate_delivery_and_a_duplicate_job_process_the_event_once(
     put_event_job(event.id)  # a second copy of its job
     assert get_queue(HIGH).count == 2
     worker_process()
-    assert wait_for(lambda: get_queue(HIGH).count == 0 and _events()[0].state == "ignored")
+    assert wait_for(
+        lambda: get_queue(HIGH).count == 0 and _events()[0].state == "ignored", timeout=60
+    )
     [event] = _events()
     assert event.attempts == 1  # claimed once; the other run found it done
 
