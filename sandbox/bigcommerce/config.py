@@ -20,6 +20,8 @@ class BCSimConfig:
     app_url: str = "http://127.0.0.1:5000"
     account_uuid: str = "12345678-90ab-cdef-1234-567890abcdef"
     scopes: str = DEFAULT_SCOPES
+    # Real installs often grant more than the app profile asks for (issue 15 item 1).
+    extra_granted_scopes: str = "store_v2_default users_basic_information"
     # Negative-test switches for the OAuth flow.
     install_scope_override: str | None = None
     token_context_override: str | None = None
@@ -41,3 +43,7 @@ class BCSimConfig:
     v2_empty_list_204: bool = False
     # The "timeout" fault sleeps this long (unless the fault gives its own delay).
     fault_timeout_delay: float = 5.0
+
+    def granted_scopes(self) -> str:
+        """The profile's scopes plus the extras real installs commonly add."""
+        return " ".join(f"{self.scopes} {self.extra_granted_scopes}".split())

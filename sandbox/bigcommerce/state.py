@@ -156,7 +156,7 @@ class BCSimState:
             code = secrets.token_urlsafe(12)
             grant = AuthCode(
                 store_hash=store_hash,
-                scope=self.config.install_scope_override or self.config.scopes,
+                scope=self.config.install_scope_override or self.config.granted_scopes(),
                 user_id=uid,
                 user_email=store.users.get(uid, store.owner_email),
                 expires_at=time.monotonic() + self.config.code_ttl_seconds,

@@ -16,14 +16,22 @@ STATUS_CANCELLED = 5
 STATUS_DECLINED = 6
 STATUS_PARTIALLY_REFUNDED = 14
 
-# Statuses whose orders are never imported: no sale happened. Incomplete orders are
-# abandoned or failed payments (store/order/created fires for them too); a declined or
-# already cancelled order would only move Bindo stock for nothing. An order imported
-# earlier and cancelled later is handled by is_cancelled, not here.
-NOT_IMPORTED_STATUSES: frozenset[int] = frozenset(
-    {STATUS_INCOMPLETE, STATUS_CANCELLED, STATUS_DECLINED}
-)
+# Statuses at which an order is placed and paid: it becomes a Bindo sale (and lowers Bindo
+# stock). 2 Shipped, 3 Partially Shipped, 8 Awaiting Pickup, 9 Awaiting Shipment,
+# 10 Completed, 11 Awaiting Fulfillment; 14 Partially Refunded was paid too (first seen at 14:
+# imported, then its refunds follow). Everything else is not a sale yet or not any more:
+# 1 Pending, 7 Awaiting Payment, 12 Manual Verification Required and 13 Disputed wait for a
+# status change (store/order/statusUpdated or the sweep imports them then); 0 Incomplete waits
+# too (a failed payment may be retried); 4 Refunded, 5 Cancelled and 6 Declined are skipped.
+IMPORTED_STATUSES: frozenset[int] = frozenset({2, 3, 8, 9, 10, 11, STATUS_PARTIALLY_REFUNDED})
+WAITING_STATUSES: frozenset[int] = frozenset({STATUS_INCOMPLETE, 1, 7, 12, 13})
 REFUNDED_STATUSES: frozenset[int] = frozenset({STATUS_REFUNDED, STATUS_PARTIALLY_REFUNDED})
+STATUS_NAMES: dict[int, str] = {
+    0: "Incomplete", 1: "Pending", 2: "Shipped", 3: "Partially Shipped", 4: "Refunded",
+    5: "Cancelled", 6: "Declined", 7: "Awaiting Payment", 8: "Awaiting Pickup",
+    9: "Awaiting Shipment", 10: "Completed", 11: "Awaiting Fulfillment",
+    12: "Manual Verification Required", 13: "Disputed", 14: "Partially Refunded",
+}  # fmt: skip
 
 _CENTS = Decimal("0.01")
 
@@ -47,8 +55,13 @@ class MappedOrder:
 
 
 def should_import(status_id: int) -> bool:
-    """Whether a newly seen order becomes a Bindo order (not Incomplete, Cancelled, Declined)."""
-    return status_id not in NOT_IMPORTED_STATUSES
+    """Whether a newly seen order becomes a Bindo order: placed and paid only."""
+    return status_id in IMPORTED_STATUSES
+
+
+def is_waiting(status_id: int) -> bool:
+    """Not paid yet (or under review): shown as waiting, imported once its status moves on."""
+    return status_id in WAITING_STATUSES
 
 
 def is_cancelled(status_id: int) -> bool:

@@ -10,6 +10,7 @@ from shared.mapping import (
     customer_from_billing,
     is_cancelled,
     is_refunded,
+    is_waiting,
     map_order,
     refund_lines,
     should_import,
@@ -220,10 +221,20 @@ def test_customer_from_billing_needs_an_email(billing, expected):
 
 @pytest.mark.parametrize(
     ("status_id", "imported"),
-    [(0, False), (1, True), (2, True), (5, False), (6, False), (7, True), (10, True), (11, True)],
-)
-def test_only_real_sales_are_imported(status_id, imported):
+    [(0, False), (1, False), (2, True), (3, True), (4, False), (5, False), (6, False),
+     (7, False), (8, True), (9, True), (10, True), (11, True), (12, False), (13, False),
+     (14, True)],
+)  # fmt: skip
+def test_only_placed_and_paid_orders_are_imported(status_id, imported):
     assert should_import(status_id) is imported
+
+
+@pytest.mark.parametrize(
+    ("status_id", "waiting"),
+    [(0, True), (1, True), (7, True), (12, True), (13, True), (11, False), (5, False)],
+)
+def test_unpaid_orders_wait(status_id, waiting):
+    assert is_waiting(status_id) is waiting
 
 
 @pytest.mark.parametrize(

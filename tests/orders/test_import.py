@@ -288,3 +288,28 @@ def test_a_busy_order_is_retried_later_instead_of_holding_the_worker(app, redis_
             pass
     assert time.monotonic() - started < orders.ORDER_LOCK_WAIT_SECONDS + 2
     assert orders.ORDER_LOCK_SECONDS < 120  # expires before the high queue's job timeout
+
+
+def test_unpaid_orders_wait_and_are_imported_when_their_status_moves_on(stack):
+    # Issue 15 item 3: 1 Pending, 7 Awaiting Payment, 12 Manual Verification, 13 Disputed are
+    # not sales yet; they must not lower Bindo stock until BigCommerce marks them paid.
+    m = stack.linked_merchant("ord30")
+    b = bound_product(stack, m, stock={BINDO_LOCATION: 10})
+    ids = {
+        status: place_order(
+            stack, "ord30", [{"product_id": b.bc_product_id, "quantity": 1}], status_id=status
+        )
+        for status in (1, 7, 12, 13)
+    }
+    for oid in ids.values():
+        assert orders.import_order(m, oid) == "waiting"
+    assert bindo_orders(stack, m) == []
+    assert bindo_qty(stack, m, b.bindo_product_id) == Decimal(10)
+    set_status(stack, "ord30", ids[7], 11)  # payment captured
+    set_status(stack, "ord30", ids[12], 9)  # verified
+    assert orders.needs_import(m, {"id": ids[7], "status_id": 11})  # the sweep would see it
+    assert orders.import_order(m, ids[7]) == "imported"
+    assert orders.import_order(m, ids[12]) == "imported"
+    assert orders.import_order(m, ids[1]) == "waiting"
+    assert len(bindo_orders(stack, m)) == 2
+    assert bindo_qty(stack, m, b.bindo_product_id) == Decimal(8)

@@ -30,11 +30,11 @@ from shared.mapping import (
     external_reference,
     is_cancelled,
     is_refunded,
+    is_waiting,
     map_order,
     refund_lines,
     should_import,
 )
-from shared.mapping.orders import STATUS_INCOMPLETE
 from worker.clients.bigcommerce import BigCommerceClient
 from worker.clients.bindo import BindoClient
 from worker.clients.errors import Conflict, RetryableError
@@ -335,7 +335,7 @@ def import_order(merchant: Merchant, bc_order_id: int) -> str:
         bindo = bindo_client(merchant)
         if row.bindo_order_id is None and not adopt_existing(merchant, row, fetched, bindo):
             if not should_import(fetched.status_id):
-                row.state = WAITING if fetched.status_id == STATUS_INCOMPLETE else SKIPPED
+                row.state = WAITING if is_waiting(fetched.status_id) else SKIPPED
                 row.error_message = None
                 db.session.commit()
                 return row.state
@@ -351,7 +351,7 @@ def adopt_existing(
 ) -> bool:
     """A cancelled or declined order we never recorded may still have been created in Bindo
     by a run that crashed before its commit: find it by reference so it is cancelled too."""
-    if fetched.status_id == STATUS_INCOMPLETE or should_import(fetched.status_id):
+    if is_waiting(fetched.status_id) or should_import(fetched.status_id):
         return False
     found = bindo.find_order_by_reference(external_reference(merchant.store_hash, row.bc_order_id))
     if found is None:
