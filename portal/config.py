@@ -39,7 +39,13 @@ DEFAULTS: dict[str, Any] = {
     "RECONCILE_INTERVAL_SECONDS": 900,
     "ORDER_SWEEP_INTERVAL_SECONDS": 900,
     "WEBHOOK_TOLERANCE_SECONDS": 300,
+    # BigCommerce deliveries are authenticated by the hook's custom header; a Standard Webhooks
+    # signature is verified when present. Set to true once a real store confirms deliveries are
+    # always signed (the manage page shows which path deliveries used): unsigned ones get 401.
+    "BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED": False,
 }
+
+BOOL_KEYS = {"BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED"}
 
 INT_KEYS = {
     "RECONCILE_INTERVAL_SECONDS",
@@ -70,6 +76,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         value = overrides.pop(key, os.environ.get(key, default))
         if key in INT_KEYS and value is not None:
             value = int(value)
+        if key in BOOL_KEYS and isinstance(value, str):
+            value = value.strip().lower() in ("1", "true", "yes", "on")
         cfg[key] = value
     cfg.update(overrides)
     production = cfg["APP_ENV"] == "production"

@@ -33,6 +33,9 @@ class BCSimConfig:
     time_scale: float = 1.0
     retry_schedule: tuple[float, ...] = field(default=RETRY_SCHEDULE)
     webhook_timeout: float = 5.0
+    # Standard Webhooks signature headers on deliveries. Only BigCommerce's sample code shows
+    # them (UNCONFIRMED); False models the harsher case: the custom headers are all there is.
+    sign_webhooks: bool = True
     # Outbound fetches (image downloads, callback GETs).
     image_timeout: float = 3.0
     image_max_bytes: int = 8 * 1024 * 1024
