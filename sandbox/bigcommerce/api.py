@@ -439,7 +439,7 @@ def get_hook(id: int) -> Response:
 def update_hook(id: int) -> Response:
     payload = body()
     with sim().lock:
-        return v3(hooks.update_hook(store(), id, payload))
+        return v3(hooks.update_hook(sim(), store(), id, payload))
 
 
 @bp.delete("/v3/hooks/<int:id>")

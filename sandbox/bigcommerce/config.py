@@ -33,6 +33,9 @@ class BCSimConfig:
     time_scale: float = 1.0
     retry_schedule: tuple[float, ...] = field(default=RETRY_SCHEDULE)
     webhook_timeout: float = 5.0
+    # Real BigCommerce accepts hook destinations only on https, port 443. Demo mode (the local
+    # demo, the tests, the benches) also accepts http on loopback ports.
+    demo_mode: bool = False
     # Standard Webhooks signature headers on deliveries. Only BigCommerce's sample code shows
     # them (UNCONFIRMED); False models the harsher case: the custom headers are all there is.
     sign_webhooks: bool = True
