@@ -33,6 +33,9 @@ class BCSimConfig:
     time_scale: float = 1.0
     retry_schedule: tuple[float, ...] = field(default=RETRY_SCHEDULE)
     webhook_timeout: float = 5.0
+    # Inventory API writes to a tracked product's level also fire store/product/updated, as
+    # the catalog's do (g-ev lists "inventory level (if tracked)"); off only to isolate a test.
+    product_updated_on_inventory_writes: bool = True
     # Real BigCommerce accepts hook destinations only on https, port 443. Demo mode (the local
     # demo, the tests, the benches) also accepts http on loopback ports.
     demo_mode: bool = False

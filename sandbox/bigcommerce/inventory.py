@@ -88,6 +88,14 @@ def apply_levels(state: BCSimState, store: Store, resolved: list[tuple[int, int,
         inventory = {"product_id": product_id, "method": "absolute", "value": quantity - before}
         data = {"type": "product", "id": product_id, "inventory": inventory}
         state.emit(store, "store/product/inventory/updated", data)
+        # Real BigCommerce also fires store/product/updated for a tracked product's level
+        # change, whoever wrote it (our own pushes included: echoes).
+        if (
+            state.config.product_updated_on_inventory_writes
+            and product["inventory_tracking"] != "none"
+            and quantity != before
+        ):
+            state.emit(store, "store/product/updated", {"type": "product", "id": product_id})
 
 
 def inventory_items(store: Store, args: dict[str, str]) -> list[dict[str, Any]]:
