@@ -71,6 +71,8 @@ _STATUS_ERRORS: dict[int, type[ApiError]] = {
     422: ValidationFailed,
 }
 _INDEX_RE = re.compile(r"^(?:[a-z_]*\[)?(\d+)(?:\]|\.|$)", re.IGNORECASE)
+# Inventory errors name items as "items.3" or "items[3]" (position in the request).
+_ITEM_RE = re.compile(r"^items(?:\.|\[)(\d+)")
 _ID_SEGMENT_RE = re.compile(r"/\d+(?=/|$)")
 
 
@@ -694,6 +696,53 @@ class BigCommerceClient:
             if data.get("transaction_id"):
                 transactions.append(str(data["transaction_id"]))
         return transactions
+
+    def set_absolute_levels_isolating(
+        self, items: Sequence[Mapping[str, Any]], reason: str
+    ) -> dict[int, ApiError]:
+        """Like :meth:`set_absolute_levels`, but one bad item does not block the others.
+
+        BigCommerce refuses a whole adjustment (400/404/422) when one item is invalid (a
+        product deleted meanwhile, a tracking mismatch). Such a batch is split, by the item
+        positions the error names (``items.3``) or else in halves, until the refused items are
+        isolated; every other item is written. Returns {input position: error} of the refused
+        items; errors about the whole store (401, 403, retryable) are raised.
+        """
+        refused: dict[int, ApiError] = {}
+        for start in range(0, len(items), INVENTORY_BATCH):
+            positions = list(range(start, min(start + INVENTORY_BATCH, len(items))))
+            self._absolute_isolating(items, positions, reason, refused)
+        return refused
+
+    def _absolute_isolating(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        positions: list[int],
+        reason: str,
+        refused: dict[int, ApiError],
+    ) -> None:
+        body = {"reason": reason, "items": [dict(items[pos]) for pos in positions]}
+        try:
+            self.request("PUT", "/v3/inventory/adjustments/absolute", json=body)
+            return
+        except BATCH_ITEM_ERRORS as exc:
+            if len(positions) == 1:
+                refused[positions[0]] = exc
+                return
+            named: dict[int, dict[str, Any]] = {}
+            for key, message in (exc.errors or {}).items():
+                match = _ITEM_RE.match(str(key))
+                if match and int(match.group(1)) < len(positions):
+                    named.setdefault(int(match.group(1)), {})[str(key)] = message
+            if named and len(named) < len(positions):
+                for index, item_errors in named.items():
+                    refused[positions[index]] = self._item_error(exc, item_errors)
+                rest = [pos for index, pos in enumerate(positions) if index not in named]
+                self._absolute_isolating(items, rest, reason, refused)
+                return
+            mid = len(positions) // 2
+            self._absolute_isolating(items, positions[:mid], reason, refused)
+            self._absolute_isolating(items, positions[mid:], reason, refused)
 
     def list_locations(self, **filters: Any) -> list[dict[str, Any]]:
         return list(self._iter_v3("/v3/inventory/locations", filters))
