@@ -512,6 +512,13 @@ def order_products(id: int) -> Response:
     return _v2_page(lines)
 
 
+@bp.get("/v2/orders/<int:id>/coupons")
+def order_coupons(id: int) -> Response:
+    with sim().lock:
+        coupons = [dict(c) for c in orders.get_order(store(), id).get("_coupons", [])]
+    return _v2_page(coupons)
+
+
 @bp.get("/v2/orders/<int:id>/shipping_addresses")
 @bp.get("/v2/orders/<int:id>/shippingaddresses")
 def order_shipping_addresses(id: int) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -104,21 +104,77 @@ def validate_order(store: Store, body: Any) -> None:
     _check_stock(store, lines)
 
 
+_CENT = Decimal("0.01")
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def _totals(lines: list[dict[str, Any]], body: dict[str, Any], rate: Decimal) -> dict[str, Any]:
+    """Order money fields for tax-exclusive pricing: tax on the discounted items and on
+    shipping; total_inc_tax = subtotal_ex_tax - discounts + shipping_ex_tax + total_tax."""
+    subtotal_ex = sum((Decimal(line["total_ex_tax"]) for line in lines), Decimal(0))
+    subtotal_tax = sum((Decimal(line["total_tax"]) for line in lines), Decimal(0))
+    coupon = body.get("_coupon") or {}
+    coupon_discount = Decimal(str(coupon.get("amount", 0)))
+    discount = Decimal(str(body.get("discount_amount", 0)))
+    shipping_ex = Decimal(str(body.get("shipping_cost_ex_tax", 0)))
+    shipping_tax = _cents(shipping_ex * rate)
+    items_tax = _cents((subtotal_ex - coupon_discount - discount) * rate)
+    total_ex = subtotal_ex - coupon_discount - discount + shipping_ex
+    total_tax = items_tax + shipping_tax
+    return {
+        "subtotal_ex_tax": money(subtotal_ex),
+        "subtotal_inc_tax": money(subtotal_ex + subtotal_tax),
+        "subtotal_tax": money(subtotal_tax), "base_shipping_cost": money(shipping_ex),
+        "shipping_cost_ex_tax": money(shipping_ex),
+        "shipping_cost_inc_tax": money(shipping_ex + shipping_tax),
+        "shipping_cost_tax": money(shipping_tax), "total_ex_tax": money(total_ex),
+        "total_inc_tax": money(total_ex + total_tax), "total_tax": money(total_tax),
+        "discount_amount": money(discount), "coupon_discount": money(coupon_discount),
+    }  # fmt: skip
+
+
 def create_order(state: BCSimState, store: Store, body: Any) -> dict[str, Any]:
-    """POST /v2/orders: build lines, lower tracked stock, fire created/statusUpdated."""
+    """POST /v2/orders: build lines, lower tracked stock, fire created/statusUpdated.
+
+    The /_sim checkout adds ``_tax_rate`` and ``_coupon`` ({code, amount}) to the body: the
+    order then carries tax, a coupon (GET /v2/orders/{id}/coupons) and shipping.
+    """
     validate_order(store, body)
     now = datetime.now(UTC).replace(microsecond=0)
     order_id = state.next_id()
     address_id = state.next_id()
-    lines = [_build_line(state, store, order_id, address_id, raw) for raw in body["products"]]
-    subtotal = sum((Decimal(line["total_inc_tax"]) for line in lines), Decimal(0))
+    rate = Decimal(str(body.get("_tax_rate", 0)))
+    lines = [_build_line(state, store, order_id, address_id, raw, rate) for raw in body["products"]]
     billing = _address(body["billing_address"])
     status_id = body.get("status_id", 1)
-    order = _order_record(store, order_id, status_id, billing, lines, subtotal, now, body)
+    order = _order_record(store, order_id, status_id, billing, lines, now, body)
+    order.update(_totals(lines, body, rate))
+    coupon = body.get("_coupon")
+    order["_coupons"] = (
+        [
+            {
+                "id": state.next_id(), "coupon_id": 1, "order_id": order_id,
+                "code": str(coupon.get("code", "")), "amount": str(coupon.get("amount", 0)),
+                "type": 2, "discount": float(coupon.get("amount", 0)),
+            }
+        ]
+        if coupon
+        else []
+    )  # fmt: skip
     store.orders[order_id] = order
     store.order_lines[order_id] = lines
     shipping = (body.get("shipping_addresses") or [body["billing_address"]])[0]
-    store.order_addresses[order_id] = [_shipping_address(address_id, order_id, shipping, lines)]
+    address = _shipping_address(address_id, order_id, shipping, lines)
+    address.update(
+        base_cost=order["shipping_cost_ex_tax"],
+        cost_ex_tax=order["shipping_cost_ex_tax"],
+        cost_inc_tax=order["shipping_cost_inc_tax"],
+        cost_tax=order["shipping_cost_tax"],
+    )
+    store.order_addresses[order_id] = [address]
     for line in lines:
         _move_stock(state, store, line, -line["quantity"])
     data = {"type": "order", "id": order_id}
@@ -129,7 +185,12 @@ def create_order(state: BCSimState, store: Store, body: Any) -> dict[str, Any]:
 
 
 def _build_line(
-    state: BCSimState, store: Store, order_id: int, address_id: int, raw: dict[str, Any]
+    state: BCSimState,
+    store: Store,
+    order_id: int,
+    address_id: int,
+    raw: dict[str, Any],
+    rate: Decimal = Decimal(0),
 ) -> dict[str, Any]:
     product = store.products.get(raw.get("product_id", -1))
     if product is not None:
@@ -142,14 +203,17 @@ def _build_line(
         weight = 0
     quantity = raw["quantity"]
     total = price * quantity
+    tax = _cents(price * rate)
     line: dict[str, Any] = {
         "id": state.next_id(), "order_id": order_id,
         "product_id": product["id"] if product else 0, "order_address_id": address_id,
         "name": name, "name_customer": name, "name_merchant": name, "sku": sku, "upc": upc,
         "type": kind, "base_price": money(price), "price_ex_tax": money(price),
-        "price_inc_tax": money(price), "price_tax": money(0), "base_total": money(total),
-        "total_ex_tax": money(total), "total_inc_tax": money(total), "total_tax": money(0),
-        "discounted_total_inc_tax": money(total), "quantity": quantity, "weight": weight,
+        "price_inc_tax": money(price + tax), "price_tax": money(tax), "base_total": money(total),
+        "total_ex_tax": money(total), "total_inc_tax": money(total + tax * quantity),
+        "total_tax": money(tax * quantity),
+        "discounted_total_inc_tax": money(total + tax * quantity), "quantity": quantity,
+        "weight": weight,
         "is_refunded": False, "quantity_refunded": 0, "refund_amount": money(0),
         "quantity_shipped": 0, "is_bundled_product": False, "parent_order_product_id": None,
         "applied_discounts": [], "product_options": [], "configurable_fields": [],
@@ -207,7 +271,6 @@ def _order_record(
     status_id: int,
     billing: dict[str, Any],
     lines: list[dict[str, Any]],
-    subtotal: Decimal,
     now: datetime,
     body: dict[str, Any],
 ) -> dict[str, Any]:
@@ -218,15 +281,11 @@ def _order_record(
         "date_created": rfc2822(now), "date_modified": rfc2822(now), "date_shipped": "",
         "_modified": now, "_created": now,
         "status_id": status_id, "status": STATUSES[status_id], "custom_status": STATUSES[status_id],
-        "subtotal_ex_tax": money(subtotal), "subtotal_inc_tax": money(subtotal),
-        "subtotal_tax": zero, "base_shipping_cost": zero, "shipping_cost_ex_tax": zero,
-        "shipping_cost_inc_tax": zero, "shipping_cost_tax": zero,
         "shipping_cost_tax_class_id": 2, "base_handling_cost": zero,
         "handling_cost_ex_tax": zero, "handling_cost_inc_tax": zero, "handling_cost_tax": zero,
         "handling_cost_tax_class_id": 2, "base_wrapping_cost": zero,
         "wrapping_cost_ex_tax": zero, "wrapping_cost_inc_tax": zero, "wrapping_cost_tax": zero,
-        "wrapping_cost_tax_class_id": 3, "total_ex_tax": money(subtotal),
-        "total_inc_tax": money(subtotal), "total_tax": zero,
+        "wrapping_cost_tax_class_id": 3,
         "items_total": sum(line["quantity"] for line in lines), "items_shipped": 0,
         "payment_method": body.get("payment_method", "Cash on Delivery"),
         "payment_provider_id": "", "payment_status": "",
@@ -238,8 +297,8 @@ def _order_record(
         "store_default_currency_code": "USD",
         "store_default_to_transactional_exchange_rate": "1.0000000000",
         "staff_notes": body.get("staff_notes", ""),
-        "customer_message": body.get("customer_message", ""), "discount_amount": zero,
-        "coupon_discount": zero, "shipping_address_count": 1, "is_deleted": False,
+        "customer_message": body.get("customer_message", ""), "shipping_address_count": 1,
+        "is_deleted": False,
         "ebay_order_id": "0", "cart_id": "", "billing_address": billing,
         "is_email_opt_in": False, "credit_card_type": None, "order_source": "www",
         "channel_id": body.get("channel_id", 1),
@@ -412,9 +471,13 @@ def checkout_body(store: Store, body: dict[str, Any]) -> dict[str, Any]:
     }
     return {
         "billing_address": address,
-        "shipping_addresses": [{**address, "shipping_method": "Free Shipping"}],
+        "shipping_addresses": [{**address, "shipping_method": "Flat Rate"}],
         "products": body.get("products", []),
         "status_id": body.get("status_id", 11),
         "customer_id": body.get("customer_id", 0),
         "payment_method": "Test Payment Gateway",
+        # A storefront checkout has shipping, tax and often a coupon (issue 15 item 4).
+        "shipping_cost_ex_tax": body.get("shipping_cost_ex_tax", "5.00"),
+        "_tax_rate": body.get("tax_rate", "0.0825"),
+        "_coupon": body.get("coupon", {"code": "SAVE2", "amount": "2.00"}),
     }

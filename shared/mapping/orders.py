@@ -162,6 +162,7 @@ def map_order(
     product_bindings: Mapping[int, int],
     customer_id: int | None,
     sku_bindings: Mapping[str, int] | None = None,
+    coupons: Sequence[Mapping[str, Any]] = (),
 ) -> MappedOrder:
     """Bindo order body for a BigCommerce order, plus the lines with no Bindo product.
 
@@ -187,7 +188,8 @@ def map_order(
                 "product_id": product_id,
                 "name": _text(line.get("name")),
                 "sku": sku,
-                "price": money(line.get("price_inc_tax")),
+                # Ex tax: the order's tax is its own amount (order_totals).
+                "price": money(line.get("price_ex_tax", line.get("price_inc_tax"))),
                 "quantity": int(line.get("quantity") or 0),
                 "external_line_id": str(line["id"]),
             }
@@ -201,8 +203,60 @@ def map_order(
         "currency": order.get("default_currency_code") or order.get("currency_code"),
         "line_items": line_items,
         "note": _order_note(order, shipping_addresses),
+        **order_totals(order, line_items, coupons),
     }
     return MappedOrder(body, tuple(unknown))
+
+
+def _amount(order: Mapping[str, Any], *names: str) -> Decimal:
+    return sum((Decimal(money(order.get(name) or "0", name)) for name in names), Decimal(0))
+
+
+def order_totals(
+    order: Mapping[str, Any],
+    line_items: Sequence[Mapping[str, Any]],
+    coupons: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The Bindo order's money fields, so that Bindo's total is BigCommerce's total_inc_tax.
+
+    subtotal = the lines (ex-tax price x quantity); shipping = shipping + handling + gift
+    wrapping, ex tax; tax = total_tax; discount = automatic discounts + coupons. Whatever the
+    parts leave between them and total_inc_tax (cent rounding of per-line prices) is carried
+    as ``adjustment_total``, so the totals always agree to the cent and a difference shows.
+    """
+    subtotal = sum(
+        (Decimal(item["price"]) * int(item["quantity"]) for item in line_items), Decimal(0)
+    )
+    shipping = _amount(
+        order, "shipping_cost_ex_tax", "handling_cost_ex_tax", "wrapping_cost_ex_tax"
+    )
+    tax = _amount(order, "total_tax")
+    coupon_total = _amount(order, "coupon_discount")
+    automatic = _amount(order, "discount_amount")
+    parts = subtotal + shipping + tax - coupon_total - automatic
+    total = _amount(order, "total_inc_tax") if order.get("total_inc_tax") is not None else parts
+    adjustment = total - parts
+    discounts: list[dict[str, str]] = []
+    for coupon in coupons:
+        # A coupon's own "amount" is a rate for percentage coupons; "discount" is money.
+        value = coupon.get("discount", coupon.get("amount"))
+        discounts.append(
+            {"type": "coupon", "code": _text(coupon.get("code")), "amount": money(value or 0)}
+        )
+    if coupon_total and not coupons:
+        discounts.append({"type": "coupon", "code": "", "amount": money(coupon_total)})
+    if automatic:
+        discounts.append({"type": "discount", "code": "", "amount": money(automatic)})
+    return {
+        "subtotal": money(subtotal),
+        "shipping_total": money(shipping),
+        "tax_total": money(tax),
+        "discount_total": money(coupon_total + automatic),
+        "discounts": discounts,
+        "adjustment_total": money(adjustment),
+        "payment_method": _text(order.get("payment_method")),
+        "total": money(total),
+    }
 
 
 def _refunded_in_bindo(item: Mapping[str, Any]) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from shared.mapping import (
@@ -278,3 +280,31 @@ def test_refund_accepts_quantity_refunded_spelling_from_bindo():
     assert refund_lines([{"id": 901, "quantity_refunded": 3}], order) == [
         {"line_item_id": 1, "quantity": 1}
     ]
+
+
+def test_order_totals_carry_every_part_and_the_rounding_left_over():
+    from shared.mapping.orders import order_totals
+
+    order = {
+        "subtotal_ex_tax": "10.0000", "shipping_cost_ex_tax": "4.0000",
+        "handling_cost_ex_tax": "1.0000", "wrapping_cost_ex_tax": "0.0000",
+        "total_tax": "1.1000", "discount_amount": "0.5000", "coupon_discount": "1.0000",
+        "total_inc_tax": "14.6100", "payment_method": " Card ",
+    }  # fmt: skip
+    lines = [{"price": "3.33", "quantity": 3}]  # 9.99: one cent of rounding on the lines
+    totals = order_totals(order, lines, [{"code": "TEN", "amount": 10, "discount": "1.00"}])
+    assert totals == {
+        "subtotal": "9.99",
+        "shipping_total": "5.00",
+        "tax_total": "1.10",
+        "discount_total": "1.50",
+        "discounts": [
+            {"type": "coupon", "code": "TEN", "amount": "1.00"},
+            {"type": "discount", "code": "", "amount": "0.50"},
+        ],
+        "adjustment_total": "0.02",
+        "payment_method": "Card",
+        "total": "14.61",
+    }
+    parts = sum(Decimal(totals[k]) for k in ("subtotal", "shipping_total", "tax_total"))
+    assert parts - Decimal("1.50") + Decimal("0.02") == Decimal("14.61")

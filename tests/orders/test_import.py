@@ -313,3 +313,31 @@ def test_unpaid_orders_wait_and_are_imported_when_their_status_moves_on(stack):
     assert orders.import_order(m, ids[1]) == "waiting"
     assert len(bindo_orders(stack, m)) == 2
     assert bindo_qty(stack, m, b.bindo_product_id) == Decimal(8)
+
+
+def test_bindo_order_totals_equal_bigcommerce_to_the_cent(stack):
+    # Issue 15 item 4: the checkout adds shipping ($5), 8.25% tax and a $2 coupon.
+    m = stack.linked_merchant("ord31")
+    a = bound_product(stack, m, stock={BINDO_LOCATION: 10})
+    c = bound_product(stack, m, stock={BINDO_LOCATION: 10})
+    oid = place_order(
+        stack,
+        "ord31",
+        [
+            {"product_id": a.bc_product_id, "quantity": 3, "price_inc_tax": "3.33"},
+            {"product_id": c.bc_product_id, "quantity": 1},
+        ],
+    )
+    assert orders.import_order(m, oid) == "imported"
+    with stack.bc.lock:
+        bc_order = dict(stack.bc.store("ord31").orders[oid])
+    (bindo_order,) = bindo_orders(stack, m)
+    assert Decimal(bindo_order["total"]) == Decimal(bc_order["total_inc_tax"])
+    assert Decimal(bindo_order["shipping_total"]) == Decimal("5.00")
+    assert Decimal(bindo_order["tax_total"]) == Decimal(bc_order["total_tax"]) > 0
+    assert Decimal(bindo_order["subtotal"]) == Decimal("19.99")
+    assert bindo_order["discounts"] == [{"type": "coupon", "code": "SAVE2", "amount": "2.00"}]
+    assert Decimal(bindo_order["discount_total"]) == Decimal("2.00")
+    assert bindo_order["payment_method"] == "Test Payment Gateway"
+    assert bindo_order["adjustment_total"] == "0.00"
+    assert row_of(m, oid).total == bindo_order["total"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,29 @@ def test_webhook_endpoints_conform(bc_store, seeded):
     for response in calls:
         assert response.status_code == 200
         check(HOOKS, response, bc_store.store_hash)
+
+
+def test_checkout_order_with_shipping_tax_and_coupon_conforms(bc_sim, bc_store, seeded):
+    """Issue 15 item 4: the checkout's order, its coupons and its totals."""
+    order = requests.post(
+        f"{bc_sim.url}/_sim/stores/{bc_store.store_hash}/checkout",
+        json={"products": [{"product_id": seeded["product"]["id"], "quantity": 2}]},
+        timeout=5,
+    ).json()
+    calls = [
+        bc_store.get(f"/v2/orders/{order['id']}"),
+        bc_store.get(f"/v2/orders/{order['id']}/coupons"),
+    ]
+    for response in calls:
+        assert response.status_code == 200
+        check(ORDERS, response, bc_store.store_hash)
+    body, (coupon,) = (r.json() for r in calls)
+    assert coupon["code"] == "SAVE2" and coupon["order_id"] == order["id"]
+    parts = (
+        Decimal(body["subtotal_ex_tax"])
+        - Decimal(body["coupon_discount"])
+        + Decimal(body["shipping_cost_ex_tax"])
+        + Decimal(body["total_tax"])
+    )
+    assert Decimal(body["total_tax"]) > 0 and Decimal(body["shipping_cost_ex_tax"]) > 0
+    assert parts == Decimal(body["total_inc_tax"])

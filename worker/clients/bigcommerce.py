@@ -758,6 +758,9 @@ class BigCommerceClient:
     def get_order_shipping_addresses(self, order_id: int) -> list[dict[str, Any]]:
         return list(self._iter_v2(f"/v2/orders/{int(order_id)}/shipping_addresses"))
 
+    def get_order_coupons(self, order_id: int) -> list[dict[str, Any]]:
+        return list(self._iter_v2(f"/v2/orders/{int(order_id)}/coupons"))
+
     def iter_orders(self, min_date_modified: datetime, **filters: Any) -> Iterator[dict[str, Any]]:
         """Orders modified at or after ``min_date_modified`` (naive datetimes are taken as UTC)."""
         if min_date_modified.tzinfo is None:

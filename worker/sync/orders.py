@@ -14,8 +14,9 @@ import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -75,6 +76,7 @@ class FetchedOrder:
     order: dict[str, Any]
     lines: list[dict[str, Any]]
     addresses: list[dict[str, Any]]
+    coupons: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def status_id(self) -> int:
@@ -154,12 +156,21 @@ def order_lock(merchant: Merchant, bc_order_id: int) -> Iterator[None]:
 # --- reading BigCommerce -------------------------------------------------------------------
 
 
+def _has_coupon(order: Mapping[str, Any]) -> bool:
+    try:
+        return Decimal(str(order.get("coupon_discount") or "0")) != 0
+    except ArithmeticError:
+        return False
+
+
 def fetch_order(client: BigCommerceClient, bc_order_id: int) -> FetchedOrder:
+    """The order, its lines and addresses; its coupons (codes) only when it has a coupon."""
     order = client.get_order(bc_order_id)
     return FetchedOrder(
         order=order,
         lines=client.get_order_products(bc_order_id),
         addresses=client.get_order_shipping_addresses(bc_order_id),
+        coupons=client.get_order_coupons(bc_order_id) if _has_coupon(order) else [],
     )
 
 
@@ -239,6 +250,7 @@ def create_bindo_order(
         product_bindings=by_id,
         customer_id=row.bindo_customer_id,
         sku_bindings=by_sku,
+        coupons=fetched.coupons,
     )
     if mapped.unknown_lines:
         add_flag(row, FLAG_UNKNOWN_LINES)
