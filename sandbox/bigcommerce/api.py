@@ -512,6 +512,12 @@ def order_products(id: int) -> Response:
     return _v2_page(lines)
 
 
+@bp.get("/v3/orders/<int:id>/payment_actions/refunds")
+def order_refunds(id: int) -> Response:
+    with sim().lock:
+        return v3(orders.refunds(store(), id))
+
+
 @bp.get("/v2/orders/<int:id>/coupons")
 def order_coupons(id: int) -> Response:
     with sim().lock:

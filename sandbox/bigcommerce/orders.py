@@ -421,10 +421,20 @@ def update_order(state: BCSimState, store: Store, order_id: int, body: Any) -> d
 def refund(
     state: BCSimState, store: Store, order_id: int, items: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Refund line quantities: record them, restock, set status 14 or 4, fire events."""
+    """Refund line quantities (``order_product_id`` + ``quantity``) and/or an amount of the
+    whole order (``{"amount": "5.00"}``, item_type ORDER): record them (the v3 refunds API
+    lists them), restock lines, set status 14 or 4, fire events."""
     order = get_order(store, order_id)
     lines = {line["id"]: line for line in store.order_lines[order_id]}
     for item in items:
+        if "order_product_id" not in item:
+            try:
+                ok = Decimal(str(item.get("amount"))) > 0
+            except ArithmeticError:
+                ok = False
+            if not ok:
+                raise ApiError(422, "an order-level refund needs a positive amount")
+            continue
         line = lines.get(item.get("order_product_id"))
         quantity = item.get("quantity", 0)
         if line is None:
@@ -432,7 +442,15 @@ def refund(
         if not isinstance(quantity, int) or not 0 < quantity <= _refundable(line):
             raise ApiError(422, f"cannot refund {quantity} of order product {line['id']}")
     total = Decimal(0)
+    refund_items = []
     for item in items:
+        if "order_product_id" not in item:
+            amount = Decimal(str(item["amount"]))
+            total += amount
+            refund_items.append(
+                {"item_type": "ORDER", "item_id": order_id, "requested_amount": float(amount)}
+            )
+            continue
         line = lines[item["order_product_id"]]
         amount = Decimal(line["price_inc_tax"]) * item["quantity"]
         line["quantity_refunded"] += item["quantity"]
@@ -440,14 +458,43 @@ def refund(
         line["is_refunded"] = _refundable(line) == 0
         total += amount
         _restock(state, store, line, item["quantity"])
+        refund_items.append(
+            {
+                "item_type": "PRODUCT", "item_id": line["id"], "quantity": item["quantity"],
+                "requested_amount": float(amount),
+            }
+        )  # fmt: skip
     order["refunded_amount"] = money(Decimal(order["refunded_amount"]) + total)
-    fully = all(_refundable(line) == 0 for line in lines.values())
+    fully = all(_refundable(line) == 0 for line in lines.values()) or Decimal(
+        order["refunded_amount"]
+    ) >= Decimal(order["total_inc_tax"])
     order["payment_status"] = "refunded" if fully else "partially refunded"
     refund_id = state.next_id()
+    order.setdefault("_refunds", []).append(
+        {
+            "id": refund_id, "order_id": order_id, "user_id": 0,
+            "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            "reason": "", "total_amount": float(total), "total_tax": 0.0,
+            "uses_merchant_override_values": False, "items": refund_items,
+            "payments": [
+                {
+                    "id": state.next_id(), "provider_id": "testgateway",
+                    "amount": float(total), "offline": False, "is_declined": False,
+                    "declined_message": "",
+                }
+            ],
+        }
+    )  # fmt: skip
+    _touch(order)
     data = {"type": "order", "id": order_id, "refund": {"refund_id": refund_id}}
     state.emit(store, "store/order/refund/created", data)
     set_status(state, store, order_id, 4 if fully else 14)
     return {"refund_id": refund_id, "amount": money(total), "order": public(order)}
+
+
+def refunds(store: Store, order_id: int) -> list[dict[str, Any]]:
+    """GET /v3/orders/{id}/payment_actions/refunds: ascending refund id."""
+    return [dict(r) for r in get_order(store, order_id).get("_refunds", [])]
 
 
 def _refundable(line: dict[str, Any]) -> int:

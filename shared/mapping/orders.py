@@ -264,27 +264,34 @@ def _refunded_in_bindo(item: Mapping[str, Any]) -> int:
     return int(item.get("refunded_quantity", item.get("quantity_refunded")) or 0)
 
 
-def refund_lines(
-    order_lines: Iterable[Mapping[str, Any]], bindo_order: Mapping[str, Any]
-) -> list[dict[str, int]]:
-    """Refunds still to apply in Bindo: BigCommerce refunded quantity minus Bindo's, per line.
+def refund_reference(store_hash: str, order_id: int, refund_id: int) -> str:
+    """Our key for one BigCommerce refund in Bindo: each refund is applied exactly once."""
+    return f"{external_reference(store_hash, order_id)}-refund-{int(refund_id)}"
 
-    Computed from totals on both sides, not from events, so replaying a webhook or running
-    twice never refunds twice. Lines never imported into Bindo are ignored.
+
+def bindo_refund(refund: Mapping[str, Any], bindo_order: Mapping[str, Any]) -> dict[str, Any]:
+    """A BigCommerce v3 refund -> Bindo refund lines and amount.
+
+    PRODUCT items become line refunds (matched by ``external_line_id``; capped at what the
+    Bindo line still has, so a line refunded by hand in Bindo is not refunded twice); every
+    other item type (ORDER, SHIPPING, ...) is money only. The amount is BigCommerce's
+    ``total_amount``, so Bindo's refunds add up to BigCommerce's ``refunded_amount``.
     """
     by_external = {
         str(item.get("external_line_id")): item for item in bindo_order.get("line_items") or ()
     }
-    refunds = []
-    for line in order_lines:
-        item = by_external.get(str(line.get("id")))
-        if item is None:
+    lines: list[dict[str, int]] = []
+    for item in refund.get("items") or ():
+        if item.get("item_type") != "PRODUCT":
             continue
-        wanted = int(line.get("quantity_refunded") or 0)
-        ordered = item.get("quantity")
-        if isinstance(ordered, int):
-            wanted = min(wanted, ordered)
-        missing = wanted - _refunded_in_bindo(item)
-        if missing > 0:
-            refunds.append({"line_item_id": item["id"], "quantity": missing})
-    return refunds
+        line = by_external.get(str(item.get("item_id")))
+        if line is None:
+            continue
+        ordered = line.get("quantity")
+        left = int(ordered) - _refunded_in_bindo(line) if isinstance(ordered, int) else None
+        quantity = int(item.get("quantity") or 0)
+        if left is not None:
+            quantity = min(quantity, left)
+        if quantity > 0:
+            lines.append({"line_item_id": line["id"], "quantity": quantity})
+    return {"line_items": lines, "amount": money(refund.get("total_amount") or 0, "refund")}

@@ -11,6 +11,7 @@ from tests.conftest import csrf_token, login, make_staff
 from tests.lifecycle.conftest import BINDO_SECRET, BINDO_TOKEN, STORE, link_bindo, make_merchant
 from worker import runtime
 from worker.jobs import lifecycle as jobs
+from worker.lifecycle import BC_SCOPES
 
 
 def test_cli_activate_enqueues_and_pause_resume_change_state(app, redis_conn):
@@ -71,7 +72,7 @@ def test_whole_lifecycle_over_http(client, sim, bindo, app):
     # 3. The merchant opens the app again (load) and sees the sync status.
     assert client.get(sim.load_path()).status_code == 303
     assert "Sync status" in client.get("/app").get_data(as_text=True)
-    assert len(sim.state.stores[STORE].hooks) == 4
+    assert len(sim.state.stores[STORE].hooks) == len(BC_SCOPES)  # refund/created included
     # 4. Uninstall: the simulator calls our served portal server-to-server.
     db.session.remove()
     outcome = sim.state.uninstall(STORE)

@@ -341,3 +341,44 @@ def test_bindo_order_totals_equal_bigcommerce_to_the_cent(stack):
     assert bindo_order["payment_method"] == "Test Payment Gateway"
     assert bindo_order["adjustment_total"] == "0.00"
     assert row_of(m, oid).total == bindo_order["total"]
+
+
+def test_every_partial_refund_reaches_bindo_exactly_once(stack):
+    # Issue 15 item 5: after the first partial refund the status stays 14, so no
+    # statusUpdated fires for the second; refund/created and the sweep's amount check do.
+    m = stack.linked_merchant("ord32")
+    a = bound_product(stack, m, stock={BINDO_LOCATION: 10})
+    oid = place_order(stack, "ord32", [{"product_id": a.bc_product_id, "quantity": 4}])
+    assert orders.import_order(m, oid) == "imported"
+    (line,) = order_lines(stack, "ord32", oid)
+    refund(stack, "ord32", oid, [(line["id"], 1)])
+    assert orders.import_order(m, oid) == "partially_refunded"
+    swept = {
+        "id": oid,
+        "status_id": 14,
+        "refunded_amount": stack.bc.store("ord32").orders[oid]["refunded_amount"],
+    }
+    assert not orders.needs_import(m, swept)
+    refund(stack, "ord32", oid, [(line["id"], 1)])  # status stays 14
+    from sandbox.bigcommerce import orders as bc_orders
+
+    with stack.bc.lock:  # and a goodwill refund of money only
+        bc_orders.refund(stack.bc, stack.bc.store("ord32"), oid, [{"amount": "1.50"}])
+        bc_order = dict(stack.bc.store("ord32").orders[oid])
+    assert bc_order["status_id"] == 14
+    assert orders.needs_import(m, bc_order)  # the sweep sees the refunded amount move
+    for _ in range(2):  # a replayed webhook or a second sweep changes nothing
+        assert orders.import_order(m, oid) == "partially_refunded"
+    (bindo_order,) = bindo_orders(stack, m)
+    refunds = bindo_order["refunds"]
+    assert len(refunds) == 3 and len({r["reference"] for r in refunds}) == 3
+    assert sum(Decimal(r["amount"]) for r in refunds) == Decimal(bc_order["refunded_amount"])
+    assert bindo_qty(stack, m, a.bindo_product_id) == Decimal(8)  # 10 - 4 + 2 restocked
+    assert not orders.needs_import(m, bc_order)
+
+
+def test_refund_created_is_subscribed_and_enqueues_the_import(stack):
+    from worker.lifecycle import BC_SCOPES
+
+    assert "store/order/refund/created" in BC_SCOPES
+    assert "store/order/refund/created" in orders.ORDER_SCOPES

@@ -282,3 +282,26 @@ def test_checkout_order_with_shipping_tax_and_coupon_conforms(bc_sim, bc_store, 
     )
     assert Decimal(body["total_tax"]) > 0 and Decimal(body["shipping_cost_ex_tax"]) > 0
     assert parts == Decimal(body["total_inc_tax"])
+
+
+def test_order_refunds_conform(bc_sim, bc_store, seeded):
+    """Issue 15 item 5: GET /v3/orders/{id}/payment_actions/refunds after two refunds."""
+    oid = seeded["order"]["id"]
+    [line] = bc_store.get(f"/v2/orders/{oid}/products").json()
+    refund_url = f"{bc_sim.url}/_sim/stores/{bc_store.store_hash}/orders/{oid}/refund"
+    requests.post(
+        refund_url, json={"items": [{"order_product_id": line["id"], "quantity": 1}]}, timeout=5
+    )
+    requests.post(refund_url, json={"items": [{"amount": "1.25"}]}, timeout=5)
+    response = bc_store.get(f"/v3/orders/{oid}/payment_actions/refunds")
+    assert response.status_code == 200
+    check("orders.v3.yml", response, bc_store.store_hash)
+    first, second = response.json()["data"]
+    assert first["id"] < second["id"]
+    assert first["items"][0] == {
+        "item_type": "PRODUCT",
+        "item_id": line["id"],
+        "quantity": 1,
+        "requested_amount": float(Decimal(line["price_inc_tax"])),
+    }
+    assert second["total_amount"] == 1.25 and second["items"][0]["item_type"] == "ORDER"

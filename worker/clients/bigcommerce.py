@@ -758,6 +758,11 @@ class BigCommerceClient:
     def get_order_shipping_addresses(self, order_id: int) -> list[dict[str, Any]]:
         return list(self._iter_v2(f"/v2/orders/{int(order_id)}/shipping_addresses"))
 
+    def get_order_refunds(self, order_id: int) -> list[dict[str, Any]]:
+        """Refunds of one order, oldest first (v3 ``payment_actions/refunds``)."""
+        resp = self.request("GET", f"/v3/orders/{int(order_id)}/payment_actions/refunds")
+        return list(resp.data or [])  # not paginated (the spec has no page/limit)
+
     def get_order_coupons(self, order_id: int) -> list[dict[str, Any]]:
         return list(self._iter_v2(f"/v2/orders/{int(order_id)}/coupons"))
 

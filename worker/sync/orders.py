@@ -10,7 +10,6 @@ cumulative refunded quantities (a retry replays it). See docs/stock-and-orders.m
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,13 +26,14 @@ from portal.extensions import db
 from portal.models import ImportedOrder, Merchant, ProductBinding, WebhookEvent, audit, utcnow
 from portal.queue import HIGH, enqueue, make_job_id
 from shared.mapping import (
+    bindo_refund,
     customer_from_billing,
     external_reference,
     is_cancelled,
     is_refunded,
     is_waiting,
     map_order,
-    refund_lines,
+    refund_reference,
     should_import,
 )
 from worker.clients.bigcommerce import BigCommerceClient
@@ -272,59 +272,77 @@ def create_bindo_order(
 # --- lifecycle -----------------------------------------------------------------------------
 
 
-def refund_reference(store_hash: str, order_id: int, lines: Sequence[Mapping[str, Any]]) -> str:
-    """Deterministic refund key from BigCommerce's cumulative refunded quantities.
-
-    The same BigCommerce state always gives the same reference, so a run that crashed after
-    Bindo accepted the refund replays it instead of refunding again; a later refund changes
-    the totals and with them the reference.
-    """
-    totals = sorted(
-        (int(line["id"]), int(line.get("quantity_refunded") or 0))
-        for line in lines
-        if int(line.get("quantity_refunded") or 0) > 0
-    )
-    digest = hashlib.sha256(repr(totals).encode()).hexdigest()[:16]
-    return f"{external_reference(store_hash, order_id)}-refund-{digest}"
-
-
 def apply_refunds(
-    merchant: Merchant, row: ImportedOrder, fetched: FetchedOrder, bindo: BindoClient
+    merchant: Merchant,
+    row: ImportedOrder,
+    fetched: FetchedOrder,
+    bindo: BindoClient,
+    bc: BigCommerceClient,
 ) -> bool:
-    """Refund in Bindo what BigCommerce refunded and Bindo has not (with restock)."""
+    """Apply in Bindo each BigCommerce refund it has not got yet (lines restocked).
+
+    Refunds are read through the v3 refunds API, one Bindo refund per BigCommerce refund,
+    keyed by its id: a second partial refund (the status stays 14, so no statusUpdated) is a
+    new refund, and a replayed webhook or a crashed run re-sends a known reference, which Bindo
+    answers without refunding again.
+    """
     bindo_order = bindo.get_order(row.bindo_order_id)
-    missing = refund_lines(fetched.lines, bindo_order)
-    if not missing:
-        return False
-    reference = refund_reference(merchant.store_hash, row.bc_order_id, fetched.lines)
-    refund, replayed = bindo.create_refund(
-        row.bindo_order_id, reference=reference, line_items=missing, restock=True
-    )
-    audit(
-        "order.refunded",
-        merchant=merchant,
-        bc_order_id=row.bc_order_id,
-        reference=reference,
-        lines=missing,
-        replayed=replayed,
-        refund_id=refund.get("id"),
-    )
-    return True
+    done = {r.get("reference") for r in bindo_order.get("refunds") or ()}
+    applied = False
+    for refund in bc.get_order_refunds(row.bc_order_id):
+        reference = refund_reference(merchant.store_hash, row.bc_order_id, int(refund["id"]))
+        if reference in done:
+            continue
+        body = bindo_refund(refund, bindo_order)
+        created, replayed = bindo.create_refund(
+            row.bindo_order_id,
+            reference=reference,
+            line_items=body["line_items"],
+            restock=True,
+            amount=body["amount"],
+        )
+        audit(
+            "order.refunded",
+            merchant=merchant,
+            bc_order_id=row.bc_order_id,
+            bc_refund_id=refund["id"],
+            reference=reference,
+            lines=body["line_items"],
+            amount=body["amount"],
+            replayed=replayed,
+            refund_id=created.get("id"),
+        )
+        applied = True
+        bindo_order = bindo.get_order(row.bindo_order_id)  # the next refund's caps
+    return applied
+
+
+def refunded_amount(order: Mapping[str, Any]) -> Decimal:
+    try:
+        return Decimal(str(order.get("refunded_amount") or "0"))
+    except ArithmeticError:
+        return Decimal(0)
 
 
 def follow_lifecycle(
-    merchant: Merchant, row: ImportedOrder, fetched: FetchedOrder, bindo: BindoClient
+    merchant: Merchant,
+    row: ImportedOrder,
+    fetched: FetchedOrder,
+    bindo: BindoClient,
+    bc: BigCommerceClient,
 ) -> None:
     """Cancel or refund the Bindo order to match BigCommerce's current status."""
     status = fetched.status_id
     refunded_any = any(int(line.get("quantity_refunded") or 0) for line in fetched.lines)
-    if refunded_any or is_refunded(status):
-        apply_refunds(merchant, row, fetched, bindo)
+    if refunded_any or is_refunded(status) or refunded_amount(fetched.order) > 0:
+        apply_refunds(merchant, row, fetched, bindo, bc)
         fully = all(
             int(line.get("quantity_refunded") or 0) >= int(line.get("quantity") or 0)
             for line in fetched.lines
         )
         row.state = REFUNDED if fully or status == 4 else PARTIALLY_REFUNDED
+    # What the sweep compares: a later refund changes it even when the status does not.
+    row.refunded_amount = str(refunded_amount(fetched.order))
     if is_cancelled(status):
         if row.state != CANCELLED:
             bindo.cancel_order(row.bindo_order_id, restock=True)  # a no-op the second time
@@ -352,7 +370,7 @@ def import_order(merchant: Merchant, bc_order_id: int) -> str:
                 db.session.commit()
                 return row.state
             create_bindo_order(merchant, row, fetched, bindo)
-        follow_lifecycle(merchant, row, fetched, bindo)
+        follow_lifecycle(merchant, row, fetched, bindo, bc)
         row.error_message = None
         db.session.commit()
         return row.state
@@ -422,7 +440,11 @@ def needs_import(merchant: Merchant, order: Mapping[str, Any]) -> bool:
     )
     if row is None:
         return True
-    return row.state in (FAILED, "pending") or row.bc_status_id != int(order.get("status_id") or 0)
+    if row.state in (FAILED, "pending") or row.bc_status_id != int(order.get("status_id") or 0):
+        return True
+    # A second partial refund leaves the status at 14: compare the refunded amounts too.
+    seen = Decimal(row.refunded_amount) if row.refunded_amount else Decimal(0)
+    return row.bindo_order_id is not None and refunded_amount(order) != seen
 
 
 def reactivate_hooks(merchant: Merchant, bc: BigCommerceClient) -> int:
