@@ -166,6 +166,8 @@ class Merchant(TimestampMixin, db.Model):
     location_mode: Mapped[str] = mapped_column(String(8), default="sum")
     location_map: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     bc_location_id: Mapped[int] = mapped_column(Integer, default=1)
+    # Storefront channels new products are assigned to (multi-storefront stores; default 1).
+    bc_channel_ids: Mapped[list[int]] = mapped_column(JSON, default=lambda: [1])
 
     # Merchant settings (editable on the app page inside BigCommerce)
     default_category_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,4 +1,4 @@
-"""webhook auth path per merchant, refunded amount per imported order
+"""webhook auth path and storefront channels per merchant, refunded amount per order
 
 Revision ID: c4f1e2a7d9b3
 Revises: be834fcaeabf
@@ -25,6 +25,9 @@ def upgrade():
         batch.add_column(
             sa.Column("webhook_auth_seen_at", portal.models.UTCDateTime(timezone=True), nullable=True)
         )
+        batch.add_column(
+            sa.Column("bc_channel_ids", sa.JSON(), nullable=False, server_default="[1]")
+        )
     with op.batch_alter_table("imported_orders") as batch:
         batch.add_column(sa.Column("refunded_amount", sa.String(length=32), nullable=True))
 
@@ -33,6 +36,7 @@ def downgrade():
     with op.batch_alter_table("imported_orders") as batch:
         batch.drop_column("refunded_amount")
     with op.batch_alter_table("merchants") as batch:
+        batch.drop_column("bc_channel_ids")
         batch.drop_column("webhook_auth_seen_at")
         batch.drop_column("webhook_header_names")
         batch.drop_column("webhook_auth_path")

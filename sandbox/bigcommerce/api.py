@@ -213,6 +213,30 @@ def create_product() -> Response:
         return v3(_with_images(product))
 
 
+@bp.put("/v3/catalog/products/channel-assignments")
+def assign_channels() -> Response:
+    payload = body()
+    with sim().lock:
+        catalog.assign_channels(store(), payload)
+    return Response(status=204)
+
+
+@bp.get("/v3/catalog/products/channel-assignments")
+def list_channel_assignments() -> Response:
+    with sim().lock:
+        rows = catalog.channel_assignments(store(), request.args)
+    page, meta = paginate(rows)
+    return v3(page, meta)
+
+
+@bp.get("/v3/channels")
+def list_channels() -> Response:
+    with sim().lock:
+        rows = [dict(c) for c in store().channels.values()]
+    page, meta = paginate(rows)
+    return v3(page, meta)
+
+
 @bp.put("/v3/catalog/products")
 def batch_update_products() -> Response:
     payload = body()

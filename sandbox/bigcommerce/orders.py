@@ -501,6 +501,15 @@ def _refundable(line: dict[str, Any]) -> int:
     return line["quantity"] - line["quantity_refunded"]
 
 
+def check_sellable(store: Store, body: dict[str, Any]) -> None:
+    """A shopper buys on one storefront: every catalog product must be assigned to it."""
+    channel_id = body.get("channel_id", 1)
+    for line in body.get("products") or ():
+        pid = line.get("product_id") if isinstance(line, dict) else None
+        if pid in store.products and not store.sellable_on(pid, channel_id):
+            raise ApiError(400, f"product {pid} is not available on channel {channel_id}")
+
+
 def checkout_body(store: Store, body: dict[str, Any]) -> dict[str, Any]:
     """A realistic shopper order body from a few fields (the /_sim checkout helper)."""
     email = body.get("email", "shopper@example.com")
@@ -521,6 +530,7 @@ def checkout_body(store: Store, body: dict[str, Any]) -> dict[str, Any]:
         "shipping_addresses": [{**address, "shipping_method": "Flat Rate"}],
         "products": body.get("products", []),
         "status_id": body.get("status_id", 11),
+        "channel_id": body.get("channel_id", 1),
         "customer_id": body.get("customer_id", 0),
         "payment_method": "Test Payment Gateway",
         # A storefront checkout has shipping, tax and often a coupon (issue 15 item 4).

@@ -305,3 +305,32 @@ def test_order_refunds_conform(bc_sim, bc_store, seeded):
         "requested_amount": float(Decimal(line["price_inc_tax"])),
     }
     assert second["total_amount"] == 1.25 and second["items"][0]["item_type"] == "ORDER"
+
+
+def test_channel_endpoints_conform(bc_store, seeded):
+    """Issue 15 item 8: channels and product channel assignments."""
+    pid = seeded["product"]["id"]
+    assigned = bc_store.put(
+        "/v3/catalog/products/channel-assignments",
+        [{"product_id": pid, "channel_id": 1}, {"product_id": pid, "channel_id": 2}],
+        headers=_json_headers(),
+    )
+    assert assigned.status_code == 204
+    check(PRODUCTS, assigned, bc_store.store_hash)
+    listed = bc_store.get(
+        "/v3/catalog/products/channel-assignments", params={"product_id:in": str(pid)}
+    )
+    assert listed.status_code == 200
+    check(PRODUCTS, listed, bc_store.store_hash)
+    assert {row["channel_id"] for row in listed.json()["data"]} == {1, 2}
+    refused = bc_store.put(
+        "/v3/catalog/products/channel-assignments",
+        [{"product_id": pid, "channel_id": 99}],
+        headers=_json_headers(),
+    )
+    assert refused.status_code == 422
+    check(PRODUCTS, refused, bc_store.store_hash)
+    channels = bc_store.get("/v3/channels")
+    assert channels.status_code == 200
+    check("channels.v3.yml", channels, bc_store.store_hash)
+    assert [c["id"] for c in channels.json()["data"]] == [1, 2]

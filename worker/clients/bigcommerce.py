@@ -48,6 +48,7 @@ PAGE_LIMIT = 250  # max `limit` on v3 lists and (by analogy) v2 lists, CONTRACT 
 PRODUCT_BATCH = 10  # PUT /v3/catalog/products accepts at most 10 items (413 beyond)
 SKU_CHUNK = 50  # max ids per `sku:in` is unconfirmed: keep URLs modest
 CATEGORY_BATCH = 50  # trees batch limit is unconfirmed; 50 is the documented trees upsert cap
+CHANNEL_ASSIGNMENT_BATCH = 500  # maximum UNCONFIRMED: keep requests modest
 INVENTORY_BATCH = 2000  # Inventory API maximum items per adjustment request
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
@@ -481,6 +482,19 @@ class BigCommerceClient:
         if resp.status == 207:
             logger.warning("product created with partial errors: %s", sorted(resp.errors))
         return resp.data
+
+    def assign_channels(self, product_ids: Sequence[int], channel_ids: Sequence[int]) -> None:
+        """``PUT /v3/catalog/products/channel-assignments`` (204): every product on every
+        channel, 500 assignments a request, one after another (BigCommerce asks for no
+        parallel assignment calls with the same products). Idempotent."""
+        pairs = [
+            {"product_id": int(p), "channel_id": int(c)} for p in product_ids for c in channel_ids
+        ]
+        for chunk in _chunks(pairs, CHANNEL_ASSIGNMENT_BATCH):
+            self.request("PUT", "/v3/catalog/products/channel-assignments", json=chunk)
+
+    def list_channels(self) -> list[dict[str, Any]]:
+        return list(self._iter_v3("/v3/channels"))
 
     def update_product(self, product_id: int, payload: Mapping[str, Any]) -> dict[str, Any]:
         resp = self.request("PUT", f"/v3/catalog/products/{int(product_id)}", json=dict(payload))
