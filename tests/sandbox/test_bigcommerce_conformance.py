@@ -260,6 +260,10 @@ def test_webhook_endpoints_conform(bc_store, seeded):
 
 def test_checkout_order_with_shipping_tax_and_coupon_conforms(bc_sim, bc_store, seeded):
     """Issue 15 item 4: the checkout's order, its coupons and its totals."""
+    bc_store.put(
+        "/v3/catalog/products/channel-assignments",
+        [{"product_id": seeded["product"]["id"], "channel_id": 1}],
+    )
     order = requests.post(
         f"{bc_sim.url}/_sim/stores/{bc_store.store_hash}/checkout",
         json={"products": [{"product_id": seeded["product"]["id"], "quantity": 2}]},

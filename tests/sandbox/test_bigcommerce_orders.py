@@ -15,7 +15,10 @@ from tests.sandbox.conftest import product_body
 @pytest.fixture
 def tracked(bc_store) -> int:
     body = product_body(inventory_tracking="product", inventory_level=5, price=10)
-    return bc_store.post("/v3/catalog/products", body).json()["data"]["id"]
+    pid = bc_store.post("/v3/catalog/products", body).json()["data"]["id"]
+    # Multi-storefront: an API-created product is sellable once assigned to the channel.
+    bc_store.put("/v3/catalog/products/channel-assignments", [{"product_id": pid, "channel_id": 1}])
+    return pid
 
 
 def checkout(bc_sim, lines, **extra):

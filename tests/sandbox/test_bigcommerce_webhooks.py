@@ -115,6 +115,7 @@ def test_merchant_edit_fires_product_updated(bc_sim, bc_store, bc_portal):
 def test_inventory_and_order_events(bc_sim, bc_store, bc_portal):
     body = product_body(inventory_tracking="product", inventory_level=3)
     pid = bc_store.post("/v3/catalog/products", body).json()["data"]["id"]
+    bc_store.put("/v3/catalog/products/channel-assignments", [{"product_id": pid, "channel_id": 1}])
     subscribe(bc_store, bc_portal, "store/product/inventory/updated")
     subscribe(bc_store, bc_portal, "store/order/*")
     bc_store.put(

@@ -377,7 +377,7 @@ def test_set_absolute_levels_sends_sequential_batches_of_2000(rsps, client):
         responses.PUT, f"{BASE}/v3/inventory/adjustments/absolute", json={"transaction_id": "t"}
     )
     items = [{"product_id": i, "location_id": 1, "quantity": 3} for i in range(4500)]
-    assert client.set_absolute_levels(items, reason="pos sync") == ["t", "t", "t"]
+    assert client.set_absolute_levels(items, reason="pos sync") == {}  # nothing refused
     bodies = [json.loads(c.request.body) for c in rsps.calls]
     assert [len(b["items"]) for b in bodies] == [2000, 2000, 500]
     assert all(b["reason"] == "pos sync" for b in bodies)
@@ -490,7 +490,7 @@ def _refuse_product(bad: int, named: bool):
 def test_a_refused_inventory_batch_is_split_and_the_rest_written(rsps, client, named):
     rsps.add_callback(responses.PUT, ABSOLUTE, callback=_refuse_product(6, named))
     items = [{"location_id": 1, "product_id": p, "quantity": 1} for p in range(1, 9)]
-    refused = client.set_absolute_levels_isolating(items, "pos")
+    refused = client.set_absolute_levels(items, "pos")
     assert list(refused) == [5] and isinstance(refused[5], ValidationFailed)
     written = [
         item["product_id"]

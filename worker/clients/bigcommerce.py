@@ -696,27 +696,14 @@ class BigCommerceClient:
 
     # ---------------------------------------------------------------- inventory
 
-    def set_absolute_levels(self, items: Sequence[Mapping[str, Any]], reason: str) -> list[str]:
+    def set_absolute_levels(
+        self, items: Sequence[Mapping[str, Any]], reason: str
+    ) -> dict[int, ApiError]:
         """Set on-hand stock (``{product_id|variant_id|sku, location_id, quantity}``).
 
         Batches of 2000, strictly one after another: the Inventory API asks for each 200 before
-        the next write. Absolute levels make retries safe. Returns the transaction ids.
-        """
-        transactions: list[str] = []
-        for chunk in _chunks(list(items), INVENTORY_BATCH):
-            body = {"reason": reason, "items": [dict(i) for i in chunk]}
-            resp = self.request("PUT", "/v3/inventory/adjustments/absolute", json=body)
-            data = resp.data if isinstance(resp.data, dict) else {}
-            if data.get("transaction_id"):
-                transactions.append(str(data["transaction_id"]))
-        return transactions
-
-    def set_absolute_levels_isolating(
-        self, items: Sequence[Mapping[str, Any]], reason: str
-    ) -> dict[int, ApiError]:
-        """Like :meth:`set_absolute_levels`, but one bad item does not block the others.
-
-        BigCommerce refuses a whole adjustment (400/404/422) when one item is invalid (a
+        the next write. Absolute levels make retries safe. One bad item does not block the
+        others: BigCommerce refuses a whole adjustment (400/404/422) when one item is invalid (a
         product deleted meanwhile, a tracking mismatch). Such a batch is split, by the item
         positions the error names (``items.3``) or else in halves, until the refused items are
         isolated; every other item is written. Returns {input position: error} of the refused

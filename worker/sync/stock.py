@@ -183,13 +183,14 @@ def send(
     """
     if not items:
         return 0, set()
-    refused = client.set_absolute_levels_isolating(items, REASON)
+    refused = client.set_absolute_levels(items, REASON)
     by_product: dict[int, ApiError] = {}
     for pos, exc in refused.items():
         by_product.setdefault(int(items[pos]["product_id"]), exc)
     for bc_product_id, exc in by_product.items():
         _refused(client, merchant, bc_product_id, exc)
-    return (len(items) + 1999) // 2000 + (1 if refused else 0), set(by_product)
+    # Requests of the plain batches; the re-sends of a refused one are not counted.
+    return (len(items) + 1999) // 2000, set(by_product)
 
 
 def _refused(
