@@ -43,6 +43,14 @@ DEFAULTS: dict[str, Any] = {
     # signature is verified when present. Set to true once a real store confirms deliveries are
     # always signed (the manage page shows which path deliveries used): unsigned ones get 401.
     "BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED": False,
+    # Proxies in front of the app that set X-Forwarded-For/-Proto (the platform's router is
+    # one). 0 trusts no header: the login throttle then sees the socket's address.
+    "TRUSTED_PROXIES": 0,
+    # Operations (docs/operations.md): /metrics and /metrics/cluster answer 404 while unset.
+    "METRICS_TOKEN": "",
+    "SENTRY_DSN": "",  # error tracking is off while unset
+    "SENTRY_ENVIRONMENT": "",  # defaults to APP_ENV
+    "LOG_FORMAT": "text",  # or "json": one JSON object per line
 }
 
 BOOL_KEYS = {"BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED"}
@@ -51,6 +59,7 @@ INT_KEYS = {
     "RECONCILE_INTERVAL_SECONDS",
     "ORDER_SWEEP_INTERVAL_SECONDS",
     "WEBHOOK_TOLERANCE_SECONDS",
+    "TRUSTED_PROXIES",
 }
 
 
@@ -113,6 +122,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
     cfg.setdefault("LOGIN_MAX_FAILURES", 10)
     cfg.setdefault("LOGIN_WINDOW_SECONDS", 15 * 60)
+    cfg.setdefault("AUTH_CALLBACK_MAX_PER_ADDRESS", 20)
+    cfg.setdefault("AUTH_CALLBACK_MAX_PER_STORE", 10)
+    cfg.setdefault("AUTH_CALLBACK_WINDOW_SECONDS", 10 * 60)
     cfg.setdefault("TESTING", False)
     cfg["DEBUG"] = False
     return cfg

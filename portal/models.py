@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     func,
     select,
 )
@@ -94,6 +95,8 @@ class StaffUser(TimestampMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER.value)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped on logout and on a new password: sessions carrying an older number are refused.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # Flask-Login protocol
     @property
@@ -179,6 +182,13 @@ class Merchant(TimestampMixin, db.Model):
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     activated_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why staff paused the store, in words the merchant sees on the app page.
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    # The store's lists as a worker last read them (paced), for the portal's dropdowns:
+    # categories go to CategoryCache (with labels); locations of both systems here,
+    # {"bindo": [{"id", "name"}], "bigcommerce": [{"id", "label"}], "fetched_at", "error"}.
+    categories_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    known_locations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_drift_count: Mapped[int | None] = mapped_column(Integer)
     # The stock reconciliation's own clock (last_reconciled_at belongs to the catalog's).
@@ -258,7 +268,15 @@ class MerchantUser(TimestampMixin, db.Model):
     bc_user_id: Mapped[int] = mapped_column(BigInteger)
     email: Mapped[str | None] = mapped_column(String(254))
     is_owner: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The owner may let other users change the app's settings (docs/admin.md).
+    may_change_settings: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def can_change_settings(self) -> bool:
+        return self.removed_at is None and (self.is_owner or self.may_change_settings)
 
 
 class InstallNotification(db.Model):
@@ -326,6 +344,8 @@ class CategoryCache(db.Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     path_key: Mapped[str] = mapped_column(String(512))
     bc_category_id: Mapped[int] = mapped_column(BigInteger)
+    # "Parent / Child" as BigCommerce spells it, for the merchant's category dropdown.
+    label: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -1,7 +1,7 @@
 """webhook auth path and storefront channels per merchant, refunded amount per order
 
 Revision ID: c4f1e2a7d9b3
-Revises: be834fcaeabf
+Revises: c4d1a7e90b52
 Create Date: 2026-11-29 07:50:00
 
 """
@@ -13,7 +13,7 @@ import portal.models
 
 # revision identifiers, used by Alembic.
 revision = "c4f1e2a7d9b3"
-down_revision = "be834fcaeabf"
+down_revision = "c4d1a7e90b52"
 branch_labels = None
 depends_on = None
 

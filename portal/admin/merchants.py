@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from flask import abort, flash, redirect, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -18,8 +18,10 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal import lifecycle
 from portal.admin.base import SecureModelView
+from portal.admin.locations import LocationsMixin
 from portal.extensions import db
 from portal.models import AuditLog, Merchant, Role, StaffUser, SyncRun, WebhookEvent, audit, utcnow
+from portal.pausing import waiting_orders
 from portal.queue import LOW, enqueue, make_job_id
 
 OPERATIONS = ("check", "activate", "pause", "resume", "resync", "dry_run")
@@ -162,7 +164,7 @@ def request_full_resync(merchant: Merchant, staff: StaffUser) -> SyncRun:
     return lifecycle.start_sync(merchant, "full", requested_by=staff)
 
 
-class MerchantView(SecureModelView):
+class MerchantView(LocationsMixin, SecureModelView):
     write_role = Role.SUPPORT
     column_list = (
         "store_hash",
@@ -211,6 +213,7 @@ class MerchantView(SecureModelView):
             webhooks=webhook_health(merchant),
             hooks=connection_hooks(merchant),
             runs=recent_runs(merchant),
+            waiting=waiting_orders(merchant),
         )
 
     @expose("/<int:merchant_id>/link", methods=("POST",))
@@ -256,8 +259,13 @@ class MerchantView(SecureModelView):
             lifecycle.request_activation(merchant, current_user)
             return "Activation queued: webhooks are registered, then the first sync starts."
         if operation == "pause":
-            lifecycle.pause(merchant, current_user)
-            return "Paused: nothing syncs until you resume."
+            reason = (request.form.get("reason") or "").strip()
+            if not reason:
+                raise lifecycle.LifecycleError(
+                    "Give a reason to pause: the merchant sees it on the app page."
+                )
+            lifecycle.pause(merchant, current_user, reason=reason)
+            return "Paused: nothing syncs until you resume; the merchant sees your reason."
         if operation == "resync":
             self._require_syncing(merchant)
             run = request_full_resync(merchant, current_user)
@@ -266,8 +274,10 @@ class MerchantView(SecureModelView):
             self._require_previewable(merchant)
             run = request_dry_run(merchant, current_user)
             return f"Dry run queued as run {run.id}: it lists what a full sync would do."
+        waiting = len(waiting_orders(merchant))
         lifecycle.resume(merchant, current_user)
-        return "Resumed: a full sync was started to catch up."
+        imported = f" {waiting} waiting order(s) are being imported now;" if waiting else ""
+        return f"Resumed:{imported} a full sync was started to catch up."
 
     @staticmethod
     def _require_previewable(merchant: Merchant) -> None:
