@@ -156,3 +156,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.cli.add_command(merchants_cli)
     app.cli.add_command(security_cli)
+    from portal.probe import bigcommerce_cli
+
+    app.cli.add_command(bigcommerce_cli)

@@ -47,6 +47,10 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_FAILING_ATTEMPTS": 5,  # a product failed this many times: alert
     "LOGIN_MAX_FAILURES": 10,
     "LOGIN_WINDOW_SECONDS": 15 * 60,
+    # BigCommerce deliveries are authenticated by the hook's custom header; a Standard Webhooks
+    # signature is verified when present. Set to true once a real store confirms deliveries are
+    # always signed (the manage page shows which path deliveries used): unsigned ones get 401.
+    "BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED": False,
     # Proxies in front of the app that set X-Forwarded-For/-Proto (the platform's router is
     # one). 0 trusts no header: the login throttle then sees the socket's address.
     "TRUSTED_PROXIES": 0,
@@ -56,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "SENTRY_ENVIRONMENT": "",  # defaults to APP_ENV
     "LOG_FORMAT": "text",  # or "json": one JSON object per line
 }
+
+BOOL_KEYS = {"BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED"}
 
 INT_KEYS = {
     "RECONCILE_INTERVAL_SECONDS",
@@ -95,6 +101,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             value = int(value)
         elif key in FLOAT_KEYS and value is not None:
             value = float(value)
+        if key in BOOL_KEYS and isinstance(value, str):
+            value = value.strip().lower() in ("1", "true", "yes", "on")
         cfg[key] = value
     cfg.update(overrides)
     production = cfg["APP_ENV"] == "production"

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from portal.alerts import notify, resolve_alert
@@ -142,8 +144,28 @@ def link_bindo(
     db.session.commit()
 
 
+def webhook_destination_problem(app_url: str) -> str | None:
+    """Why BigCommerce would refuse our webhook destination (it delivers only to https on
+    port 443), in a sentence for staff; None when the destination is acceptable."""
+    try:
+        parts = urlsplit(app_url.strip())
+        port = parts.port
+    except ValueError:
+        port, parts = -1, urlsplit("")
+    if parts.scheme != "https" or not parts.hostname or port not in (None, 443):
+        return (
+            f"BigCommerce delivers webhooks only to https addresses on port 443, and APP_URL "
+            f"is {app_url!r}: set APP_URL to the app's public https address, then activate."
+        )
+    return None
+
+
 def activation_blocker(merchant: Merchant) -> str | None:
     """Why activation cannot start now, in a sentence for staff; None when it can."""
+    if current_app.config.get("APP_ENV") == "production":
+        problem = webhook_destination_problem(str(current_app.config.get("APP_URL") or ""))
+        if problem:
+            return problem
     if merchant.state == MerchantState.UNINSTALLED.value or merchant.access_token_enc is None:
         return "The app is not installed in this BigCommerce store."
     if merchant.state == MerchantState.NEEDS_REAUTH.value:

@@ -79,6 +79,7 @@ class Sender:
     hook_secret_enc: str | None
     bindo_webhook_secret_enc: str | None
     bindo_store_id: str | None
+    webhook_auth_path: str | None
 
     @property
     def hook_secret(self) -> str | None:
@@ -98,6 +99,7 @@ _SENDER = select(
     _merchants.hook_secret_enc,
     _merchants.bindo_webhook_secret_enc,
     _merchants.bindo_store_id,
+    _merchants.webhook_auth_path,
 )
 SENDER_BY_HASH = _SENDER.where(_merchants.store_hash == bindparam("key"))
 SENDER_BY_ID = _SENDER.where(_merchants.id == bindparam("key"))
@@ -148,6 +150,7 @@ def forget_senders(*_args: Any) -> None:
     """Drop this process's cached senders (a merchant row changed here)."""
     if has_app_context():
         current_app.extensions.pop("webhook_senders", None)
+        current_app.extensions.pop("webhook_auth_recorded", None)
 
 
 def init_app(app: Flask) -> None:
@@ -276,20 +279,73 @@ def _tolerance() -> int:
 # --- BigCommerce -------------------------------------------------------------------------
 
 
-def _bigcommerce_inbound(req: Request, conn: _Connection) -> Inbound | None:
-    """Verify and parse a BigCommerce delivery; None means "acknowledge, store nothing"."""
-    body = _read_body(req)
-    msg_id = req.headers.get("webhook-id")
+HEADER_AUTH, SIGNED_AUTH = "header", "header+signature"
+RECORD_AUTH_EVERY_SECONDS = 60.0
+MAX_RECORDED_HEADERS = 40
+_SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+def _signature_checked(req: Request, body: bytes) -> bool:
+    """True for a valid Standard Webhooks signature, False for an unsigned delivery.
+
+    BigCommerce documents the hook's custom headers as what every delivery carries; the
+    signature appears only in its sample code (issue 15). A delivery that carries any of the
+    signature headers must verify; an unsigned one passes on the custom header alone unless
+    BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED is set.
+    """
+    if not any(req.headers.get(name) for name in _SIGNATURE_HEADERS[1:]):
+        if current_app.config.get("BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED"):
+            raise Rejected(401, "unauthorized")
+        return False
     secret = str(current_app.config.get("BIGCOMMERCE_CLIENT_SECRET") or "").encode()
     if not verify_standard_webhook(
         secret,
-        msg_id,
+        req.headers.get("webhook-id"),
         req.headers.get("webhook-timestamp"),
         req.headers.get("webhook-signature"),
         body,
         tolerance=_tolerance(),
     ):
         raise Rejected(401, "unauthorized")
+    return True
+
+
+def _auth_recorded() -> dict[int, float]:
+    return current_app.extensions.setdefault("webhook_auth_recorded", {})
+
+
+def _record_auth_path(conn: _Connection, merchant: Sender, path: str, req: Request) -> None:
+    """Note how this merchant's deliveries authenticate, and their header names (never values).
+
+    Runs only while the stored path differs from this delivery's (the first deliveries, or a
+    change), and at most once a minute per merchant and process: no extra round trip in the
+    steady state.
+    """
+    if merchant.webhook_auth_path == path:
+        return
+    recorded = _auth_recorded()
+    now = time.monotonic()
+    last = recorded.get(merchant.id)
+    if last is not None and now - last < RECORD_AUTH_EVERY_SECONDS:
+        return
+    recorded[merchant.id] = now
+    names = sorted({name.lower()[:64] for name, _value in req.headers.items()})[
+        :MAX_RECORDED_HEADERS
+    ]
+    conn().execute(
+        Merchant.__table__.update()
+        .where(_merchants.id == merchant.id)
+        .values(webhook_auth_path=path, webhook_header_names=names, webhook_auth_seen_at=utcnow())
+    )
+    _sender_cache().clear()
+    log.info("merchant %s: BigCommerce deliveries authenticate by %s", merchant.id, path)
+
+
+def _bigcommerce_inbound(req: Request, conn: _Connection) -> Inbound | None:
+    """Verify and parse a BigCommerce delivery; None means "acknowledge, store nothing"."""
+    body = _read_body(req)
+    msg_id = req.headers.get("webhook-id")
+    signed = _signature_checked(req, body)
     payload = _json_object(body)
     scope, data, producer = payload.get("scope"), payload.get("data"), payload.get("producer")
     if not isinstance(scope, str) or not scope or len(scope) > 64 or not isinstance(data, dict):
@@ -305,24 +361,31 @@ def _bigcommerce_inbound(req: Request, conn: _Connection) -> Inbound | None:
         if not same_secret(custom, merchant.hook_secret):
             # An uninstalled store's hook secret may already be shredded; its late events are
             # still signed by BigCommerce, so they are acknowledged and dropped (T15).
-            if merchant.hook_secret_enc is None and merchant.state == MerchantState.UNINSTALLED:
+            if (
+                signed
+                and merchant.hook_secret_enc is None
+                and merchant.state == MerchantState.UNINSTALLED
+            ):
                 return None
             raise Rejected(401, "unauthorized")
         if merchant.state in DORMANT_STATES and not (
             scope == UNINSTALL_SCOPE and merchant.state != MerchantState.UNINSTALLED
         ):
             return None
-        key = _bigcommerce_key(msg_id, payload)
+        _record_auth_path(conn, merchant, SIGNED_AUTH if signed else HEADER_AUTH, req)
+        key = _bigcommerce_key(msg_id if signed else None, payload)
         return Inbound(BIGCOMMERCE, key, scope, payload, merchant.id)
 
     return _decide_with_sender(conn, SENDER_BY_HASH, match.group(1), decide)
 
 
 def _bigcommerce_key(msg_id: str | None, payload: dict[str, Any]) -> str:
-    """``webhook-id`` is stable across re-sends; BigCommerce's ``hash`` is the fallback."""
+    """A signed ``webhook-id`` is stable across re-sends. Without one, BigCommerce's ``hash``
+    (same on a re-fired event) plus ``created_at`` (so two changes of one object with the same
+    thin ``data`` stay two events) is the key."""
     if msg_id:
         return msg_id
-    return f"{payload['scope']}:{payload.get('hash')}"[:128]
+    return f"{payload['scope']}:{payload.get('hash')}:{payload.get('created_at')}"[:128]
 
 
 def receive_bigcommerce(req: Request) -> Response:

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 BC_SCOPES = (
     "store/order/created",
     "store/order/statusUpdated",
+    # A second partial refund changes no status: only this event tells (issue 15 item 5).
+    "store/order/refund/created",
     "store/product/updated",
     "store/app/uninstalled",
 )

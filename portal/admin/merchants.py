@@ -39,6 +39,7 @@ SETTING_LABELS = (
     ("create_missing_categories", "Create missing categories"),
     ("location_mode", "Location mode"),
     ("bc_location_id", "BigCommerce location id"),
+    ("bc_channel_ids", "Storefront channels new products are assigned to"),
     ("weight_unit", "Store weight unit"),
 )
 

@@ -17,6 +17,7 @@ from portal.admin.base import ActionRoleMixin, SecureModelView
 from portal.extensions import db
 from portal.models import ImportedOrder, Merchant, audit
 from portal.queue import HIGH, enqueue, make_job_id
+from shared.mapping.orders import STATUS_NAMES
 
 IMPORT_JOB = "worker.jobs.orders.import_order"
 STATES = (
@@ -66,6 +67,12 @@ class ImportedOrderView(ActionRoleMixin, SecureModelView):
     column_formatters = {
         "merchant": lambda v, c, m, n: m.merchant.store_name or m.merchant.store_hash,
         "flags": lambda v, c, m, n: ", ".join(m.flags or []),
+        # "waiting" rows say what they wait for: "7 Awaiting Payment", "12 Manual Verification".
+        "bc_status_id": lambda v, c, m, n: (
+            ""
+            if m.bc_status_id is None
+            else f"{m.bc_status_id} {STATUS_NAMES.get(m.bc_status_id, '')}".strip()
+        ),
     }
     column_filters = (
         Merchant.store_hash,

@@ -202,3 +202,50 @@ def test_a_bindo_token_that_no_longer_works_is_recorded_not_retried(installed, b
         select(AuditLog.action).where(AuditLog.merchant_id == installed.id)
     )
     assert "merchant.bindo_webhook_kept" in list(actions)
+
+
+# --- issue 15 item 9: BigCommerce delivers only to https on port 443 -------------------------
+
+
+@pytest.mark.parametrize(
+    ("app_url", "refused"),
+    [
+        ("http://bindo-bc.example.com", True),
+        ("https://bindo-bc.example.com:8443", True),
+        ("https://bindo-bc.example.com", False),
+        ("https://bindo-bc.example.com:443/", False),
+    ],
+)
+def test_webhook_destination_must_be_https_on_443(app_url, refused):
+    from portal.lifecycle import webhook_destination_problem
+
+    problem = webhook_destination_problem(app_url)
+    assert (problem is not None) is refused
+    if refused:
+        assert "https" in problem and app_url in problem
+
+
+def test_production_refuses_activation_with_an_http_app_url(installed, sim, app, monkeypatch):
+    monkeypatch.setitem(app.config, "APP_ENV", "production")  # APP_URL is the loopback http one
+    result = jobs.activate_merchant(installed.id, "support@bindo.test")
+    assert "https" in result["refused"] and "APP_URL" in result["refused"]
+    merchant = reload(installed)
+    assert merchant.state != "active" and "https" in merchant.lifecycle_error
+    assert bc_hooks(sim) == []
+
+
+def test_the_simulator_refuses_http_destinations_unless_in_demo_mode(installed, sim):
+    store = sim.state.stores[STORE]
+    url = f"{sim.url}/stores/{STORE}/v3/hooks"
+    headers = {"X-Auth-Token": store.access_token, "Accept": "application/json"}
+    sim.config.demo_mode = False
+    for destination in ("http://app.example.com/webhooks", "https://app.example.com:8443/x"):
+        body = {"scope": "store/order/created", "destination": destination}
+        response = requests.post(url, json=body, headers=headers, timeout=5)
+        assert response.status_code == 422
+        assert "443" in response.json()["errors"]["destination"]
+    body = {"scope": "store/order/created", "destination": "https://app.example.com/webhooks"}
+    assert requests.post(url, json=body, headers=headers, timeout=5).status_code == 200
+    sim.config.demo_mode = True
+    body["destination"] = "http://127.0.0.1:5000/webhooks/bigcommerce"
+    assert requests.post(url, json=body, headers=headers, timeout=5).status_code == 200

@@ -194,3 +194,56 @@ def test_a_burst_of_stock_changes_gives_one_push_plus_at_most_one_follow_up(stac
     db.session.expire_all()
     runs = db.session.query(JobRecord).filter(JobRecord.func == stock.PUSH_JOB).all()
     assert len(runs) == 2 and stock.take_pending(m.id) == []
+
+
+# --- issue 15 item 6: one bad item must not block a store's stock ------------------------------
+
+
+def _delete_in_bigcommerce(stack, store_hash: str, bc_product_id: int) -> None:
+    with stack.bc.lock:
+        store = stack.bc.store(store_hash)
+        del store.products[bc_product_id]
+        for key in [k for k in store.stock if k[0] == bc_product_id]:
+            del store.stock[key]
+
+
+def _binding(binding_id: int) -> ProductBinding:
+    db.session.expire_all()
+    return db.session.get(ProductBinding, binding_id)
+
+
+@pytest.mark.parametrize("run", ["push", "reconcile"])
+def test_a_product_deleted_in_bigcommerce_is_unlinked_and_the_rest_is_pushed(stack, run):
+    m = stack.linked_merchant(f"stk6{run[0]}")
+    good = [bound_product(stack, m, stock={BINDO_LOCATION: 7}) for _ in range(4)]
+    gone = bound_product(stack, m, stock={BINDO_LOCATION: 7})
+    gone_bc_id = gone.bc_product_id
+    _delete_in_bigcommerce(stack, m.store_hash, gone_bc_id)
+    result = stock.push_stock(m, None) if run == "push" else stock.reconcile_stock(m)
+    assert result.refused == 1
+    for binding in good:
+        assert bc_level(stack, m.store_hash, binding.bc_product_id) == 7
+        assert _binding(binding.id).stock_pushed == {"1": 7}
+    unlinked = _binding(gone.id)
+    assert unlinked.bc_product_id is None and unlinked.sync_state == "failed"
+    assert unlinked.error_code == "bc_notfound"
+    assert "no longer exists" in unlinked.error_message  # what Sync errors shows staff
+    # The next push no longer trips over it.
+    stack.bindo.set_stock(m.bindo_store_id, good[0].bindo_product_id, BINDO_LOCATION, 2)
+    assert stock.push_stock(m, None).refused == 0
+    assert bc_level(stack, m.store_hash, good[0].bc_product_id) == 2
+
+
+def test_a_tracking_mismatch_is_recorded_and_keeps_the_link(stack):
+    m = stack.linked_merchant("stk6t")
+    good = bound_product(stack, m, stock={BINDO_LOCATION: 4})
+    odd = bound_product(stack, m, stock={BINDO_LOCATION: 4})
+    with stack.bc.lock:
+        stack.bc.store("stk6t").products[odd.bc_product_id]["inventory_tracking"] = "variant"
+    result = stock.push_stock(m, None)
+    assert result.refused == 1
+    assert bc_level(stack, "stk6t", good.bc_product_id) == 4
+    marked = _binding(odd.id)
+    assert marked.bc_product_id == odd.bc_product_id and marked.sync_state == "failed"
+    assert "tracked by variant" in marked.error_message
+    assert not marked.stock_pushed  # sent again once fixed
