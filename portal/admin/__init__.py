@@ -9,6 +9,8 @@ from flask_admin.theme import Bootstrap4Theme
 from portal.admin.alerts import AlertView
 from portal.admin.audit import AuditLogView
 from portal.admin.dashboard import DashboardView
+from portal.admin.display import init_display
+from portal.admin.jobs import JobStatusView
 from portal.admin.merchants import MerchantView
 from portal.admin.notifications import InstallNotificationView, UnreadLabel
 from portal.admin.orders import orders_view
@@ -43,6 +45,7 @@ def init_admin(app: Flask) -> Admin:
     )
     admin.add_view(orders_view())
     _add_staff_views(admin)
+    init_display(app)
     app.extensions["portal_admin"] = admin
     return admin
 
@@ -65,3 +68,4 @@ def _add_staff_views(admin: Admin) -> None:
     admin.add_view(
         AuditLogView(AuditLog, db.session, name="Audit log", endpoint="audit", url="/admin/audit")
     )
+    admin.add_view(JobStatusView(name="Jobs", endpoint="jobs", url="/admin/jobs"))

@@ -16,6 +16,25 @@ STATUS_CANCELLED = 5
 STATUS_DECLINED = 6
 STATUS_PARTIALLY_REFUNDED = 14
 
+# Every status's name as the control panel shows it (CONTRACT section 8.5), for people.
+STATUS_NAMES: dict[int, str] = {
+    0: "Incomplete",
+    1: "Pending",
+    2: "Shipped",
+    3: "Partially Shipped",
+    4: "Refunded",
+    5: "Cancelled",
+    6: "Declined",
+    7: "Awaiting Payment",
+    8: "Awaiting Pickup",
+    9: "Awaiting Shipment",
+    10: "Completed",
+    11: "Awaiting Fulfillment",
+    12: "Manual Verification Required",
+    13: "Disputed",
+    14: "Partially Refunded",
+}
+
 # Statuses whose orders are never imported: no sale happened. Incomplete orders are
 # abandoned or failed payments (store/order/created fires for them too); a declined or
 # already cancelled order would only move Bindo stock for nothing. An order imported
