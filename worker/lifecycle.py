@@ -168,7 +168,8 @@ def _check_bindo(merchant: Merchant) -> tuple[str, list[dict[str, Any]]]:
 
 
 def activate(merchant_id: int, actor: str) -> dict[str, Any]:
-    """Register webhooks on both sides, set active and start the initial sync (idempotent).
+    """Check the connection, register webhooks on both sides, set active and start the
+    initial sync (idempotent).
 
     A merchant already active only gets its webhooks re-ensured (no second initial sync).
     Refusals are recorded (lifecycle_error + audit) and returned, not raised: retrying would
@@ -178,6 +179,17 @@ def activate(merchant_id: int, actor: str) -> dict[str, Any]:
     blocker = activation_blocker(merchant)
     if blocker:
         return _refuse(merchant, actor, blocker)
+    # The connection check runs first (and is recorded): a wrong token or location stops here
+    # with its plain message instead of half-registering webhooks.
+    check = check_connection(merchant.id)
+    problems = [
+        f"{name}: {check[key]}"
+        for key, name in (("bigcommerce", "BigCommerce"), ("bindo", "Bindo"))
+        if check.get(key) != "ok"
+    ]
+    merchant = db.session.get(Merchant, merchant_id) or merchant
+    if merchant.state == MerchantState.NEEDS_REAUTH.value or problems:
+        return _refuse(merchant, actor, "Connection check failed. " + " ".join(problems))
     if merchant.hook_secret_enc is None:
         merchant.hook_secret = secrets.token_urlsafe(32)
         db.session.commit()

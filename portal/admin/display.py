@@ -80,6 +80,14 @@ def when(then: datetime | None) -> Markup | str:
     )
 
 
+def iso_when(value: Any) -> Markup | str:
+    """``when`` for an ISO 8601 text (as JSON columns keep times)."""
+    try:
+        return when(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value or "—")
+
+
 def order_status(status_id: int | None) -> str:
     if status_id is None:
         return "—"
@@ -158,6 +166,6 @@ def category_label(merchant: Merchant, category_id: int | None) -> str:
 
 def init_display(app: Flask) -> None:
     app.jinja_env.filters.update(
-        label=label, ago=relative_age, when=when, order_status=order_status
+        label=label, ago=relative_age, when=when, iso_ago=iso_when, order_status=order_status
     )
     app.jinja_env.globals.update(bindo_ref=bindo_ref, bc_ref=bc_ref, category_label=category_label)
