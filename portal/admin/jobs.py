@@ -35,7 +35,9 @@ def _check_message(merchant: Merchant) -> tuple[bool, str]:
     if bc == "ok" and bindo == "ok":
         return True, "Connection OK: BigCommerce and Bindo both answered. You can activate now."
     sides = (("BigCommerce", bc), ("Bindo", bindo))
-    return False, "Check failed. " + " ".join(f"{n}: {v}." for n, v in sides if v != "ok")
+    return False, "Check failed. " + " ".join(
+        f"{n}: {str(v).rstrip('.')}." for n, v in sides if v != "ok"
+    )
 
 
 def _activate_message(record: JobRecord, merchant: Merchant) -> tuple[bool, str]:

@@ -24,11 +24,13 @@ from portal.queue import LOW, enqueue, make_job_id
 RECONCILE_JOB = "worker.jobs.catalog.reconcile"
 
 
-def staff_settings_form(merchant: Merchant, formdata: Any = None) -> SettingsForm:
+def staff_settings_form(merchant: Merchant, *, posted: bool = False) -> SettingsForm:
     """The merchant's own settings form, its categories read from our category cache (never a
     live call: a sync may be using the store's whole quota)."""
+    # Flask-WTF reads the request's form unless told not to (formdata=None).
+    extra = {} if posted else {"formdata": None}
     form = SettingsForm(
-        formdata=formdata,
+        **extra,
         obj=merchant,
         default_category_id=merchant.default_category_id or NO_CATEGORY,
     )
@@ -85,7 +87,7 @@ class MerchantDeskMixin:
     def staff_settings(self, merchant_id: int) -> Any:
         self._require_write()  # type: ignore[attr-defined]
         merchant = self._merchant(merchant_id)  # type: ignore[attr-defined]
-        form = staff_settings_form(merchant)
+        form = staff_settings_form(merchant, posted=True)
         if not form.validate_on_submit():
             flash("Settings not saved: " + _errors(form), "error")
             return redirect(url_for(".manage", merchant_id=merchant.id))

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal import lifecycle
 from portal.admin.base import SecureModelView
-from portal.admin.display import label, relative_age, when
+from portal.admin.display import label, when
 from portal.admin.health import FAILING, LAST_ORDER, LAST_SYNC, LAST_WEBHOOK, health_of
 from portal.admin.merchant_desk import (
     MerchantDeskMixin,
@@ -268,7 +268,7 @@ class MerchantView(MerchantDeskMixin, SecureModelView):
             webhooks=webhook_health(merchant),
             hooks=connection_hooks(merchant),
             runs=recent_runs(merchant),
-            settings_form=staff_settings_form(merchant, formdata=None),
+            settings_form=staff_settings_form(merchant),
             locations=location_choices(merchant),
             running=running_sync(merchant),
             check_passed=lifecycle.check_passed(merchant),
