@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
@@ -75,7 +76,7 @@ def enqueue_retries(bindings: Iterable[ProductBinding], actor: str) -> list[tupl
             binding_ids=ids,
         )
         # enqueue commits the audit row with its JobRecord before the job reaches Redis.
-        enqueue(
+        record = enqueue(
             RETRY_JOB,
             merchant_id,
             ids,
@@ -83,6 +84,8 @@ def enqueue_retries(bindings: Iterable[ProductBinding], actor: str) -> list[tupl
             merchant_id=merchant_id,
         )
         done.append((merchant, len(ids)))
+        # The page shows the outcome of the (first) job it queued: admin/_job_box.html.
+        g.setdefault("queued_job", record.job_id)
     return done
 
 
@@ -307,6 +310,16 @@ class SyncErrorView(ActionRoleMixin, SecureModelView):
 
     # -- actions ---------------------------------------------------------------------------------
 
+    @expose("/action/", methods=("POST",))
+    def action_view(self):
+        """Flask-Admin's bulk action, then back to the list with the queued job's outcome box."""
+        response = super().action_view()
+        job = g.get("queued_job")
+        if job and getattr(response, "location", None):
+            joiner = "&" if "?" in response.location else "?"
+            response.location = f"{response.location}{joiner}{urlencode({'job': job})}"
+        return response
+
     @action("retry", "Retry selected", "Retry the selected products now?")
     def action_retry(self, ids: list[str]) -> None:
         wanted = [int(i) for i in ids if str(i).isdigit()]
@@ -319,7 +332,7 @@ class SyncErrorView(ActionRoleMixin, SecureModelView):
         if db.session.get(Merchant, merchant_id) is None:
             abort(404)
         self._flash_retries(enqueue_retries(_failed(merchant_id=merchant_id), current_user.email))
-        return redirect(url_for(".index_view"))
+        return redirect(url_for(".index_view", job=g.get("queued_job")))
 
     @expose("/retry-filtered", methods=("POST",))
     def retry_filtered(self):
@@ -327,7 +340,7 @@ class SyncErrorView(ActionRoleMixin, SecureModelView):
         of this POST is the list's)."""
         self.require_action_role()
         self._flash_retries(enqueue_retries(self.filtered_failures(), current_user.email))
-        return redirect(url_for(".index_view", **request.args))
+        return redirect(url_for(".index_view", **{**request.args, "job": g.get("queued_job")}))
 
     @expose("/link/<int:binding_id>", methods=("POST",))
     def link(self, binding_id: int):
@@ -350,7 +363,7 @@ class SyncErrorView(ActionRoleMixin, SecureModelView):
             bindo_product_id=binding.bindo_product_id,
             bc_product_id=bc_product_id,
         )
-        enqueue(
+        record = enqueue(
             LINK_JOB,
             binding.merchant_id,
             binding.bindo_product_id,
@@ -360,11 +373,11 @@ class SyncErrorView(ActionRoleMixin, SecureModelView):
             merchant_id=binding.merchant_id,
         )
         flash(
-            f"Link enqueued: Bindo product {binding.bindo_product_id} of "
-            f"{_store(binding.merchant)} to BigCommerce product {bc_product_id}.",
-            "success",
+            f"Link queued: Bindo #{binding.bindo_product_id} of {_store(binding.merchant)} "
+            f"to BC #{bc_product_id}.",
+            "info",
         )
-        return redirect(url_for(".index_view"))
+        return redirect(url_for(".index_view", job=record.job_id))
 
     @staticmethod
     def _flash_retries(done: list[tuple[Merchant, int]]) -> None:
