@@ -39,7 +39,7 @@ def init_admin(app: Flask) -> Admin:
         InstallNotificationView(
             InstallNotification,
             db.session,
-            name=UnreadLabel("Install notifications"),
+            name=UnreadLabel("Installs"),
             endpoint="notifications",
         )
     )
@@ -62,7 +62,7 @@ def _add_staff_views(admin: Admin) -> None:
         )
     )
     admin.add_view(
-        SyncRunView(SyncRun, db.session, name="Sync runs", endpoint="runs", url="/admin/runs")
+        SyncRunView(SyncRun, db.session, name="Runs", endpoint="runs", url="/admin/runs")
     )
     admin.add_view(AlertView(Alert, db.session, name="Alerts", endpoint="alerts"))
     admin.add_view(
