@@ -1,7 +1,8 @@
 """A sync run's progress and ETA, read from its SyncRun row and the store's request quota.
 
 Shared by the run page, the manage page, the dashboard and the merchant's page
-(``run_progress(run)``), so all of them show the same percentage and the same ETA.
+(``run_progress(run)``, ``running_sync(merchant)``), so all of them show the same percentage
+and the same ETA.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError
+from sqlalchemy import select
 
-from portal.models import SyncRun, utcnow
+from portal.extensions import db
+from portal.models import Merchant, SyncRun, utcnow
 from portal.queue import redis_conn
 
 FINISHED_STATES = frozenset({"done", "finished", "failed", "cancelled", "succeeded", "error"})
@@ -79,3 +82,19 @@ def run_progress(run: SyncRun, now: datetime | None = None) -> dict[str, Any]:
         "finished": finished,
         "text": describe(run.done, run.total, eta, finished),
     }
+
+
+def running_sync(merchant: Merchant) -> tuple[SyncRun, dict[str, Any]] | None:
+    """The merchant's sync in progress (not a dry run) and its ``run_progress``, if any: what
+    the manage page, the dashboard and the merchant's page show."""
+    run = db.session.scalar(
+        select(SyncRun)
+        .where(
+            SyncRun.merchant_id == merchant.id,
+            SyncRun.state.in_(("queued", "running")),
+            SyncRun.kind != "dry_run",
+        )
+        .order_by(SyncRun.id.desc())
+        .limit(1)
+    )
+    return (run, run_progress(run)) if run is not None else None

@@ -20,6 +20,7 @@ from shared.mapping.orders import STATUS_NAMES
 # Raw values staff kept seeing, in words.
 LABELS = {
     "in_store_only": "In Store Only",
+    "deleted": "Deleted in Bindo",
     "bindo": "Bindo",
     "bigcommerce": "BigCommerce",
     "sum": "Sum of the linked locations",
@@ -46,6 +47,13 @@ def label(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return LABELS.get(str(value), str(value).replace("_", " "))
+
+
+def words(value: Any) -> str:
+    """A known raw value in words; any other text unchanged (messages, SKUs)."""
+    if value is None:
+        return ""
+    return LABELS.get(str(value), str(value))
 
 
 def relative_age(then: datetime | None, now: datetime | None = None) -> str:
@@ -166,6 +174,11 @@ def category_label(merchant: Merchant, category_id: int | None) -> str:
 
 def init_display(app: Flask) -> None:
     app.jinja_env.filters.update(
-        label=label, ago=relative_age, when=when, iso_ago=iso_when, order_status=order_status
+        label=label,
+        words=words,
+        ago=relative_age,
+        when=when,
+        iso_ago=iso_when,
+        order_status=order_status,
     )
     app.jinja_env.globals.update(bindo_ref=bindo_ref, bc_ref=bc_ref, category_label=category_label)

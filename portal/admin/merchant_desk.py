@@ -1,5 +1,5 @@
 """The support-desk parts of the merchant manage page: the staff settings form, the
-reconcile button, the progress of the running sync and the link form's location choices.
+reconcile button and the link form's location choices.
 
 Kept apart from portal/admin/merchants.py (list, link, lifecycle buttons) so each stays small.
 """
@@ -11,14 +11,11 @@ from typing import Any
 from flask import abort, flash, redirect, url_for
 from flask_admin import expose
 from flask_login import current_user
-from sqlalchemy import select
 
 from portal.admin.display import category_names
-from portal.extensions import db
 from portal.lifecycle import sync_after_settings_change
 from portal.merchant import NO_CATEGORY, SettingsForm, apply_settings
-from portal.models import Merchant, MerchantState, SyncRun, audit, utcnow
-from portal.progress import run_progress
+from portal.models import Merchant, MerchantState, audit, utcnow
 from portal.queue import LOW, enqueue, make_job_id
 
 RECONCILE_JOB = "worker.jobs.catalog.reconcile"
@@ -49,22 +46,6 @@ def location_choices(merchant: Merchant) -> list[dict[str, Any]]:
     check = merchant.last_connection_check or {}
     rows = check.get("bindo_locations") if isinstance(check, dict) else None
     return [r for r in rows if isinstance(r, dict) and "id" in r] if isinstance(rows, list) else []
-
-
-def running_sync(merchant: Merchant) -> tuple[SyncRun, dict[str, Any]] | None:
-    """The merchant's sync in progress (not a dry run) and its progress, if any. Also what the
-    merchant's page can call to show the same percentage and ETA."""
-    run = db.session.scalar(
-        select(SyncRun)
-        .where(
-            SyncRun.merchant_id == merchant.id,
-            SyncRun.state.in_(("queued", "running")),
-            SyncRun.kind != "dry_run",
-        )
-        .order_by(SyncRun.id.desc())
-        .limit(1)
-    )
-    return (run, run_progress(run)) if run is not None else None
 
 
 def request_reconcile(merchant: Merchant, actor: str) -> Any:

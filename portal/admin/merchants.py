@@ -23,11 +23,11 @@ from portal.admin.health import FAILING, LAST_ORDER, LAST_SYNC, LAST_WEBHOOK, he
 from portal.admin.merchant_desk import (
     MerchantDeskMixin,
     location_choices,
-    running_sync,
     staff_settings_form,
 )
 from portal.extensions import db
 from portal.models import AuditLog, Merchant, Role, StaffUser, SyncRun, WebhookEvent, audit, utcnow
+from portal.progress import running_sync
 from portal.queue import LOW, enqueue, make_job_id
 
 OPERATIONS = ("check", "activate", "pause", "resume", "resync", "dry_run")
