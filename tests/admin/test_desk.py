@@ -316,3 +316,19 @@ def test_merchant_list_has_health_columns_sortable_by_failing(as_role):
     assert desc.index('/manage">busy<') < desc.index('/manage">quiet<')
     asc = client.get(f"/admin/merchants/?sort={index}").get_data(as_text=True)
     assert asc.index('/manage">quiet<') < asc.index('/manage">busy<')
+
+
+def test_dry_run_is_offered_before_activation_by_the_same_rule_as_the_endpoint(as_role):
+    merchant = active_merchant(state="installed")
+    page = as_role("support").get(manage_url(merchant)).get_data(as_text=True)
+    dry = re.search(r"<button[^>]*>Dry run</button>", page).group(0)
+    resync = re.search(r"<button[^>]*>Full resync</button>", page).group(0)
+    assert "disabled" not in dry and "disabled" in resync
+    merchant.bindo_location_ids = []  # an incomplete link: neither the button nor the endpoint
+    db.session.commit()
+    client = as_role("support")
+    page = client.get(manage_url(merchant)).get_data(as_text=True)
+    assert "disabled" in re.search(r"<button[^>]*>Dry run</button>", page).group(0)
+    assert "needs an installed store with a complete Bindo link" in press(
+        client, merchant, "dry_run"
+    ).get_data(as_text=True)
