@@ -296,10 +296,11 @@ class SyncErrorView(ActionRoleMixin, SecureModelView):
         """Every failed product the list shows with the request's search and filters (all
         pages)."""
         view_args = self._get_list_extra_args()
-        _count, query = self.get_list(
-            None, None, False, view_args.search, view_args.filters, execute=False, page_size=0
+        # page_size=0: no limit; a filter value the database refuses gives [] (SecureModelView).
+        _count, rows = self.get_list(
+            None, None, False, view_args.search, view_args.filters, page_size=0
         )
-        return list(query.all())
+        return list(rows)
 
     @staticmethod
     def failed_by_merchant() -> list[tuple[Merchant, int]]:
