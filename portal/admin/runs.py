@@ -89,6 +89,7 @@ class SyncRunView(SecureModelView):
         "kind": lambda v, c, m, n: label(m.kind),
         "started_at": lambda v, c, m, n: when(m.started_at),
         "finished_at": lambda v, c, m, n: when(m.finished_at),
+        "created_at": lambda v, c, m, n: when(m.created_at),
         "counts": lambda v, c, m, n: format_counts(m.counts),
     }
     column_formatters_detail = column_formatters
