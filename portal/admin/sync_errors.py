@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual, IntEqualFilter
 from flask_admin.model.template import macro
 from flask_login import current_user
 from sqlalchemy import select
@@ -232,7 +232,9 @@ class SyncErrorView(ActionRoleMixin, SecureModelView):
         "error_message",
     )
     column_filters = (
-        FilterEqual(ProductBinding.merchant_id, "Merchant", options=LiveOptions(_merchant_options)),
+        IntEqualFilter(
+            ProductBinding.merchant_id, "Merchant", options=LiveOptions(_merchant_options)
+        ),
         "merchant.store_hash",
         FilterEqual(ProductBinding.error_code, "Kind", options=LiveOptions(_kind_options)),
         *datetime_filters(ProductBinding.last_error_at, "Last error at"),
