@@ -115,13 +115,14 @@ def merchants_activate(store_hash: str, wait_seconds: float) -> None:
 
 @merchants_cli.command("pause")
 @click.argument("store_hash")
-def merchants_pause(store_hash: str) -> None:
+@click.option("--reason", required=True, help="shown to the merchant on the app page")
+def merchants_pause(store_hash: str, reason: str) -> None:
     """Stop all sync for the store (workers skip it) until resumed."""
     from portal import lifecycle
 
     merchant = _merchant_or_fail(store_hash)
     try:
-        lifecycle.pause(merchant, f"cli:{getpass.getuser()}")
+        lifecycle.pause(merchant, f"cli:{getpass.getuser()}", reason=reason)
     except lifecycle.LifecycleError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{merchant.store_hash} paused")

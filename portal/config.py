@@ -48,6 +48,11 @@ DEFAULTS: dict[str, Any] = {
     # Proxies in front of the app that set X-Forwarded-For/-Proto (the platform's router is
     # one). 0 trusts no header: the login throttle then sees the socket's address.
     "TRUSTED_PROXIES": 0,
+    # Operations (docs/operations.md): /metrics and /metrics/cluster answer 404 while unset.
+    "METRICS_TOKEN": "",
+    "SENTRY_DSN": "",  # error tracking is off while unset
+    "SENTRY_ENVIRONMENT": "",  # defaults to APP_ENV
+    "LOG_FORMAT": "text",  # or "json": one JSON object per line
 }
 
 INT_KEYS = {

@@ -32,6 +32,9 @@ UNSUBSCRIBE_BINDO_JOB = "worker.jobs.lifecycle.unsubscribe_bindo"
 FULL_SYNC_JOB = "worker.jobs.catalog.full_sync"
 
 
+PAUSE_REASON_CHARS = 500
+
+
 class LifecycleError(Exception):
     """A transition that is not allowed from the merchant's current state (message for staff)."""
 
@@ -122,7 +125,10 @@ def link_bindo(
     changed: list[str] = []
     if merchant.bindo_store_id != store_id:
         merchant.bindo_store_id, changed = store_id, [*changed, "bindo_store_id"]
-    if location_id is not None and list(merchant.bindo_location_ids or []) != [location_id]:
+    # The link form names one location; several are set up on the Locations page, and
+    # re-saving the link (to rotate the token, say) with one of them must not drop the others.
+    # A blank location keeps the saved ones.
+    if location_id is not None and location_id not in (merchant.bindo_location_ids or []):
         merchant.bindo_location_ids, changed = [location_id], [*changed, "bindo_location_ids"]
     if token:
         merchant.bindo_token, changed = token, [*changed, "bindo_token"]
@@ -215,21 +221,44 @@ def _staffish(actor: StaffUser | str) -> str:
     return "staff" if isinstance(actor, StaffUser) else "system"
 
 
-def pause(merchant: Merchant, actor: StaffUser | str) -> None:
-    """Stop all sync for the store; queued jobs do nothing (workers check ``syncing``)."""
+def pause(merchant: Merchant, actor: StaffUser | str, reason: str | None = None) -> None:
+    """Stop all sync for the store; queued jobs do nothing (workers check ``syncing``).
+
+    ``reason`` is shown to the merchant on the app page, so staff write it for them.
+    """
     if merchant.state != MerchantState.ACTIVE.value:
         raise LifecycleError(f"Only an active merchant can be paused (it is {merchant.state}).")
     merchant.state, merchant.paused_at = MerchantState.PAUSED.value, utcnow()
-    audit("merchant.paused", actor_type=_staffish(actor), actor=_actor(actor), merchant=merchant)
+    merchant.pause_reason = (reason or "").strip()[:PAUSE_REASON_CHARS] or None
+    audit(
+        "merchant.paused",
+        actor_type=_staffish(actor),
+        actor=_actor(actor),
+        merchant=merchant,
+        reason=merchant.pause_reason,
+    )
     db.session.commit()
 
 
 def resume(merchant: Merchant, actor: StaffUser | str) -> SyncRun:
-    """Back to active, with a full sync to catch up on what changed while paused."""
+    """Back to active: the orders that arrived while paused are imported at once, and a full
+    sync catches up on what changed in Bindo."""
     if merchant.state != MerchantState.PAUSED.value:
         raise LifecycleError(f"Only a paused merchant can be resumed (it is {merchant.state}).")
+    from portal.pausing import import_waiting_orders, waiting_orders
+
+    waiting = waiting_orders(merchant)
     merchant.state, merchant.paused_at = MerchantState.ACTIVE.value, None
-    audit("merchant.resumed", actor_type=_staffish(actor), actor=_actor(actor), merchant=merchant)
+    merchant.pause_reason = None
+    audit(
+        "merchant.resumed",
+        actor_type=_staffish(actor),
+        actor=_actor(actor),
+        merchant=merchant,
+        waiting_orders=[o.bc_order_id for o in waiting],
+    )
+    db.session.commit()
+    import_waiting_orders(merchant, waiting)
     return start_sync(merchant, "full", requested_by=actor)
 
 

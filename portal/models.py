@@ -174,6 +174,13 @@ class Merchant(TimestampMixin, db.Model):
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     activated_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why staff paused the store, in words the merchant sees on the app page.
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    # The store's lists as a worker last read them (paced), for the portal's dropdowns:
+    # categories go to CategoryCache (with labels); locations of both systems here,
+    # {"bindo": [{"id", "name"}], "bigcommerce": [{"id", "label"}], "fetched_at", "error"}.
+    categories_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    known_locations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_drift_count: Mapped[int | None] = mapped_column(Integer)
     # The stock reconciliation's own clock (last_reconciled_at belongs to the catalog's).
@@ -329,6 +336,8 @@ class CategoryCache(db.Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     path_key: Mapped[str] = mapped_column(String(512))
     bc_category_id: Mapped[int] = mapped_column(BigInteger)
+    # "Parent / Child" as BigCommerce spells it, for the merchant's category dropdown.
+    label: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from portal import metrics
 from portal.crypto import decrypt
 from portal.extensions import csrf, db
 from portal.models import Merchant, MerchantState, WebhookEvent, utcnow
@@ -217,6 +218,7 @@ class IntakeMiddleware:
             except Exception:  # noqa: BLE001 - a delivery never gets a stack trace
                 log.exception("webhook intake failed: %s", req.path)
                 response = _answer(500, "error")
+            metrics.webhook_answered(req.path, response.status_code, response.get_data())
             add_security_headers(self.app, response, path=req.path)
         return response(environ, start_response)
 

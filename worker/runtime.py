@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -19,8 +20,9 @@ from flask import Flask
 from rq import get_current_job
 from sqlalchemy import select
 
-from portal import create_app
+from portal import create_app, metrics
 from portal.extensions import db
+from portal.logs import bind_log_context, reset_log_context
 from portal.models import JobRecord, utcnow
 from worker.clients.errors import CircuitOpen
 from worker.context import MerchantInactive
@@ -129,6 +131,30 @@ def tracked(func: F) -> F:
                 return result
             finally:
                 db.session.remove()
+
+    return measured(func.__name__, wrapper)  # type: ignore[return-value]
+
+
+def measured(name: str, run: F) -> F:
+    """Count the job's outcome and time it (portal.metrics), with its id in every log line."""
+
+    @functools.wraps(run)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        job = get_current_job()
+        context = bind_log_context(job_id=job.id if job else None)
+        started, outcome = time.monotonic(), "failed"
+        try:
+            result = run(*args, **kwargs)
+            kinds = [k for k in ("deferred", "skipped") if isinstance(result, dict) and k in result]
+            outcome = kinds[0] if kinds else "finished"
+            return result
+        except Exception:
+            outcome = "retrying" if job is not None and job.should_retry else "failed"
+            raise
+        finally:
+            with get_app().app_context():
+                metrics.record_job(name, outcome, time.monotonic() - started)
+            reset_log_context(context)
 
     return wrapper  # type: ignore[return-value]
 

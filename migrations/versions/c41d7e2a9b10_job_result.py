@@ -1,7 +1,7 @@
 """job records keep the job's result
 
 Revision ID: c41d7e2a9b10
-Revises: c4a1d2e3f5b6
+Revises: c4d1a7e90b52
 Create Date: 2026-11-29 07:55:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c41d7e2a9b10"
-down_revision = "c4a1d2e3f5b6"
+down_revision = "c4d1a7e90b52"
 branch_labels = None
 depends_on = None
 

@@ -14,6 +14,7 @@ from portal.admin.jobs import JobStatusView
 from portal.admin.merchants import MerchantView
 from portal.admin.notifications import InstallNotificationView, UnreadLabel
 from portal.admin.orders import orders_view
+from portal.admin.queues import QueuesView
 from portal.admin.runs import SyncRunView
 from portal.admin.sync_errors import SyncErrorView
 from portal.extensions import db
@@ -47,6 +48,7 @@ def init_admin(app: Flask) -> Admin:
     )
     admin.add_view(orders_view())
     _add_staff_views(admin)
+    admin.add_view(QueuesView(name="Queues", endpoint="queues", url="/admin/queues"))
     init_display(app)
     actions = {name for view in admin._views for name, _ in getattr(view, "_actions", None) or []}
     allow_admin_handlers(app, sorted(actions))

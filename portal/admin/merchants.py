@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from flask import abort, flash, g, redirect, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -20,6 +20,7 @@ from portal import lifecycle
 from portal.admin.base import SecureModelView
 from portal.admin.display import label, when
 from portal.admin.health import FAILING, LAST_ORDER, LAST_SYNC, LAST_WEBHOOK, health_of
+from portal.admin.locations import LocationsMixin
 from portal.admin.merchant_desk import (
     MerchantDeskMixin,
     location_choices,
@@ -27,6 +28,7 @@ from portal.admin.merchant_desk import (
 )
 from portal.extensions import db
 from portal.models import AuditLog, Merchant, Role, StaffUser, SyncRun, WebhookEvent, audit, utcnow
+from portal.pausing import waiting_orders
 from portal.progress import running_sync
 from portal.queue import LOW, enqueue, make_job_id
 
@@ -188,7 +190,7 @@ def request_full_resync(merchant: Merchant, staff: StaffUser) -> SyncRun:
     return lifecycle.start_sync(merchant, "full", requested_by=staff)
 
 
-class MerchantView(MerchantDeskMixin, SecureModelView):
+class MerchantView(MerchantDeskMixin, LocationsMixin, SecureModelView):
     write_role = Role.SUPPORT
     column_list = (
         "store_hash",
@@ -273,6 +275,7 @@ class MerchantView(MerchantDeskMixin, SecureModelView):
             running=running_sync(merchant),
             check_passed=lifecycle.check_passed(merchant),
             previewable=self._previewable(merchant),
+            waiting=waiting_orders(merchant),
         )
 
     @expose("/<int:merchant_id>/link", methods=("POST",))
@@ -320,8 +323,13 @@ class MerchantView(MerchantDeskMixin, SecureModelView):
             g.queued_job = lifecycle.request_activation(merchant, current_user).job_id
             return "Activation queued: it checks the connection first."
         if operation == "pause":
-            lifecycle.pause(merchant, current_user)
-            return "Paused: nothing syncs until you resume."
+            reason = (request.form.get("reason") or "").strip()
+            if not reason:
+                raise lifecycle.LifecycleError(
+                    "Give a reason to pause: the merchant sees it on the app page."
+                )
+            lifecycle.pause(merchant, current_user, reason=reason)
+            return "Paused: nothing syncs until you resume; the merchant sees your reason."
         if operation == "resync":
             self._require_syncing(merchant)
             run = request_full_resync(merchant, current_user)
@@ -331,8 +339,10 @@ class MerchantView(MerchantDeskMixin, SecureModelView):
             run = request_dry_run(merchant, current_user)
             g.queued_job = make_job_id("dry_run", merchant.id, run.id)
             return f"Dry run queued as run {run.id}: it lists what a full sync would do."
+        waiting = len(waiting_orders(merchant))
         lifecycle.resume(merchant, current_user)
-        return "Resumed: a full sync was started to catch up."
+        imported = f" {waiting} waiting order(s) are being imported now;" if waiting else ""
+        return f"Resumed:{imported} a full sync was started to catch up."
 
     @staticmethod
     def _previewable(merchant: Merchant) -> bool:

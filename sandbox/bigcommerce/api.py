@@ -411,6 +411,14 @@ def inventory_locations() -> Response:
     return v3(chunk, meta)
 
 
+@bp.post("/v3/inventory/locations")
+def create_locations() -> Response:
+    payload = body()
+    with sim().lock:
+        transaction_id = inventory.create_locations(store(), payload)
+    return jsonify({"transaction_id": transaction_id})
+
+
 # -- webhooks --------------------------------------------------------------------------------
 
 

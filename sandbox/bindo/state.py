@@ -51,6 +51,20 @@ def invalid(message: str) -> SimError:
     return SimError(422, "validation_failed", message)
 
 
+def bad_request(message: str) -> SimError:
+    """A field of the wrong JSON type (Bindo's 400 ``bad_request``, as for malformed JSON)."""
+    return SimError(400, "bad_request", message)
+
+
+def attribute_list(value: Any) -> list[dict[str, str]]:
+    """``custom_attributes`` must be a list of ``{"name", "value"}`` objects."""
+    if not isinstance(value, list) or not all(
+        isinstance(a, dict) and "name" in a and "value" in a for a in value
+    ):
+        raise bad_request('custom_attributes must be a list of {"name", "value"} objects')
+    return [{"name": str(a["name"]), "value": str(a["value"])} for a in value]
+
+
 def iso(moment: datetime) -> str:
     """ISO-8601 UTC with a Z, to the second (as Bindo publishes timestamps)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -236,7 +250,7 @@ class SimState:
             if unknown:
                 raise invalid(f"unknown product fields: {sorted(unknown)}")
             product: dict[str, Any] = {
-                "id": self._next("product"),
+                "id": 0,  # taken below, once the fields are known to be valid
                 "name": "Untitled product",
                 "description": "",
                 "price": "0.00",
@@ -251,6 +265,7 @@ class SimState:
                 "updated_at": iso(self.now()),
             }
             self._apply_fields(product, fields)
+            product["id"] = self._next("product")
             if fields.get("upc") and "kind" not in fields:
                 product["kind"] = "upc"
             urls: list[str | None] = [None] * image_count + list(image_urls)
@@ -266,6 +281,8 @@ class SimState:
             return self.render_product(product)
 
     def _apply_fields(self, product: dict[str, Any], fields: Mapping[str, Any]) -> None:
+        """Validate every field first, so a refused request changes nothing."""
+        values: dict[str, Any] = {}
         for key, value in fields.items():
             if key not in PRODUCT_FIELDS:
                 raise invalid(f"unknown product field: {key}")
@@ -274,10 +291,11 @@ class SimState:
             elif key == "kind" and value not in ("custom", "upc"):
                 raise invalid("kind must be 'custom' or 'upc'")
             elif key == "custom_attributes":
-                value = [{"name": str(a["name"]), "value": str(a["value"])} for a in value]
+                value = attribute_list(value)
             elif key == "in_store_only":
                 value = bool(value)
-            product[key] = value
+            values[key] = value
+        product.update(values)
 
     def _product(self, store: Store, product_id: int) -> dict[str, Any]:
         try:
@@ -298,6 +316,29 @@ class SimState:
             store = self.store(store_id)
             product = self._product(store, product_id)
             self._apply_fields(product, fields)
+            product["updated_at"] = iso(self.now())
+            self._emit(store, "product.updated", {"product_id": product["id"]})
+            return self.render_product(product)
+
+    def reorder_images(
+        self, store_id: str, product_id: int, image_ids: Iterable[int]
+    ) -> dict[str, Any]:
+        """Put the product's images in this order (the first is the thumbnail); product.updated.
+
+        ``image_ids`` must name every image of the product exactly once.
+        """
+        with self.lock:
+            store = self.store(store_id)
+            product = self._product(store, product_id)
+            try:
+                order = [int(i) for i in image_ids]
+            except (TypeError, ValueError):
+                raise bad_request("image ids must be integers") from None
+            by_id = {img["id"]: img for img in product["images"]}
+            if sorted(order) != sorted(by_id):
+                raise invalid(f"the order must list each of the images {sorted(by_id)} once")
+            for pos, image_id in enumerate(order, start=1):
+                by_id[image_id]["position"] = pos
             product["updated_at"] = iso(self.now())
             self._emit(store, "product.updated", {"product_id": product["id"]})
             return self.render_product(product)

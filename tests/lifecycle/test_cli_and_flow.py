@@ -22,12 +22,15 @@ def test_cli_activate_enqueues_and_pause_resume_change_state(app, redis_conn):
     assert "queued as job activate-" in result.output
     (job,) = Queue("default", connection=redis_conn, serializer=JSONSerializer).get_jobs()
     assert job.func_name == "worker.jobs.lifecycle.activate_merchant"
-    assert runner.invoke(args=["merchants", "pause", STORE]).exit_code == 1  # not active yet
+    pause = ["merchants", "pause", STORE, "--reason", "Stock count on Monday"]
+    assert runner.invoke(args=pause).exit_code == 1  # not active yet
     merchant.state = "active"
     db.session.commit()
-    assert runner.invoke(args=["merchants", "pause", STORE]).exit_code == 0
+    assert runner.invoke(args=pause[:3]).exit_code == 2  # the reason is required
+    assert runner.invoke(args=pause).exit_code == 0
     db.session.expire_all()
     assert merchant_by_hash(STORE).state == "paused"
+    assert merchant_by_hash(STORE).pause_reason == "Stock count on Monday"
     result = runner.invoke(args=["merchants", "resume", STORE])
     assert result.exit_code == 0 and "full sync run" in result.output
     db.session.expire_all()

@@ -168,6 +168,7 @@ class BigCommerceClient:
         max_attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        on_request: Callable[[str, str, int | str, float, float], None] | None = None,
     ) -> None:
         # Validate before the hash is ever interpolated into a URL (path injection, SSRF).
         if not isinstance(store_hash, str) or not STORE_HASH_RE.match(store_hash):
@@ -182,6 +183,9 @@ class BigCommerceClient:
         self._max_attempts = max(1, max_attempts)
         self._sleep = sleep
         self._rng = rng
+        # Told of every attempt: (store, "METHOD /template", status or error name, seconds,
+        # seconds paced); the worker passes portal.metrics' recorder (this module knows none).
+        self._on_request = on_request
 
     def __repr__(self) -> str:  # never show the token
         return f"BigCommerceClient(store_hash={self.store_hash!r})"
@@ -215,8 +219,9 @@ class BigCommerceClient:
         while True:
             if self._breaker is not None:
                 self._breaker.check(self.store_hash)
+            waited = 0.0
             if self._pacer is not None:
-                self._pacer.before_request(self.store_hash)
+                waited = self._pacer.before_request(self.store_hash) or 0.0
             started = time.monotonic()
             try:
                 resp = self._session.request(
@@ -234,6 +239,8 @@ class BigCommerceClient:
                 elapsed = (time.monotonic() - started) * 1000
                 kind = type(exc).__name__
                 logger.debug("%s -> %s after %.0f ms", label, kind, elapsed)
+                if self._on_request is not None:
+                    self._on_request(self.store_hash, label, kind, elapsed / 1000, waited)
                 if self._breaker is not None:
                     self._breaker.record_failure(self.store_hash)
                 not_sent = isinstance(exc, requests.exceptions.ConnectionError) and _sent_nothing(
@@ -264,6 +271,8 @@ class BigCommerceClient:
             elapsed = (time.monotonic() - started) * 1000
             status = resp.status_code
             logger.debug("%s -> %s in %.0f ms", label, status, elapsed)
+            if self._on_request is not None:
+                self._on_request(self.store_hash, label, status, elapsed / 1000, waited)
             if self._pacer is not None:
                 self._pacer.after_response(self.store_hash, status, resp.headers)
 
