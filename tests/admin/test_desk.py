@@ -247,8 +247,8 @@ def test_reconcile_button_queues_a_catalog_reconcile(as_role):
     assert db.session.query(AuditLog).filter_by(action="sync.reconcile_requested").count() == 1
 
 
-def test_ids_read_bindo_and_bc_with_deep_links(app, as_role):
-    app.config["BINDO_BACKOFFICE_URL"] = "http://bindo.example"
+def test_ids_read_bindo_and_bc_with_deep_links(app, as_role, monkeypatch):
+    monkeypatch.setitem(app.config, "BINDO_BACKOFFICE_URL", "http://bindo.example")
     merchant = active_merchant()
     binding = add_failed(merchant, 134, bc_product_id=35)
     client = as_role("viewer")
