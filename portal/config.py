@@ -32,6 +32,12 @@ DEFAULTS: dict[str, Any] = {
     "BIGCOMMERCE_FRAME_ANCESTORS": "https://*.bigcommerce.com https://*.mybigcommerce.com",
     "APP_URL": "http://127.0.0.1:5000",
     "BINDO_API_URL": "https://api.bindo.com",
+    # Deep links on the staff pages. The control panel's base is documented (store
+    # information's control_panel_base_url); the /manage/... paths are assumed (docs/admin.md).
+    "BIGCOMMERCE_CONTROL_PANEL_URL": "https://store-{store_hash}.mybigcommerce.com",
+    "BINDO_BACKOFFICE_URL": "",  # empty: no links into Bindo's back office
+    "BINDO_BACKOFFICE_PRODUCT_PATH": "/stores/{store_id}/products/{id}",
+    "BINDO_BACKOFFICE_ORDER_PATH": "/stores/{store_id}/orders/{id}",
     "NOTIFY_EMAIL": "",
     "NOTIFY_WEBHOOK_URL": "",
     "SMTP_URL": "",

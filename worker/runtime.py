@@ -10,6 +10,7 @@ deferred (re-scheduled) instead of burning its retries.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -70,6 +71,17 @@ def _update(job_id: str | None, **fields: Any) -> None:
         db.session.commit()
 
 
+def _storable(result: Any) -> dict[str, Any] | None:
+    """The job's return value as the JobRecord keeps it: a JSON dict, else nothing."""
+    if not isinstance(result, dict):
+        return None
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError):
+        return None
+    return result
+
+
 def tracked(func: F) -> F:
     """Run ``func`` inside the app, with its outcome written to its JobRecord row."""
 
@@ -112,7 +124,13 @@ def tracked(func: F) -> F:
                 )
                 raise
             else:
-                _update(job_id, state="finished", error=None, finished_at=utcnow())
+                _update(
+                    job_id,
+                    state="finished",
+                    error=None,
+                    result=_storable(result),
+                    finished_at=utcnow(),
+                )
                 return result
             finally:
                 db.session.remove()

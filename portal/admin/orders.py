@@ -14,10 +14,10 @@ from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from sqlalchemy import String, cast, select
 
 from portal.admin.base import ActionRoleMixin, SecureModelView
+from portal.admin.display import bc_ref, bindo_ref, label, order_status, when
 from portal.extensions import db
 from portal.models import ImportedOrder, Merchant, audit
 from portal.queue import HIGH, enqueue, make_job_id
-from shared.mapping.orders import STATUS_NAMES
 
 IMPORT_JOB = "worker.jobs.orders.import_order"
 STATES = (
@@ -50,6 +50,7 @@ class ImportedOrderView(ActionRoleMixin, SecureModelView):
         "bindo_order_id",
         "state",
         "bc_status_id",
+        "total",
         "flags",
         "error_message",
         "attempts",
@@ -66,14 +67,15 @@ class ImportedOrderView(ActionRoleMixin, SecureModelView):
     column_searchable_list = ("bc_order_id", "bindo_order_id")
     column_formatters = {
         "merchant": lambda v, c, m, n: m.merchant.store_name or m.merchant.store_hash,
-        "flags": lambda v, c, m, n: ", ".join(m.flags or []),
-        # "waiting" rows say what they wait for: "7 Awaiting Payment", "12 Manual Verification".
-        "bc_status_id": lambda v, c, m, n: (
-            ""
-            if m.bc_status_id is None
-            else f"{m.bc_status_id} {STATUS_NAMES.get(m.bc_status_id, '')}".strip()
-        ),
+        "bc_order_id": lambda v, c, m, n: bc_ref(m.bc_order_id, m.merchant, kind="order"),
+        "bindo_order_id": lambda v, c, m, n: bindo_ref(m.bindo_order_id, m.merchant, kind="order"),
+        "state": lambda v, c, m, n: label(m.state),
+        "bc_status_id": lambda v, c, m, n: order_status(m.bc_status_id),
+        "flags": lambda v, c, m, n: ", ".join(label(f) for f in m.flags or []),
+        "imported_at": lambda v, c, m, n: when(m.imported_at),
+        "updated_at": lambda v, c, m, n: when(m.updated_at),
     }
+    column_formatters_detail = column_formatters
     column_filters = (
         Merchant.store_hash,
         "state",

@@ -16,6 +16,25 @@ STATUS_CANCELLED = 5
 STATUS_DECLINED = 6
 STATUS_PARTIALLY_REFUNDED = 14
 
+# Every status's name as the control panel shows it (CONTRACT section 8.5), for people.
+STATUS_NAMES: dict[int, str] = {
+    0: "Incomplete",
+    1: "Pending",
+    2: "Shipped",
+    3: "Partially Shipped",
+    4: "Refunded",
+    5: "Cancelled",
+    6: "Declined",
+    7: "Awaiting Payment",
+    8: "Awaiting Pickup",
+    9: "Awaiting Shipment",
+    10: "Completed",
+    11: "Awaiting Fulfillment",
+    12: "Manual Verification Required",
+    13: "Disputed",
+    14: "Partially Refunded",
+}
+
 # Statuses at which an order is placed and paid: it becomes a Bindo sale (and lowers Bindo
 # stock). 2 Shipped, 3 Partially Shipped, 8 Awaiting Pickup, 9 Awaiting Shipment,
 # 10 Completed, 11 Awaiting Fulfillment; 14 Partially Refunded was paid too (first seen at 14:
@@ -26,12 +45,6 @@ STATUS_PARTIALLY_REFUNDED = 14
 IMPORTED_STATUSES: frozenset[int] = frozenset({2, 3, 8, 9, 10, 11, STATUS_PARTIALLY_REFUNDED})
 WAITING_STATUSES: frozenset[int] = frozenset({STATUS_INCOMPLETE, 1, 7, 12, 13})
 REFUNDED_STATUSES: frozenset[int] = frozenset({STATUS_REFUNDED, STATUS_PARTIALLY_REFUNDED})
-STATUS_NAMES: dict[int, str] = {
-    0: "Incomplete", 1: "Pending", 2: "Shipped", 3: "Partially Shipped", 4: "Refunded",
-    5: "Cancelled", 6: "Declined", 7: "Awaiting Payment", 8: "Awaiting Pickup",
-    9: "Awaiting Shipment", 10: "Completed", 11: "Awaiting Fulfillment",
-    12: "Manual Verification Required", 13: "Disputed", 14: "Partially Refunded",
-}  # fmt: skip
 
 _CENTS = Decimal("0.01")
 

@@ -103,3 +103,39 @@ def test_probe_prints_a_read_only_report_without_the_token(client, sim, app):
     assert methods == {"GET"}
     unknown = app.test_cli_runner().invoke(args=["bigcommerce", "probe", "nope"])
     assert unknown.exit_code == 1 and "no merchant" in unknown.output
+
+
+def test_cli_list_prints_the_admin_ids_and_link_and_reconcile_work(app, redis_conn):
+    from portal.models import AuditLog, JobRecord
+
+    merchant = make_merchant()
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["merchants", "list"]).output.splitlines()
+    assert listed[1].split("\t")[:3] == [str(merchant.id), STORE, "installed"]
+    assert listed[1].endswith(f"/admin/merchants/{merchant.id}/manage")
+    result = runner.invoke(
+        args=[
+            "merchants",
+            "link",
+            STORE,
+            "--bindo-store",
+            "bindo-store-1",
+            "--location",
+            "11",
+            "--secrets-stdin",
+        ],
+        input=f"{BINDO_TOKEN}\n{BINDO_SECRET}\n",
+    )
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    merchant = merchant_by_hash(STORE)
+    assert merchant.bindo_linked and merchant.bindo_webhook_secret == BINDO_SECRET
+    assert BINDO_TOKEN not in result.output
+    assert db.session.query(AuditLog).filter_by(action="merchant.bindo_linked").count() == 1
+    assert runner.invoke(args=["merchants", "reconcile", STORE]).exit_code == 1  # not active
+    merchant.state = "active"
+    db.session.commit()
+    result = runner.invoke(args=["merchants", "reconcile", STORE])
+    assert result.exit_code == 0 and "queued as job reconcile-" in result.output
+    (record,) = db.session.query(JobRecord).all()
+    assert (record.func, record.args) == ("worker.jobs.catalog.reconcile", [merchant.id])

@@ -423,8 +423,10 @@ class CatalogSync:
             binding.name = plan.mapped.name[:255]
             binding.sku = plan.mapped.sku
             binding.upc = plan.mapped.upc
-        elif binding.name is None:
-            binding.name = str(plan.record.get("name") or "")[:255]
+        else:
+            # Mapping failed: keep Bindo's own name and SKU so staff can search for them.
+            binding.name = binding.name or str(plan.record.get("name") or "")[:255]
+            binding.sku = binding.sku or (str(plan.record.get("sku") or "")[:255] or None)
         return binding
 
     def _fail(self, plan: Plan, exc: Exception | None) -> Outcome:
