@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, render_template, request
+from redis.exceptions import RedisError
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -114,6 +115,17 @@ def _register_errors(app: Flask) -> None:
         return render_template(
             "errors/error.html", title=f"{exc.code} {exc.name}", message=exc.description
         ), exc.code
+
+    @app.errorhandler(RedisError)
+    def queue_down(exc: RedisError):
+        # Nothing is queued for later: the staff member sees it and tries again.
+        log.warning("job queue unavailable: %s", exc)
+        db.session.rollback()
+        return render_template(
+            "errors/error.html",
+            title="Job queue unavailable",
+            message="Redis did not answer, so nothing was queued. Please try again in a minute.",
+        ), 503
 
     @app.errorhandler(Exception)
     def unhandled(exc: Exception):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from portal.alerts import notify, resolve_alert
@@ -114,23 +116,33 @@ def link_bindo(
     actor: StaffUser | str,
     *,
     store_id: str,
-    location_id: int,
+    location_id: int | None,
     token: str | None = None,
     webhook_secret: str | None = None,
 ) -> None:
-    """Save the Bindo link; blank secrets keep the stored ones (they are write-only)."""
+    """Save the Bindo link; blank secrets keep the stored ones (they are write-only), and so
+    does a blank location (staff save the store and token first, check the connection, then
+    pick the location from the store's list). A change clears the last check's result: it
+    described the old link."""
     changed: list[str] = []
     if merchant.bindo_store_id != store_id:
         merchant.bindo_store_id, changed = store_id, [*changed, "bindo_store_id"]
     # The link form names one location; several are set up on the Locations page, and
     # re-saving the link (to rotate the token, say) with one of them must not drop the others.
-    if location_id not in (merchant.bindo_location_ids or []):
+    # A blank location keeps the saved ones.
+    if location_id is not None and location_id not in (merchant.bindo_location_ids or []):
         merchant.bindo_location_ids, changed = [location_id], [*changed, "bindo_location_ids"]
     if token:
         merchant.bindo_token, changed = token, [*changed, "bindo_token"]
     if webhook_secret:
         merchant.bindo_webhook_secret = webhook_secret
         changed.append("bindo_webhook_secret")
+    if changed and merchant.last_connection_check:
+        # Keep the store's locations list (the choices of the form) unless the store changed.
+        kept = {}
+        if "bindo_store_id" not in changed and "bindo_locations" in merchant.last_connection_check:
+            kept = {"bindo_locations": merchant.last_connection_check["bindo_locations"]}
+        merchant.last_connection_check = kept or None
     # Only field names go to the audit log, never the secret values.
     audit(
         "merchant.bindo_linked",
@@ -142,8 +154,28 @@ def link_bindo(
     db.session.commit()
 
 
+def webhook_destination_problem(app_url: str) -> str | None:
+    """Why BigCommerce would refuse our webhook destination (it delivers only to https on
+    port 443), in a sentence for staff; None when the destination is acceptable."""
+    try:
+        parts = urlsplit(app_url.strip())
+        port = parts.port
+    except ValueError:
+        port, parts = -1, urlsplit("")
+    if parts.scheme != "https" or not parts.hostname or port not in (None, 443):
+        return (
+            f"BigCommerce delivers webhooks only to https addresses on port 443, and APP_URL "
+            f"is {app_url!r}: set APP_URL to the app's public https address, then activate."
+        )
+    return None
+
+
 def activation_blocker(merchant: Merchant) -> str | None:
     """Why activation cannot start now, in a sentence for staff; None when it can."""
+    if current_app.config.get("APP_ENV") == "production":
+        problem = webhook_destination_problem(str(current_app.config.get("APP_URL") or ""))
+        if problem:
+            return problem
     if merchant.state == MerchantState.UNINSTALLED.value or merchant.access_token_enc is None:
         return "The app is not installed in this BigCommerce store."
     if merchant.state == MerchantState.NEEDS_REAUTH.value:
@@ -153,6 +185,12 @@ def activation_blocker(merchant: Merchant) -> str | None:
     if not merchant.bindo_webhook_secret_enc:
         return "The Bindo webhook signing secret is missing."
     return None
+
+
+def check_passed(merchant: Merchant) -> bool:
+    """The last connection check (since the link was last changed) found both sides ok."""
+    check = merchant.last_connection_check or {}
+    return check.get("bigcommerce") == "ok" and check.get("bindo") == "ok"
 
 
 def request_activation(merchant: Merchant, actor: StaffUser | str) -> JobRecord:

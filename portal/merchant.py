@@ -166,8 +166,11 @@ def _category_choices(merchant: Merchant) -> tuple[list[tuple[int, str]], bool]:
     return choices, bool(stored)
 
 
-def apply_settings(merchant: Merchant, form: SettingsForm, actor: str | None) -> dict[str, Any]:
-    """Write changed settings with an audit row; returns the changes (old, new)."""
+def apply_settings(
+    merchant: Merchant, form: SettingsForm, actor: str | None, actor_type: str = "merchant"
+) -> dict[str, Any]:
+    """Write changed settings with an audit row (by the merchant, or staff from the admin);
+    returns the changes (old, new)."""
     new = {
         "default_category_id": form.default_category_id.data or None,
         "content_managed_by": form.content_managed_by.data,
@@ -179,7 +182,7 @@ def apply_settings(merchant: Merchant, form: SettingsForm, actor: str | None) ->
     if changes:
         audit(
             "merchant.settings_changed",
-            actor_type="merchant",
+            actor_type=actor_type,
             actor=actor,
             merchant=merchant,
             changes=changes,

@@ -50,6 +50,10 @@ def demo_env() -> dict[str, str]:
         DEMO_BINDO_STORE=BINDO_STORE,
         # The simulator's control-panel page frames the merchant app, as BigCommerce does.
         BIGCOMMERCE_FRAME_ANCESTORS=BC,
+        # Staff pages link products and orders to the Bindo simulator's back-office page.
+        BINDO_BACKOFFICE_URL=BINDO,
+        BINDO_BACKOFFICE_PRODUCT_PATH="/_sim/stores/{store_id}?product={id}",
+        BINDO_BACKOFFICE_ORDER_PATH="/_sim/stores/{store_id}?order={id}",
         PATH=f"{BIN}:{env.get('PATH', '')}",
         PYTHONUNBUFFERED="1",
     )

@@ -11,6 +11,7 @@ from portal import metrics
 from portal.extensions import db
 from portal.logs import bind_log_context
 from portal.models import Merchant, MerchantState, audit, utcnow
+from portal.queue import redis_conn
 from worker.clients.bigcommerce import BigCommerceClient
 from worker.clients.bindo import BindoClient
 from worker.clients.errors import Unauthorized
@@ -24,10 +25,8 @@ class MerchantInactive(Exception):
 
 
 def redis() -> Redis:
-    ext = current_app.extensions
-    if "redis" not in ext:
-        ext["redis"] = Redis.from_url(current_app.config["REDIS_URL"])
-    return ext["redis"]
+    """The app's Redis connection (portal/queue.py's factory, with its timeouts)."""
+    return redis_conn()
 
 
 def load_merchant(merchant_id: int, *, require_active: bool = True) -> Merchant:

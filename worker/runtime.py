@@ -1,7 +1,8 @@
 """Job plumbing: one app per worker process, and the ``tracked`` decorator every job wears.
 
 Jobs take ids, reload state, record outcomes on their JobRecord row and let failures surface
-(re-raise) so RQ's Retry and failed registry see them. A job whose merchant stopped syncing
+(re-raise) so RQ's Retry and failed registry see them. A run clears its coalescing flag as it
+starts (portal/queue.py). A job whose merchant stopped syncing
 (``MerchantInactive``) is recorded as skipped. A job whose store's circuit is open is
 deferred (re-scheduled) instead of burning its retries.
 """
@@ -9,6 +10,7 @@ deferred (re-scheduled) instead of burning its retries.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from portal import create_app, metrics
 from portal.extensions import db
 from portal.logs import bind_log_context, reset_log_context
 from portal.models import JobRecord, utcnow
+from portal.queue import clear_flag
 from worker.clients.errors import CircuitOpen
 from worker.context import MerchantInactive
 
@@ -68,6 +71,17 @@ def _update(job_id: str | None, **fields: Any) -> None:
         db.session.commit()
 
 
+def _storable(result: Any) -> dict[str, Any] | None:
+    """The job's return value as the JobRecord keeps it: a JSON dict, else nothing."""
+    if not isinstance(result, dict):
+        return None
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError):
+        return None
+    return result
+
+
 def tracked(func: F) -> F:
     """Run ``func`` inside the app, with its outcome written to its JobRecord row."""
 
@@ -80,6 +94,7 @@ def tracked(func: F) -> F:
             if job is not None:
                 # The work horse is a fork: never reuse the parent's pooled connections.
                 db.engine.dispose(close=False)
+                clear_flag(job)  # from now on a change queues a follow-up run
             row = _record(job_id)
             if row is not None:
                 row.state, row.started_at = "started", utcnow()
@@ -109,7 +124,13 @@ def tracked(func: F) -> F:
                 )
                 raise
             else:
-                _update(job_id, state="finished", error=None, finished_at=utcnow())
+                _update(
+                    job_id,
+                    state="finished",
+                    error=None,
+                    result=_storable(result),
+                    finished_at=utcnow(),
+                )
                 return result
             finally:
                 db.session.remove()

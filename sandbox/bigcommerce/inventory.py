@@ -23,8 +23,14 @@ def _resolve(store: Store, item: Any) -> tuple[int | None, str | None]:
     if item.get("location_id") not in store.locations:
         return None, f"Location {item.get('location_id')} does not exist"
     if "product_id" in item:
-        if item["product_id"] not in store.products:
+        product = store.products.get(item["product_id"])
+        if product is None:
             return None, f"Product {item['product_id']} does not exist"
+        if product["inventory_tracking"] == "variant":  # the mirror of the documented case
+            return None, (
+                f"Item with product_id {item['product_id']} is tracked by variant, "
+                "please update stock by variant id or sku"
+            )
         return item["product_id"], None
     if "variant_id" in item:
         for product in store.products.values():
@@ -88,6 +94,14 @@ def apply_levels(state: BCSimState, store: Store, resolved: list[tuple[int, int,
         inventory = {"product_id": product_id, "method": "absolute", "value": quantity - before}
         data = {"type": "product", "id": product_id, "inventory": inventory}
         state.emit(store, "store/product/inventory/updated", data)
+        # Real BigCommerce also fires store/product/updated for a tracked product's level
+        # change, whoever wrote it (our own pushes included: echoes).
+        if (
+            state.config.product_updated_on_inventory_writes
+            and product["inventory_tracking"] != "none"
+            and quantity != before
+        ):
+            state.emit(store, "store/product/updated", {"type": "product", "id": product_id})
 
 
 def inventory_items(store: Store, args: dict[str, str]) -> list[dict[str, Any]]:

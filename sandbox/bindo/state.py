@@ -542,7 +542,25 @@ class SimState:
         if not isinstance(raw_lines, list) or not raw_lines:
             raise invalid("line_items must be a non-empty list")
         lines = [self._build_line(store, raw) for raw in raw_lines]
-        total = sum((Decimal(line["price"]) * line["quantity"] for line in lines), Decimal(0))
+        subtotal = sum((Decimal(line["price"]) * line["quantity"] for line in lines), Decimal(0))
+        parts = {
+            name: Decimal(money(payload.get(name) or "0"))
+            for name in ("shipping_total", "tax_total", "discount_total", "adjustment_total")
+        }
+        total = (
+            subtotal
+            + parts["shipping_total"]
+            + parts["tax_total"]
+            - parts["discount_total"]
+            + parts["adjustment_total"]
+        )
+        if payload.get("total") is not None and Decimal(money(payload["total"])) != total:
+            # Bindo computes the total itself (ASSUMED, docs/bindo-api.md): a sender's total
+            # that disagrees with the parts is refused rather than silently replaced.
+            raise invalid(f"total {payload['total']} is not the sum of the parts ({total})")
+        discounts = payload.get("discounts") or []
+        if not isinstance(discounts, list) or not all(isinstance(d, Mapping) for d in discounts):
+            raise invalid("discounts must be a list of objects")
         return {
             "id": self._next("order"),
             "external_reference": ref,
@@ -551,6 +569,10 @@ class SimState:
             "location_id": location_id,
             "customer_id": customer_id,
             "currency": payload.get("currency") or "USD",
+            "subtotal": money(subtotal),
+            **{name: money(value) for name, value in parts.items()},
+            "discounts": [dict(d) for d in discounts],
+            "payment_method": payload.get("payment_method") or "",
             "total": money(total),
             "note": payload.get("note") or "",
             "line_items": lines,

@@ -172,7 +172,8 @@ def test_staff_manage_page_screenshot(stack, page):
     staff_login(page, stack.portal_url, "support@bindo.test")
     page.goto(f"{stack.portal_url}/admin/merchants/{merchant.id}/manage")
     page.click("button:has-text('Dry run')")
-    expect(page.locator(".alert-info")).to_contain_text("Dry run queued as run")
-    expect(page.locator("#recent-runs")).to_contain_text("dry_run")
+    expect(page.locator(".alert-info").first).to_contain_text("Dry run queued as run")
+    expect(page.locator("#job-box")).to_be_visible()  # its outcome, polled in place
+    expect(page.locator("#recent-runs")).to_contain_text("Dry run")
     expect(page.locator("#webhook-health")).to_contain_text("processed 1")
     screenshot(page, "merchant_manage")

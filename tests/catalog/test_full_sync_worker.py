@@ -45,12 +45,16 @@ def test_500_products_full_sync_then_second_sync_writes_nothing(stack, worker_pr
     assert (first.total, first.done) == (PRODUCTS, PRODUCTS)
     assert first.counts["created"] == PRODUCTS
     assert len(stack.bc.stores["full500"].products) == PRODUCTS
-    # 500 creates, one POST each, and their Bindo stock in absolute inventory writes: the
-    # debounced stock push the creates request runs between the run's steps (a step gives its
-    # worker up when stock work waits), so at most one write per step; nothing else written.
+    # 500 creates, one POST each; one channel assignment per batch of created products
+    # (multi-storefront stores, issue 15 item 8: a chunk of 50, or fewer when a step stopped
+    # early to let other work run, never fewer than 5); and their Bindo stock in absolute
+    # inventory writes: the debounced stock push the creates request runs between the run's
+    # steps (a step gives its worker up when stock work waits), so at most one write per step.
     wait_for(lambda: stocked(stack, "full500") == PRODUCTS)
     written = writes(stack, "full500")
     assert 1 <= written.pop("PUT /v3/inventory/adjustments/absolute") <= first.steps
+    assigned = written.pop("PUT /v3/catalog/products/channel-assignments")
+    assert PRODUCTS // 50 <= assigned <= PRODUCTS // 5
     assert written == {
         "POST /v3/catalog/trees/categories": 1,  # the test's own category
         "POST /v3/catalog/products": PRODUCTS,

@@ -186,14 +186,14 @@ def test_unread_count_shows_in_the_menu_and_mark_handled_clears_it(staff, app):
     client = staff("support")
     ids = _notify(make_merchant(), 3)
     page = client.get("/admin/notifications/").get_data(as_text=True)
-    assert "Install notifications (3)" in page
+    assert "Installs (3)" in page
     response = client.post(
         "/admin/notifications/action/",
         data={"csrf_token": csrf_token(page), "action": "mark_handled", "rowid": ids[:2]},
     )
     assert response.status_code == 302
     page = client.get("/admin/notifications/").get_data(as_text=True)
-    assert "Install notifications (1)" in page
+    assert "Installs (1)" in page
     db.session.expire_all()
     handled = db.session.scalars(
         select(InstallNotification).where(InstallNotification.handled_at.isnot(None))
