@@ -74,6 +74,10 @@ def _load_run(run_id: int, *, preview: bool = False) -> tuple[SyncRun, Merchant]
 # --- resumable runs: one short step per job ----------------------------------------------------
 
 
+def never() -> bool:
+    return False
+
+
 def _step(run: SyncRun, merchant: Merchant, step: int) -> dict[str, int]:
     """Run step number ``step`` of ``run`` and queue the next one (see catalog/steps.py).
 
@@ -89,12 +93,14 @@ def _step(run: SyncRun, merchant: Merchant, step: int) -> dict[str, int]:
     while True:
         run.steps, run.state = step, "running"
         db.session.commit()
-        result = run_step(run, merchant)
+        in_worker = get_current_job() is not None
+        # Outside a worker nobody runs the waiting jobs in between: no reason to yield to them.
+        result = run_step(run, merchant) if in_worker else run_step(run, merchant, yield_when=never)
         if result.report.retryable is not None:
             raise result.report.retryable  # RQ's Retry runs this step again, from the cursor
         if result.done:
             break
-        if get_current_job() is None:
+        if not in_worker:
             time.sleep(result.delay)
             step += 1
             continue
