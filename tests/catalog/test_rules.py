@@ -316,7 +316,7 @@ def test_a_late_event_never_rolls_back(stack, shop):
     assert bc_product(stack, "rules1", bc_id)["price"] == 30.0
 
     # And an old record (e.g. read early by a long full sync) is never pushed over a newer one.
-    from worker.sync.catalog import CatalogSync
+    from worker.sync.catalog.engine import CatalogSync
 
     merchant = db.session.get(Merchant, shop.id)
     old = {**product, "price": "10.00", "updated_at": "2000-01-01T00:00:00Z"}
@@ -455,7 +455,7 @@ def test_dry_run_decides_without_writing(stack, shop):
 def test_webhook_handlers_are_registered_and_coalesce_per_product(stack, shop):
     from portal.models import JobRecord, WebhookEvent
     from worker.inbox import handler_for
-    from worker.sync import catalog
+    from worker.sync.catalog import handlers as catalog
 
     for scope in ("product.created", "product.updated", "product.deleted"):
         assert handler_for("bindo", scope) is catalog.on_bindo_product_event
@@ -477,7 +477,7 @@ def test_webhook_handlers_are_registered_and_coalesce_per_product(stack, shop):
 
 def test_periodic_check_enqueues_one_reconcile_per_window(stack, shop):
     from portal.models import JobRecord
-    from worker.sync.catalog import RECONCILE_JOB, enqueue_due_catalog_reconciles
+    from worker.sync.catalog.handlers import RECONCILE_JOB, enqueue_due_catalog_reconciles
 
     enqueue_due_catalog_reconciles()
     enqueue_due_catalog_reconciles()

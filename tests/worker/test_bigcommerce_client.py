@@ -185,10 +185,10 @@ def test_429_with_reset_header_waits_that_long_then_succeeds(rsps, client, sleep
     assert sleeps == [15.0]
 
 
-def test_429_with_reset_waits_through_the_shared_pacer_and_spares_the_breaker(rsps):
+def test_429_with_reset_waits_through_the_shared_pacer_and_spares_the_breaker(rsps, redis_conn):
     clock = FakeClock()
-    pacer = RatePacer(None, sleep=clock.sleep, clock=clock)
-    breaker = CircuitBreaker(None, failure_threshold=1, clock=clock)
+    pacer = RatePacer(redis_conn, sleep=clock.sleep, clock=clock)
+    breaker = CircuitBreaker(redis_conn, failure_threshold=1, clock=clock)
     client = BigCommerceClient(API, STORE, TOKEN, pacer=pacer, breaker=breaker, sleep=clock.sleep)
     rsps.add(
         responses.GET,
@@ -267,9 +267,9 @@ def test_connection_errors_exhaust_into_transport_error(rsps, client):
     assert info.value.retry_after >= 60
 
 
-def test_breaker_opens_after_five_failures_and_then_fails_fast(rsps, sleeps):
+def test_breaker_opens_after_five_failures_and_then_fails_fast(rsps, sleeps, redis_conn):
     clock = FakeClock()
-    breaker = CircuitBreaker(None, clock=clock)
+    breaker = CircuitBreaker(redis_conn, clock=clock)
     client = BigCommerceClient(API, STORE, TOKEN, breaker=breaker, sleep=sleeps.append)
     rsps.add(responses.GET, f"{PRODUCTS}/1", status=500)
     with pytest.raises(ServerError):
@@ -281,9 +281,9 @@ def test_breaker_opens_after_five_failures_and_then_fails_fast(rsps, sleeps):
     assert info.value.retry_after > 0
 
 
-def test_a_4xx_closes_the_breaker_as_a_healthy_answer(rsps):
+def test_a_4xx_closes_the_breaker_as_a_healthy_answer(rsps, redis_conn):
     clock = FakeClock()
-    breaker = CircuitBreaker(None, clock=clock, failure_threshold=1, open_seconds=30)
+    breaker = CircuitBreaker(redis_conn, clock=clock, failure_threshold=1, open_seconds=30)
     breaker.record_failure(STORE)
     clock.now += 30
     client = BigCommerceClient(API, STORE, TOKEN, breaker=breaker)

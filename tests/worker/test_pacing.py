@@ -1,8 +1,10 @@
-"""RatePacer, CircuitBreaker and backoff_delay against real Redis (db 14) with a fake clock."""
+"""RatePacer, CircuitBreaker and backoff_delay against real Redis (the Lua scripts themselves;
+there is no in-process copy) with a fake clock. The db is TEST_REDIS_URL's (default db 14)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 
@@ -12,7 +14,7 @@ import redis
 from worker.clients.errors import CircuitOpen
 from worker.clients.pacing import CircuitBreaker, RatePacer, backoff_delay
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 STORE = "abc123"
 
 
@@ -98,28 +100,50 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["redis", "in_process"])
-def make_pacer(request, redis_db, clock):
-    """Build pacers on either backend; on Redis every pacer shares the store's state."""
-    backend = None if request.param == "in_process" else redis_db
+@pytest.fixture
+def make_pacer(redis_db, clock):
+    """Build pacers on Redis: every pacer shares the store's state, as workers do."""
 
     def build(**kwargs) -> RatePacer:
-        return RatePacer(backend, sleep=clock.sleep, clock=clock, **kwargs)
+        return RatePacer(redis_db, sleep=clock.sleep, clock=clock, **kwargs)
 
     return build
 
 
-@pytest.fixture(params=["redis", "in_process"])
-def make_breaker(request, redis_db, clock):
-    backend = None if request.param == "in_process" else redis_db
-
+@pytest.fixture
+def make_breaker(redis_db, clock):
     def build(**kwargs) -> CircuitBreaker:
-        return CircuitBreaker(backend, clock=clock, **kwargs)
+        return CircuitBreaker(redis_db, clock=clock, **kwargs)
 
     return build
 
 
 # ------------------------------------------------------------------------------- pacing
+
+
+def test_budget_says_what_is_left_now_and_when_it_refills_without_taking_any(make_pacer, clock):
+    pacer = make_pacer()
+    assert pacer.budget(STORE).available is None  # no response yet: the quota is unknown
+    pacer.before_request(STORE)
+    pacer.after_response(STORE, 200, rate_headers(left=40, reset_ms=12_000))
+    budget = pacer.budget(STORE)
+    assert budget.available == 39  # min_left=1 stays in reserve
+    assert 12.0 <= budget.refill_in <= 12.5
+    assert pacer.budget(STORE).available == 39  # reading takes nothing
+    for _ in range(39):
+        assert pacer.try_acquire(STORE) == 0
+        pacer.release(STORE)
+    assert pacer.budget(STORE).available == 0
+    clock.advance(12.5)
+    assert pacer.budget(STORE).available == 149  # the next window, whole
+
+
+def test_budget_is_zero_while_a_429_block_lasts(make_pacer):
+    pacer = make_pacer()
+    pacer.before_request(STORE)
+    pacer.after_response(STORE, 429, {"X-Rate-Limit-Time-Reset-Ms": "8000"})
+    budget = pacer.budget(STORE)
+    assert budget.available == 0 and 8.0 <= budget.refill_in <= 8.5
 
 
 def test_no_wait_while_requests_are_left(make_pacer, clock):
@@ -167,7 +191,7 @@ def test_429_with_reset_blocks_the_store_for_every_worker(redis_db, clock):
     assert worker_a.before_request(STORE) == 0
 
 
-def test_429_block_applies_in_process(make_pacer):
+def test_429_block_applies_to_the_next_call(make_pacer):
     pacer = make_pacer()
     pacer.after_response(STORE, 429, {"x-retry-after": "3"})
     assert 3.0 <= pacer.before_request(STORE) <= 3.5

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
@@ -88,7 +88,7 @@ def rate_limit_wait_seconds(headers: Mapping[str, str]) -> float | None:
 # --------------------------------------------------------------------------------------------
 # RatePacer
 #
-# State per store (a Redis hash, or a dict in-process):
+# State per store (a Redis hash):
 #   quota, window_ms   last seen X-Rate-Limit-Requests-Quota / -Time-Window-Ms
 #   window_end         epoch ms at which we believe the current window ends
 #   end_src            "s" = derived from a response header, "g" = our guess at the first request
@@ -99,7 +99,7 @@ def rate_limit_wait_seconds(headers: Mapping[str, str]) -> float | None:
 #   ahead_end/_used    a response that looked like the server's next window (end, used);
 #                      the next window starts from it instead of from a guess
 #   blocked_until      epoch ms before which nobody may call (set by a 429)
-# Both backends implement exactly the same two steps; the tests run against both.
+# The scripts run atomically in Redis, so every worker and thread shares one view.
 # --------------------------------------------------------------------------------------------
 
 _ACQUIRE_LUA = """
@@ -198,105 +198,44 @@ return 0
 """
 
 
-class _LocalPacerState:
-    """In-process twin of the two Lua scripts (same rules, guarded by one lock)."""
+_BUDGET_LUA = """
+local h = KEYS[1]
+local now = tonumber(ARGV[1])
+local min_left = tonumber(ARGV[2])
+local default_window = tonumber(ARGV[3])
+local function num(v, d) if v then return tonumber(v) end return d end
+local blocked = num(redis.call('HGET', h, 'blocked_until'), 0)
+if blocked > now then return {0, blocked - now} end
+local quota = num(redis.call('HGET', h, 'quota'), -1)
+local window = num(redis.call('HGET', h, 'window_ms'), default_window)
+if quota < 0 then return {-1, window} end
+local wend = num(redis.call('HGET', h, 'window_end'), 0)
+local count = num(redis.call('HGET', h, 'count'), 0)
+if wend <= now then
+  count = num(redis.call('HGET', h, 'inflight'), 0)
+  local ahead_end = num(redis.call('HGET', h, 'ahead_end'), 0)
+  if ahead_end > now then
+    wend = ahead_end
+    count = math.max(count, num(redis.call('HGET', h, 'ahead_used'), 0))
+  else
+    wend = now + window
+  end
+end
+return {math.max(0, math.max(1, quota - min_left) - count), math.max(1, wend - now)}
+"""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stores: dict[str, dict[str, Any]] = {}
 
-    def acquire(self, store: str, now: int, min_left: int, default_window: int) -> int:
-        with self._lock:
-            s = self._stores.setdefault(store, {})
-            blocked = s.get("blocked_until", 0)
-            if blocked > now:
-                return blocked - now
-            quota = s.get("quota", -1)
-            window = s.get("window_ms", default_window)
-            wend = s.get("window_end", 0)
-            count = s.get("count", 0)
-            inflight = s.get("inflight", 0)
-            if wend <= now:
-                if now - wend > STALE_INFLIGHT_MS:
-                    inflight = 0
-                count = inflight
-                ahead_end = s.get("ahead_end", 0)
-                if ahead_end > now:
-                    # A response already showed the server's next window: start from its count.
-                    wend, src = ahead_end, "s"
-                    count = max(count, s.get("ahead_used", 0))
-                else:
-                    wend, src = now + window, "g"
-                s.update(
-                    window_end=wend,
-                    end_src=src,
-                    count=count,
-                    inflight=inflight,
-                    ahead_end=0,
-                    ahead_used=0,
-                )
-            if quota >= 0 and count >= max(1, quota - min_left):
-                return max(1, wend - now)
-            s["count"] = count + 1
-            s["inflight"] = inflight + 1
-            return 0
+@dataclass(frozen=True)
+class Budget:
+    """What a store's quota allows right now, without taking anything.
 
-    def observe(
-        self,
-        store: str,
-        now: int,
-        quota: int | None,
-        window: int | None,
-        left: int | None,
-        reset: int | None,
-        retry_after: int | None,
-        is429: bool,
-        default_window: int,
-        completes: bool = True,
-    ) -> None:
-        with self._lock:
-            s = self._stores.setdefault(store, {})
-            if completes and s.get("inflight", 0) > 0:
-                s["inflight"] -= 1
-            if quota is not None:
-                s["quota"] = quota
-            if window is not None:
-                s["window_ms"] = window
-            quota = s.get("quota")
-            window = s.get("window_ms", default_window)
-            wend = s.get("window_end", 0)
-            count = s.get("count", 0)
-            if is429:
-                wait = reset if reset is not None else retry_after
-                if wait is not None:
-                    new_end = now + wait
-                    s["blocked_until"] = max(s.get("blocked_until", 0), new_end)
-                    s.update(window_end=new_end, end_src="s", count=quota if quota else count)
-                return
-            if reset is None or left is None or quota is None:
-                return
-            new_end = now + reset
-            used = quota - left
-            half = window / 2
-            if wend <= now or s.get("end_src") != "s" or new_end > wend + half:
-                # A window we only guessed, or one the server has moved past: adopt its view.
-                # Our unanswered requests may still land in it.
-                used = max(used, count if wend > now else s.get("inflight", 0))
-                s.update(window_end=new_end, end_src="s", count=used)
-            elif new_end >= wend - half:
-                if new_end > wend + window / 10:
-                    # Either a slow answer from this window or the first of the next one: keep
-                    # it for the next window so requests that already landed there count.
-                    s["ahead_end"] = max(s.get("ahead_end", 0), new_end)
-                    s["ahead_used"] = max(s.get("ahead_used", 0), used)
-                # Same window: every header-derived end is at or after the true end, so the
-                # earliest is the tightest safe estimate.
-                s.update(window_end=min(wend, new_end), end_src="s", count=max(count, used))
-            # else: a late answer from an older window; its counts no longer apply.
+    ``available`` is the number of requests that would go through at once (None while the
+    quota is unknown: no response has told us yet); ``refill_in`` the seconds until the
+    current window ends (or a 429 block lifts), when the quota is whole again.
+    """
 
-    def snapshot(self, store: str) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._stores.get(store, {}))
+    available: int | None
+    refill_in: float
 
 
 class RatePacer:
@@ -310,7 +249,7 @@ class RatePacer:
 
     def __init__(
         self,
-        redis: Redis | None,
+        redis: Redis,
         *,
         key_prefix: str = "bc:rate",
         sleep: Callable[[float], None] = time.sleep,
@@ -325,10 +264,9 @@ class RatePacer:
         self._min_left = max(0, min_left)
         # Waiting a hair past the advertised reset absorbs clock and latency differences.
         self._margin = margin
-        self._local = _LocalPacerState() if redis is None else None
-        if redis is not None:
-            self._acquire_script = redis.register_script(_ACQUIRE_LUA)
-            self._observe_script = redis.register_script(_OBSERVE_LUA)
+        self._acquire_script = redis.register_script(_ACQUIRE_LUA)
+        self._observe_script = redis.register_script(_OBSERVE_LUA)
+        self._budget_script = redis.register_script(_BUDGET_LUA)
 
     def _key(self, store_hash: str) -> str:
         return f"{self._prefix}:{store_hash}"
@@ -339,16 +277,28 @@ class RatePacer:
     def try_acquire(self, store_hash: str) -> float:
         """Take one request unit now if allowed; return 0.0, else the seconds to wait first."""
         now = self._now_ms()
-        if self._local is not None:
-            wait_ms = self._local.acquire(store_hash, now, self._min_left, DEFAULT_WINDOW_MS)
-        else:
-            wait_ms = int(
-                self._acquire_script(
-                    keys=[self._key(store_hash)],
-                    args=[now, self._min_left, DEFAULT_WINDOW_MS, STALE_INFLIGHT_MS],
-                )
+        wait_ms = int(
+            self._acquire_script(
+                keys=[self._key(store_hash)],
+                args=[now, self._min_left, DEFAULT_WINDOW_MS, STALE_INFLIGHT_MS],
             )
+        )
         return wait_ms / 1000.0
+
+    def budget(self, store_hash: str) -> Budget:
+        """How many requests the store's quota allows now and when it refills; takes nothing.
+
+        Callers that must not hold a worker while the quota is spent (catalog sync steps)
+        size their work by it and come back after ``refill_in`` instead of sleeping.
+        """
+        available, refill_ms = (
+            int(x)
+            for x in self._budget_script(
+                keys=[self._key(store_hash)],
+                args=[self._now_ms(), self._min_left, DEFAULT_WINDOW_MS],
+            )
+        )
+        return Budget(None if available < 0 else available, refill_ms / 1000.0 + self._margin)
 
     def before_request(self, store_hash: str) -> float:
         """Block until this store may be called; returns the total seconds waited."""
@@ -391,20 +341,6 @@ class RatePacer:
                 (reset if reset is not None else retry_after or 0) / 1000.0,
             )
         now = self._now_ms()
-        if self._local is not None:
-            self._local.observe(
-                store_hash,
-                now,
-                quota,
-                window,
-                left,
-                reset,
-                retry_after,
-                is429,
-                DEFAULT_WINDOW_MS,
-                completes=completes,
-            )
-            return
 
         def opt(v: int | None) -> str | int:
             return "" if v is None else v
@@ -426,9 +362,7 @@ class RatePacer:
 
     def snapshot(self, store_hash: str) -> dict[str, Any]:
         """The stored pacing state of one store (for tests and the admin view)."""
-        if self._local is not None:
-            return self._local.snapshot(store_hash)
-        raw = self._redis.hgetall(self._key(store_hash))  # type: ignore[union-attr]
+        raw = self._redis.hgetall(self._key(store_hash))
         out: dict[str, Any] = {}
         for k, v in raw.items():
             key = k.decode() if isinstance(k, bytes) else k
@@ -499,7 +433,7 @@ class CircuitBreaker:
 
     def __init__(
         self,
-        redis: Redis | None,
+        redis: Redis,
         *,
         key_prefix: str = "bc:circuit",
         failure_threshold: int = 5,
@@ -511,12 +445,9 @@ class CircuitBreaker:
         self._threshold = max(1, failure_threshold)
         self._open_ms = max(1, int(open_seconds * 1000))
         self._clock = clock
-        self._lock = threading.Lock()
-        self._local: dict[str, dict[str, int]] = {}
-        if redis is not None:
-            self._check_script = redis.register_script(_CHECK_LUA)
-            self._failure_script = redis.register_script(_FAILURE_LUA)
-            self._success_script = redis.register_script(_SUCCESS_LUA)
+        self._check_script = redis.register_script(_CHECK_LUA)
+        self._failure_script = redis.register_script(_FAILURE_LUA)
+        self._success_script = redis.register_script(_SUCCESS_LUA)
 
     def _key(self, store_hash: str) -> str:
         return f"{self._prefix}:{store_hash}"
@@ -527,22 +458,8 @@ class CircuitBreaker:
     def check(self, store_hash: str) -> None:
         """Return if a call may go out; raise ``CircuitOpen(retry_after=...)`` otherwise."""
         now = self._now_ms()
-        if self._redis is None:
-            with self._lock:
-                s = self._local.setdefault(store_hash, {})
-                open_until = s.get("open_until")
-                if open_until is None:
-                    code, remaining = 0, 0
-                elif now < open_until:
-                    code, remaining = 1, open_until - now
-                elif s.get("probe_until", 0) > now:
-                    code, remaining = 2, s["probe_until"] - now
-                else:
-                    s["probe_until"] = now + self._open_ms
-                    code, remaining = 3, 0
-        else:
-            reply = self._check_script(keys=[self._key(store_hash)], args=[now, self._open_ms])
-            code, remaining = (int(x) for x in reply)
+        reply = self._check_script(keys=[self._key(store_hash)], args=[now, self._open_ms])
+        code, remaining = (int(x) for x in reply)
         if code == 0:
             return
         if code == 3:
@@ -558,38 +475,19 @@ class CircuitBreaker:
 
     def record_success(self, store_hash: str) -> None:
         """The store answered usefully: close the circuit and forget earlier failures."""
-        if self._redis is None:
-            with self._lock:
-                was_open = "open_until" in self._local.pop(store_hash, {})
-        else:
-            was_open = bool(self._success_script(keys=[self._key(store_hash)]))
+        was_open = bool(self._success_script(keys=[self._key(store_hash)]))
         if was_open:
             circuit_logger.info("circuit closed for store %s", store_hash)
 
     def record_failure(self, store_hash: str) -> None:
         """Count one consecutive failure (5xx, timeout, bare 429); open at the threshold."""
         now = self._now_ms()
-        if self._redis is None:
-            with self._lock:
-                s = self._local.setdefault(store_hash, {})
-                fails = s["failures"] = s.get("failures", 0) + 1
-                open_until = s.get("open_until")
-                transition = 0
-                if open_until is not None:
-                    if now >= open_until:
-                        s["open_until"] = now + self._open_ms
-                        s.pop("probe_until", None)
-                        transition = 2
-                elif fails >= self._threshold:
-                    s["open_until"] = now + self._open_ms
-                    transition = 1
-        else:
-            transition, fails = (
-                int(x)
-                for x in self._failure_script(
-                    keys=[self._key(store_hash)], args=[now, self._threshold, self._open_ms]
-                )
+        transition, fails = (
+            int(x)
+            for x in self._failure_script(
+                keys=[self._key(store_hash)], args=[now, self._threshold, self._open_ms]
             )
+        )
         if transition == 1:
             circuit_logger.warning(
                 "circuit opened for store %s after %d consecutive failures; calls refused %.0f s",
@@ -607,12 +505,8 @@ class CircuitBreaker:
     def state(self, store_hash: str) -> str:
         """``"closed"``, ``"open"`` or ``"half_open"`` (for the admin view; no side effects)."""
         now = self._now_ms()
-        if self._redis is None:
-            with self._lock:
-                open_until = self._local.get(store_hash, {}).get("open_until")
-        else:
-            raw = self._redis.hget(self._key(store_hash), "open_until")
-            open_until = int(float(raw)) if raw is not None else None
+        raw = self._redis.hget(self._key(store_hash), "open_until")
+        open_until = int(float(raw)) if raw is not None else None
         if open_until is None:
             return "closed"
         return "open" if now < open_until else "half_open"

@@ -1,8 +1,9 @@
 """Catalog RQ entry points: full and dry-run syncs, webhook pushes, staff retries and links,
 the periodic reconcile and the settings change. Each takes ids and reloads its state.
 
-The engine is worker.sync.catalog. A retryable BigCommerce error is recorded on the product
-and then re-raised, so RQ's Retry runs the job again; an open circuit is deferred by @tracked.
+The engine is worker.sync.catalog (one module per role). A retryable BigCommerce error is
+recorded on the product and then re-raised, so RQ's Retry runs the job again; an open circuit
+is deferred by @tracked.
 """
 
 from __future__ import annotations
@@ -19,18 +20,10 @@ from portal.extensions import db
 from portal.models import Merchant, ProductBinding, SyncRun, SyncRunItem, audit, utcnow
 from worker.context import MerchantInactive, load_merchant
 from worker.runtime import tracked
-from worker.sync.catalog import (
-    CHUNK,
-    COUNT_KEYS,
-    ITEM_ACTIONS,
-    CatalogSync,
-    LinkError,
-    SyncReport,
-    find_drift,
-    invalidate_hashes,
-    link_binding,
-    parse_bindo_time,
-)
+from worker.sync.catalog.binder import LinkError, invalidate_hashes, link_binding
+from worker.sync.catalog.drift import find_drift
+from worker.sync.catalog.engine import CHUNK, CatalogSync, parse_bindo_time
+from worker.sync.catalog.report import COUNT_KEYS, ITEM_ACTIONS, SyncReport
 
 log = logging.getLogger(__name__)
 

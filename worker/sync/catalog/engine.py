@@ -1,4 +1,5 @@
-"""Catalog sync, Bindo -> BigCommerce: one skeleton for every product push (STYLE habit 10).
+"""The catalog export engine, Bindo -> BigCommerce: one skeleton for every product push
+(STYLE habit 10).
 
 fetch (Bindo's current state) -> map (shared.mapping) -> skip when the payload hash is
 unchanged -> lock per product (Redis) -> write (create / link / batched update / hide) ->
@@ -10,13 +11,11 @@ retries it. See docs/catalog-sync.md.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from redis import Redis
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -24,12 +23,10 @@ from portal.models import (
     Merchant,
     ProductBinding,
     SyncState,
-    WebhookEvent,
     utcnow,
 )
 from portal.queue import DEFAULT, enqueue, make_job_id
 from shared.mapping import (
-    BINDO_OWNED_FIELDS,
     MappedProduct,
     MappingError,
     MappingSettings,
@@ -50,8 +47,11 @@ from worker.clients.errors import (
     RetryableError,
     Unauthorized,
 )
-from worker.context import bc_client, bindo_client, load_merchant, mark_needs_reauth, redis
-from worker.periodic import enqueue_when_due, periodic
+from worker.context import bc_client, bindo_client, mark_needs_reauth, redis
+from worker.sync.catalog.errors import NameClash, ProductError, clear_error, record_error
+from worker.sync.catalog.handlers import PUSH_JOB
+from worker.sync.catalog.locks import LOCK_RETRY_SECONDS, ProductLocks
+from worker.sync.catalog.report import Outcome, SyncReport
 from worker.sync.categories import CategoryResolver
 from worker.sync.images import (
     IMAGES_KEY,
@@ -63,101 +63,7 @@ from worker.sync.images import (
 
 log = logging.getLogger(__name__)
 
-PUSH_JOB = "worker.jobs.catalog.push_products"
-CHECK_JOB = "worker.jobs.catalog.check_bc_products"
-RECONCILE_JOB = "worker.jobs.catalog.reconcile"
-LOCK_TTL_SECONDS = 300  # longer than one product's write; a crashed job frees it by itself
-LOCK_RETRY_SECONDS = 5  # a product locked by another job is pushed again this much later
 CHUNK = 50  # products per batch in full syncs and drift checks (1 SKU lookup per 50)
-ERROR_VALUE_CHARS = 500
-# Fields compared by drift checks: Bindo owns them and re-sends them on every update.
-# is_visible is left out on purpose: a merchant may hide a product by hand and it stays hidden.
-DRIFT_FIELDS: tuple[str, ...] = tuple(sorted(BINDO_OWNED_FIELDS - {"is_visible"}))
-COUNT_KEYS = ("created", "updated", "linked", "hidden", "unchanged", "skipped", "failed")
-# SyncRunItem.action per outcome.
-ITEM_ACTIONS = {
-    "created": "create",
-    "updated": "update",
-    "linked": "link",
-    "hidden": "hide",
-    "unchanged": "unchanged",
-    "skipped": "skip",
-    "failed": "error",
-    "deferred": "deferred",
-}
-
-
-# --- outcomes --------------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    """What happened to one Bindo product in one run (or would happen, in a dry run)."""
-
-    bindo_id: int
-    action: str  # one of COUNT_KEYS, or "deferred" (locked by another job)
-    message: str | None = None
-    bc_id: int | None = None
-
-
-@dataclass
-class SyncReport:
-    """The outcomes of one batch plus why it stopped early, if it did."""
-
-    outcomes: list[Outcome] = field(default_factory=list)
-    retryable: RetryableError | None = None
-    stopped: str | None = None
-
-    def counts(self) -> dict[str, int]:
-        totals = dict.fromkeys(COUNT_KEYS, 0)
-        for outcome in self.outcomes:
-            totals[outcome.action] = totals.get(outcome.action, 0) + 1
-        return totals
-
-    def merge(self, other: SyncReport) -> None:
-        self.outcomes.extend(other.outcomes)
-        self.retryable = self.retryable or other.retryable
-        self.stopped = self.stopped or other.stopped
-
-
-# --- per-product locks -----------------------------------------------------------------------
-
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-
-
-class ProductLocks:
-    """Redis SET NX locks ``bc:lock:<store>:<bindo_id>``: one writer per product at a time.
-
-    A job that cannot take a lock does not wait (it would hold a worker idle); the product is
-    re-enqueued shortly instead. Locks are released only by their owner (token check).
-    """
-
-    def __init__(self, conn: Redis, store_hash: str, ttl: int = LOCK_TTL_SECONDS) -> None:
-        self.conn = conn
-        self.store_hash = store_hash
-        self.ttl = ttl
-        self.token = secrets.token_hex(8)
-        self.held: set[int] = set()
-
-    def key(self, bindo_id: int) -> str:
-        return f"bc:lock:{self.store_hash}:{bindo_id}"
-
-    def acquire(self, bindo_id: int) -> bool:
-        if bindo_id in self.held:
-            return True
-        if self.conn.set(self.key(bindo_id), self.token, nx=True, ex=self.ttl):
-            self.held.add(bindo_id)
-            return True
-        return False
-
-    def release_all(self, keep: set[int] | frozenset[int] = frozenset()) -> None:
-        """Release every lock held, except ``keep`` (products whose write is still pending)."""
-        for bindo_id in list(self.held - set(keep)):
-            self.conn.eval(_RELEASE, 1, self.key(bindo_id), self.token)
-            self.held.discard(bindo_id)
 
 
 # --- the plan of one product -----------------------------------------------------------------
@@ -196,110 +102,6 @@ def _is_stale(record: Mapping[str, Any], binding: ProductBinding | None) -> bool
     seen = binding.bindo_updated_at if binding is not None else None
     now = record.get("updated_at")
     return bool(seen and isinstance(now, str) and now < seen)
-
-
-# --- error recording -------------------------------------------------------------------------
-
-
-def _plain_api_message(bindo_id: int, exc: ApiError) -> str:
-    """A plain sentence for staff and merchants from a BigCommerce error."""
-    if isinstance(exc, RetryableError):
-        return (
-            f"Bindo product {bindo_id}: BigCommerce is busy or unreachable right now "
-            f"({exc.status or type(exc).__name__}); the sync tries again automatically."
-        )
-    if isinstance(exc, NotFound):
-        return (
-            f"Bindo product {bindo_id}: its BigCommerce product no longer exists (deleted in "
-            "BigCommerce?). Retry to create it again, or link it to another BigCommerce product."
-        )
-    detail = "; ".join(f"{k}: {v}" for k, v in (exc.errors or {}).items()) or exc.title
-    return (
-        f"Bindo product {bindo_id}: BigCommerce refused the product ({exc.status}): "
-        f"{detail or exc.message}. Correct it in Bindo, then retry."
-    )
-
-
-@dataclass
-class ProductError:
-    """The error columns of a binding, from a MappingError or an API error."""
-
-    code: str
-    field: str | None
-    value: str | None
-    message: str
-    detail: dict[str, Any] | None
-    retryable: bool
-
-    @classmethod
-    def of(cls, bindo_id: int, exc: Exception) -> ProductError:
-        if isinstance(exc, MappingError):
-            if exc.product_id is None:
-                exc.product_id = bindo_id
-            data = exc.to_dict()
-            return cls(exc.code, exc.field, data["value"], exc.plain, data, False)
-        if isinstance(exc, NameClash):
-            return cls(
-                "bc_name_conflict",
-                "name",
-                exc.name,
-                exc.plain,
-                {**exc.api_error.to_dict(), "conflicting_bc_product_id": exc.bc_id},
-                False,
-            )
-        if isinstance(exc, ApiError):
-            first_field = next(iter(exc.errors or {}), None)
-            code = f"bc_{type(exc).__name__.lower()}"
-            return cls(
-                code,
-                str(first_field)[:64] if first_field else None,
-                None,
-                _plain_api_message(bindo_id, exc),
-                exc.to_dict(),
-                exc.retryable,
-            )
-        return cls("internal", None, None, f"Bindo product {bindo_id}: {exc}", None, False)
-
-
-class NameClash(Exception):
-    """409 on create: BigCommerce already has a product with this name, not linked to us."""
-
-    def __init__(self, bindo_id: int, name: str, bc_id: int | None, api_error: ApiError) -> None:
-        self.bindo_id, self.name, self.bc_id, self.api_error = bindo_id, name, bc_id, api_error
-        which = f"BigCommerce product {bc_id}" if bc_id else "another BigCommerce product"
-        self.plain = (
-            f"Bindo product {bindo_id}: BigCommerce already has a product named '{name}' "
-            f"({which}) that is not linked to this Bindo product. If it is the same product, "
-            f"link them in the admin (Link to {which}); otherwise rename it in Bindo."
-        )
-        super().__init__(self.plain)
-
-
-def record_error(binding: ProductBinding, exc: Exception) -> ProductError:
-    """Write the error columns; the caller commits."""
-    err = ProductError.of(binding.bindo_product_id, exc)
-    now = utcnow()
-    binding.sync_state = SyncState.FAILED.value
-    binding.error_code = err.code[:64]
-    binding.error_field = err.field
-    binding.error_value = err.value[:ERROR_VALUE_CHARS] if err.value else None
-    binding.error_message = err.message
-    binding.error_detail = err.detail
-    binding.error_retryable = err.retryable
-    binding.attempts = (binding.attempts or 0) + 1
-    binding.first_error_at = binding.first_error_at or now
-    binding.last_error_at = now
-    return err
-
-
-def clear_error(binding: ProductBinding) -> None:
-    """Success: no error left (last_error_at stays as history)."""
-    binding.error_code = binding.error_field = binding.error_value = None
-    binding.error_message = None
-    binding.error_detail = None
-    binding.error_retryable = None
-    binding.attempts = 0
-    binding.first_error_at = None
 
 
 # --- the engine ------------------------------------------------------------------------------
@@ -538,7 +340,7 @@ class CatalogSync:
         queued = [*self._carry, *updates]
         keep = 0 if final else len(queued) % PRODUCT_BATCH
         self._carry = queued[len(queued) - keep :] if keep else []
-        for chunk in _chunks(queued[: len(queued) - keep], PRODUCT_BATCH):
+        for chunk in chunks(queued[: len(queued) - keep], PRODUCT_BATCH):
             report.outcomes.extend(self._update_chunk(chunk))
 
     def _heal_unchanged(self, plan: Plan) -> None:
@@ -848,206 +650,9 @@ class CatalogSync:
         return Outcome(plan.bindo_id, action, message, plan.bc_id)
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+def chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
-
-
-# --- drift: BigCommerce's values of Bindo-owned fields vs what we pushed ----------------------
-
-
-def _norm(name: str, value: Any) -> Any:
-    """Comparable form: numbers rounded like the mapping rounds them, category lists sorted."""
-    if name == "categories" and isinstance(value, list):
-        return sorted(int(v) for v in value)
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int | float):
-        return round(float(value), 4)
-    if isinstance(value, str) and name in ("price", "weight"):
-        try:
-            return round(float(value), 4)
-        except ValueError:
-            return value
-    return value
-
-
-def drifted_fields(current: Mapping[str, Any], pushed: Mapping[str, Any]) -> list[str]:
-    """Bindo-owned fields whose BigCommerce value differs from the one we last sent."""
-    return [
-        name
-        for name in DRIFT_FIELDS
-        if name in pushed
-        and name in current
-        and _norm(name, current[name]) != _norm(name, pushed[name])
-    ]
-
-
-def find_drift(
-    merchant: Merchant, bc: BigCommerceClient, bc_ids: Iterable[int] | None = None
-) -> list[ProductBinding]:
-    """Bound, visible-by-us products whose Bindo-owned fields were changed in BigCommerce.
-
-    Reads 1 request per 50 products (``id:in`` + ``include_fields``).
-    """
-    stmt = select(ProductBinding).where(
-        ProductBinding.merchant_id == merchant.id,
-        ProductBinding.bc_product_id.is_not(None),
-    )
-    if bc_ids is not None:
-        stmt = stmt.where(ProductBinding.bc_product_id.in_([int(i) for i in bc_ids]))
-    bindings = {
-        int(b.bc_product_id): b
-        for b in db.session.scalars(stmt)
-        # An offline product only ever gets is_visible from us: nothing of ours to restore.
-        # (Filtered here: a JSON column may hold JSON null rather than SQL NULL.)
-        if b.last_pushed and b.last_online
-    }
-    drifted: list[ProductBinding] = []
-    fields = ",".join(DRIFT_FIELDS)
-    for chunk in _chunks(sorted(bindings), CHUNK):
-        ids = ",".join(str(i) for i in chunk)
-        for product in bc.iter_products(**{"id:in": ids, "include_fields": fields}):
-            binding = bindings.get(int(product["id"]))
-            if binding is not None and drifted_fields(product, binding.last_pushed or {}):
-                drifted.append(binding)
-    return drifted
-
-
-# --- operations used by the jobs ---------------------------------------------------------------
-
-
-def invalidate_hashes(merchant_id: int) -> int:
-    """Forget every stored payload hash of a merchant, so each product is sent once again.
-
-    Called when content_managed_by or allow_out_of_stock_orders changes: the same Bindo data
-    now maps to different payloads. Returns the number of bindings touched.
-    """
-    bindings = db.session.scalars(
-        select(ProductBinding).where(
-            ProductBinding.merchant_id == merchant_id,
-            ProductBinding.last_payload_hash.is_not(None),
-        )
-    ).all()
-    for binding in bindings:
-        binding.last_payload_hash = None
-    db.session.commit()
-    return len(bindings)
-
-
-class LinkError(ValueError):
-    """A staff link that cannot be made; the message says why in plain words."""
-
-
-def link_binding(merchant_id: int, bindo_product_id: int, bc_product_id: int) -> Outcome:
-    """Link a Bindo product to an existing BigCommerce product (e.g. after a name clash),
-    then push Bindo's data onto it. Raises LinkError when the link is impossible."""
-    merchant = load_merchant(merchant_id)
-    bc = bc_client(merchant)
-    try:
-        bc.get_product(int(bc_product_id), include=None)
-    except NotFound:
-        raise LinkError(f"BigCommerce product {bc_product_id} does not exist") from None
-    other = db.session.scalar(
-        select(ProductBinding).where(
-            ProductBinding.merchant_id == merchant.id,
-            ProductBinding.bc_product_id == int(bc_product_id),
-            ProductBinding.bindo_product_id != int(bindo_product_id),
-        )
-    )
-    if other is not None:
-        raise LinkError(
-            f"BigCommerce product {bc_product_id} is already linked to Bindo product "
-            f"{other.bindo_product_id}"
-        )
-    binding = db.session.scalar(
-        select(ProductBinding).where(
-            ProductBinding.merchant_id == merchant.id,
-            ProductBinding.bindo_product_id == int(bindo_product_id),
-        )
-    )
-    if binding is None:
-        binding = ProductBinding(
-            merchant_id=merchant.id, bindo_product_id=int(bindo_product_id), image_map={}
-        )
-        db.session.add(binding)
-    if binding.bc_product_id != int(bc_product_id):
-        binding.bc_product_id = int(bc_product_id)
-        binding.image_map = {}
-        binding.last_pushed = None
-        binding.last_online = None
-    binding.last_payload_hash = None
-    binding.sync_state = SyncState.PENDING.value
-    db.session.commit()
-    engine = CatalogSync(merchant, bc=bc)
-    report = engine.sync_ids([int(bindo_product_id)], force=[int(bindo_product_id)])
-    if report.retryable is not None:
-        raise report.retryable
-    outcome = next(iter(report.outcomes), None)
-    if outcome is None:
-        return Outcome(int(bindo_product_id), "failed", "the product is not in Bindo")
-    if outcome.action == "updated":
-        outcome.action = "linked"
-    return outcome
-
-
-def push_job_id(store_hash: str, bindo_id: int) -> str:
-    """Coalesces the events of one product while its push waits in the queue."""
-    return make_job_id("push", "product", store_hash, bindo_id)
-
-
-# --- webhook handlers ---------------------------------------------------------------------------
-
-
-def on_bindo_product_event(event: WebhookEvent, merchant: Merchant) -> None:
-    """product.created/updated/deleted: push that product (the job re-reads Bindo)."""
-    product_id = (event.payload.get("data") or {}).get("product_id")
-    if not isinstance(product_id, int):
-        log.warning("bindo event %s has no product id", event.id)
-        return
-    enqueue(
-        PUSH_JOB,
-        merchant.id,
-        [product_id],
-        queue=DEFAULT,
-        job_id=push_job_id(merchant.store_hash, product_id),
-        merchant_id=merchant.id,
-    )
-
-
-def on_bigcommerce_product_updated(event: WebhookEvent, merchant: Merchant) -> None:
-    """store/product/updated: if the product is ours, check its Bindo-owned fields (a job
-    re-reads them; our own echo compares equal and costs no push)."""
-    bc_id = (event.payload.get("data") or {}).get("id")
-    if not isinstance(bc_id, int):
-        return
-    bound = db.session.scalar(
-        select(ProductBinding.id).where(
-            ProductBinding.merchant_id == merchant.id, ProductBinding.bc_product_id == bc_id
-        )
-    )
-    if bound is None:
-        return  # a product the merchant made in BigCommerce: not ours to touch
-    enqueue(
-        CHECK_JOB,
-        merchant.id,
-        [bc_id],
-        queue=DEFAULT,
-        job_id=make_job_id("bc", "product", merchant.store_hash, bc_id),
-        merchant_id=merchant.id,
-    )
-
-
-def _register_handlers() -> None:
-    """Hook the handlers into the inbox dispatcher (it imports this module lazily)."""
-    try:
-        from worker.inbox import handles
-    except ImportError:  # pragma: no cover - the dispatcher ships separately
-        return
-    handles("bindo", "product.created", "product.updated", "product.deleted")(
-        on_bindo_product_event
-    )
-    handles("bigcommerce", "store/product/updated")(on_bigcommerce_product_updated)
 
 
 def parse_bindo_time(value: Any) -> datetime | None:
@@ -1058,17 +663,3 @@ def parse_bindo_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-_register_handlers()
-
-
-@periodic
-def enqueue_due_catalog_reconciles() -> None:
-    """Every RECONCILE_INTERVAL_SECONDS per active merchant: a catalog reconcile (LOW queue)."""
-    enqueue_when_due(
-        "reconcile",
-        job=RECONCILE_JOB,
-        last_run_attr="last_reconciled_at",
-        interval_setting="RECONCILE_INTERVAL_SECONDS",
-    )

@@ -1,0 +1,294 @@
+"""Many merchants at once: 10 stores run their initial syncs together on 2 workers while an
+eleventh, idle store gets stock changes and orders (issue 14).
+
+Run: .venv/bin/python bench/bench_tenants.py [--stores 10] [--size 1000] [--workers 2]
+
+Each syncing store has 1,000 Bindo products (3 images each, categories already in the store)
+and its own quota (150 per 10 s by default). All initial syncs are enqueued at once, as the
+portal does (``portal.lifecycle.start_sync``); real ``python -m worker`` processes run them.
+The idle store's figures are end to end, as in bench_latency: a Bindo stock change until the
+BigCommerce level shows it, and a BigCommerce checkout until the order is in Bindo.
+
+Printed per store: its sync time as a ratio to its own quota-bound minimum (its requests /
+its quota rate; target <= 1.3x), and the idle store's stock and order p95 (target <= 2 s).
+PostgreSQL is used when the local server answers (a bench database created and dropped here),
+else SQLite. Nothing is asserted: the figures are the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import _harness as h
+import requests
+
+IDLE = "idle"
+PG_NAME = os.environ.get("BENCH_PG_NAME", "bindo_bench_tenants")
+
+
+def setup_idle(app, world, products: int) -> list[tuple[int, int]]:
+    """The idle store: webhooks subscribed, bound products (bindo id, bc id) with stock."""
+    from portal.extensions import db
+    from portal.models import Merchant, ProductBinding
+    from sandbox.bigcommerce import catalog as bc_catalog
+    from sandbox.bigcommerce import hooks as bc_hooks
+
+    merchant_id = h.link_merchant(app, world, IDLE)
+    with app.app_context():
+        hook_secret = db.session.get(Merchant, merchant_id).hook_secret
+    bindo_store = f"bindo-{IDLE}"
+    world.bindo.subscribe(
+        bindo_store, f"{world.portal_url}/webhooks/bindo/{merchant_id}", ["inventory.updated"]
+    )
+    pairs: list[tuple[int, int]] = []
+    with world.bc.lock:
+        bc_hooks.create_hook(
+            world.bc,
+            world.bc.store(IDLE),
+            {
+                "scope": "store/order/created",
+                "destination": f"{world.portal_url}/webhooks/bigcommerce",
+                "is_active": True,
+                "headers": {"X-Bindo-Hook-Secret": hook_secret},
+            },
+        )
+    for i in range(products):
+        sku = f"IDLE-{i:04d}"
+        with world.bc.lock:
+            bc = bc_catalog.create_product(
+                world.bc,
+                world.bc.store(IDLE),
+                {
+                    "name": f"Idle product {i}",
+                    "type": "physical",
+                    "sku": sku,
+                    "price": 12.5,
+                    "weight": 1.0,
+                    "inventory_tracking": "product",
+                    "inventory_level": 1_000_000,
+                },
+            )
+        bindo = world.bindo.create_product(bindo_store, image_count=0, name=bc["name"], sku=sku)
+        pairs.append((int(bindo["id"]), int(bc["id"])))
+    with app.app_context():
+        for bindo_id, bc_id in pairs:
+            db.session.add(
+                ProductBinding(
+                    merchant_id=merchant_id,
+                    bindo_product_id=bindo_id,
+                    bc_product_id=bc_id,
+                    sync_state="synced",
+                    image_map={},
+                    stock_pushed={"1": 1_000_000},
+                    attempts=0,
+                )
+            )
+        db.session.commit()
+    return pairs
+
+
+def idle_traffic(world, pairs, stop: threading.Event, gap: float, out: dict) -> None:
+    """Alternate a stock change and an order on the idle store until ``stop``."""
+    from shared.mapping import external_reference
+
+    bindo_store = world.bindo.store(f"bindo-{IDLE}")
+    n = 0
+    while not stop.is_set():
+        bindo_id, bc_id = pairs[n % len(pairs)]
+        level = 500 + n
+        started = time.perf_counter()
+        world.bindo.set_stock(f"bindo-{IDLE}", bindo_id, h.BINDO_LOCATION, level)
+
+        def level_is(b=bc_id, v=level) -> bool:
+            with world.bc.lock:
+                return world.bc.store(IDLE).stock.get((b, 1)) == v
+
+        if h.wait_until(level_is, timeout=120, interval=0.005):
+            out["stock"].append(time.perf_counter() - started)
+        else:
+            out["stock_lost"] += 1
+        time.sleep(gap)
+        started = time.perf_counter()
+        resp = requests.post(
+            f"{world.bc_url}/_sim/stores/{IDLE}/checkout",
+            json={
+                "email": f"shopper{n}@example.com",
+                "first_name": "Bench",
+                "last_name": f"Shopper{n}",
+                "products": [{"product_id": bc_id, "quantity": 1}],
+            },
+            timeout=10,
+        )
+        resp.raise_for_status()
+        ref = external_reference(IDLE, int(resp.json()["id"]))
+
+        def imported(ref=ref) -> bool:
+            with world.bindo.lock:
+                return ref in bindo_store.orders_by_ref
+
+        if h.wait_until(imported, timeout=120, interval=0.005):
+            out["orders"].append(time.perf_counter() - started)
+        else:
+            out["orders_lost"] += 1
+        time.sleep(gap)
+        n += 1
+
+
+def start_workers(cfg, world, tmp, count: int) -> list[subprocess.Popen]:
+    env = h.env_from_config(
+        {
+            **cfg,
+            "BIGCOMMERCE_API_URL": world.bc_url,
+            "BIGCOMMERCE_LOGIN_URL": world.bc_url,
+            "BINDO_API_URL": world.bindo_url,
+            "APP_URL": world.portal_url,
+        }
+    )
+    usage = subprocess.run(
+        [sys.executable, "-m", "worker", "--help"], cwd=h.ROOT, env=env, capture_output=True
+    ).stdout.decode()
+    args = ["--no-ticker"] if "--no-ticker" in usage else []
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "worker", *args],
+            cwd=h.ROOT,
+            env=env,
+            stdout=(tmp / f"worker{i}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(count)
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stores", type=int, default=10)
+    parser.add_argument("--size", type=int, default=1000, help="products per syncing store")
+    parser.add_argument("--images", type=int, default=3)
+    parser.add_argument("--quota", type=int, default=150)
+    parser.add_argument("--window-ms", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--gap", type=float, default=0.5, help="idle seconds between events")
+    parser.add_argument("--timeout", type=float, default=1800, help="give up after (s)")
+    parser.add_argument("--sqlite", action="store_true", help="SQLite even if PostgreSQL is up")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    use_pg = not args.sqlite and h.pg_available()
+    rate = args.quota / (args.window_ms / 1000)
+    h.banner(
+        f"bench_tenants: {args.stores} stores x {args.size:,} products x {args.images} images "
+        f"syncing at once, quota {args.quota} per {args.window_ms} ms each, {args.workers} "
+        f"workers, 1 idle store with stock and orders, "
+        f"{'PostgreSQL' if use_pg else 'SQLite'}"
+    )
+    with h.temp_dir("bench-tenants-") as tmp:
+        url = h.pg_create(PG_NAME) if use_pg else f"sqlite:///{tmp / 'bench.db'}"
+        h.flush_redis()
+        cfg = h.bench_config(url)
+        app = h.make_app(cfg)
+        world = h.start_world(
+            quota=args.quota, window_ms=args.window_ms, app=app, serve_portal=True
+        )
+        workers: list[subprocess.Popen] = []
+        try:
+            return run(app, world, cfg, tmp, args, rate, workers)
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.terminate()
+            for worker in workers:
+                try:
+                    worker.wait(15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
+            h.teardown(app, world, PG_NAME if use_pg else None)
+
+
+def run(app, world, cfg, tmp, args, rate: float, workers: list) -> int:
+    from portal.extensions import db
+    from portal.lifecycle import start_sync
+    from portal.models import Merchant, SyncRun
+
+    names = h.category_names(10)
+    stores = [f"t{i:02d}" for i in range(args.stores)]
+    merchant_ids: dict[str, int] = {}
+    started_setup = time.perf_counter()
+    for store in stores:
+        merchant_ids[store] = h.link_merchant(app, world, store)
+        h.create_categories(world, store, names)
+        h.create_bindo_catalog(world, store, args.size, images=args.images, categories=names)
+    pairs = setup_idle(app, world, products=20)
+    print(f"   set-up: {args.stores * args.size:,} Bindo products in "
+          f"{time.perf_counter() - started_setup:.1f} s")  # fmt: skip
+    workers.extend(start_workers(cfg, world, tmp, args.workers))
+    time.sleep(3)  # the workers import and register
+    if any(w.poll() is not None for w in workers):
+        print((tmp / "worker0.log").read_text()[-3000:])
+        raise SystemExit("a worker did not start")
+
+    marks = {s: len(h.request_log(world, s)) for s in stores}
+    run_ids: dict[str, int] = {}
+    t0 = time.perf_counter()
+    with app.app_context():
+        for store in stores:
+            run_ids[store] = start_sync(db.session.get(Merchant, merchant_ids[store]), "initial").id
+    out = {"stock": [], "orders": [], "stock_lost": 0, "orders_lost": 0}
+    stop = threading.Event()
+    traffic = threading.Thread(target=idle_traffic, args=(world, pairs, stop, args.gap, out))
+    traffic.start()
+    finished: dict[str, float] = {}
+    states: dict[str, str] = {}
+    try:
+        while len(finished) < len(stores) and time.perf_counter() - t0 < args.timeout:
+            time.sleep(0.2)
+            with app.app_context():
+                for store, run_id in run_ids.items():
+                    if store in finished:
+                        continue
+                    sync_run = db.session.get(SyncRun, run_id)
+                    db.session.refresh(sync_run)
+                    if sync_run.state in ("finished", "failed"):
+                        finished[store] = time.perf_counter() - t0
+                        states[store] = sync_run.state
+                db.session.remove()
+    finally:
+        stop.set()
+        traffic.join(180)
+    print()
+    print(f"   {'store':6} {'state':9} {'requests':>9} {'429s':>5} {'time s':>8} "
+          f"{'min s':>7} {'x min':>6}")  # fmt: skip
+    ratios = []
+    for store in stores:
+        t = h.traffic_since(world, store, marks[store])
+        minimum = t.requests / rate
+        elapsed = finished.get(store, float("nan"))
+        ratio = elapsed / minimum if minimum else float("nan")
+        ratios.append(ratio)
+        print(f"   {store:6} {states.get(store, 'timeout'):9} {t.requests:>9,} {t.limited:>5} "
+              f"{elapsed:>8.1f} {minimum:>7.1f} {ratio:>6.2f}")  # fmt: skip
+    print()
+    worst = max(ratios)
+    print(f"   sync time / own quota-bound minimum: best {min(ratios):.2f}x, worst {worst:.2f}x; "
+          f"target every store <= 1.3x {h.verdict(worst <= 1.3)}")  # fmt: skip
+    for label, key in (("idle store stock (Bindo -> BC)", "stock"),
+                       ("idle store orders (BC -> Bindo)", "orders")):  # fmt: skip
+        values, lost = out[key], out[f"{key}_lost"]
+        if not values:
+            print(f"   {label}: no event arrived ({lost} lost)")
+            continue
+        d = h.describe(values)
+        print(f"   {label}: n={d['n']} p50 {d['p50']:.2f} s, p95 {d['p95']:.2f} s, "
+              f"max {d['max']:.2f} s, lost {lost}; target p95 <= 2 s "
+              f"{h.verdict(d['p95'] <= 2.0 and not lost)}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
