@@ -217,7 +217,10 @@ def create_product() -> Response:
         raise ApiError(422, "Image could not be downloaded", {"images": image_errors})
     with sim().lock:
         product = catalog.create_product(sim(), store(), payload)
-        return v3(_with_images(product))
+        data = _with_images(product)
+        if payload.get("variants"):  # the created variants come back, as in the spec example
+            data = {**data, "variants": variants.product_variants(store(), product["id"])}
+        return v3(data)
 
 
 @bp.put("/v3/catalog/products")
@@ -320,6 +323,14 @@ def list_product_options(id: int) -> Response:
         catalog.get_product(store(), id)
         chunk, meta = paginate(variants.product_options(store(), id))
         return v3(chunk, meta)
+
+
+@bp.post("/v3/catalog/products/<int:id>/options")
+def create_product_option(id: int) -> Response:
+    payload = body()
+    with sim().lock:
+        catalog.get_product(store(), id)
+        return v3(variants.create_option(sim(), store(), id, payload))
 
 
 @bp.get("/v3/catalog/products/<int:id>/options/<int:option_id>/values")

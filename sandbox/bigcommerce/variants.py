@@ -372,6 +372,31 @@ def batch_update(state: BCSimState, store: Store, items: Any) -> list[dict[str, 
     return saved
 
 
+def create_option(state: BCSimState, store: Store, product_id: int, body: Any) -> dict:
+    """POST /catalog/products/{id}/options: a variant option with its values. Refused (422)
+    once the product has variants: they would lack a value of the new option (the harsh
+    reading; BigCommerce does not say what it does then)."""
+    if not isinstance(body, dict) or not isinstance(body.get("display_name"), str):
+        raise ApiError(422, "JSON data is missing or invalid", {"display_name": "missing"})
+    values = body.get("option_values")
+    if not isinstance(values, list) or not values:
+        raise ApiError(422, "JSON data is missing or invalid", {"option_values": "missing"})
+    if product_variants(store, product_id):
+        raise ApiError(422, "The product has variants: a new option would leave them incomplete")
+    options = store.options.setdefault(product_id, [])
+    if any(o["display_name"].lower() == body["display_name"].lower() for o in options):
+        raise ApiError(409, f"The option '{body['display_name']}' already exists")
+    option = new_option(state, product_id, body["display_name"])
+    for value in values:
+        label = value.get("label") if isinstance(value, dict) else None
+        if not isinstance(label, str) or not label:
+            raise ApiError(422, "JSON data is missing or invalid", {"option_values": "label"})
+        add_value(state, option, label)
+    options.append(option)
+    store.products[product_id]["base_variant_id"] = None
+    return option
+
+
 def add_option_value(
     state: BCSimState, store: Store, product_id: int, option_id: int, body: Any
 ) -> dict[str, Any]:
