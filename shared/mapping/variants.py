@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from .attributes import attribute_value
 from .errors import MappingError, preview
+from .orders import MappedOrder, UnknownLine
 from .products import MappedProduct, _map_price, _map_sku, _map_upc, build_create_payload
 from .stock import stock_level
 from .weights import WEIGHT_ATTRIBUTE, weight_from_attributes
@@ -405,3 +406,64 @@ def match_variants(
         owner = (bc_product, variant)
         linked[variant.bindo_variant_id] = int(bc["id"])
     return VariantMatch(owner[0] if owner else None, linked, tuple(new))
+
+
+# -- orders -----------------------------------------------------------------------------------
+
+VariantRef = tuple[int, int]  # (Bindo product id, Bindo variant id)
+
+
+def _chosen_options(line: Mapping[str, Any]) -> str:
+    """'Size: M, Colour: Red' from an order line's product_options."""
+    pairs = [
+        (str(o.get("display_name") or "").strip(), str(o.get("display_value") or "").strip())
+        for o in line.get("product_options") or ()
+        if isinstance(o, Mapping)
+    ]
+    return ", ".join(f"{name}: {value}" for name, value in pairs if name and value)
+
+
+def apply_variant_lines(
+    mapped: MappedOrder,
+    lines: Iterable[Mapping[str, Any]],
+    *,
+    by_variant: Mapping[int, VariantRef],
+    by_sku: Mapping[str, VariantRef],
+    variant_products: Iterable[int],
+) -> MappedOrder:
+    """Put order lines for variants on the right Bindo variant.
+
+    A line is matched by its ``variant_id`` (BigCommerce variant id -> Bindo product and
+    variant), then by its SKU (casefolded). Its name gets the chosen options
+    ("Tee (Size: M, Colour: Red)"). A line for a Bindo product that has variants but whose
+    variant is unknown cannot lower any stock: it becomes a custom line (no product, flagged),
+    so the sale total stays right and staff see it.
+    """
+    with_variants = set(variant_products)
+    by_line = {str(line.get("id")): line for line in lines}
+    items: list[dict[str, Any]] = []
+    unknown = list(mapped.unknown_lines)
+    for item in mapped.body.get("line_items") or ():
+        item = dict(item)
+        line = by_line.get(str(item.get("external_line_id"))) or {}
+        chosen = _chosen_options(line)
+        if chosen:
+            item["name"] = f"{item.get('name') or ''} ({chosen})".strip()
+        ref = by_variant.get(line.get("variant_id")) if line.get("variant_id") else None
+        sku = str(line.get("sku") or "").strip().casefold()
+        if ref is None and sku:
+            ref = by_sku.get(sku)
+        if ref is not None:
+            item["product_id"], item["variant_id"] = ref
+        elif item.get("product_id") in with_variants:
+            item["product_id"] = None
+            unknown.append(
+                UnknownLine(
+                    int(line.get("id") or 0),
+                    line.get("product_id") or None,
+                    str(item.get("name") or ""),
+                    str(line.get("sku") or ""),
+                )
+            )
+        items.append(item)
+    return MappedOrder({**mapped.body, "line_items": items}, tuple(unknown))

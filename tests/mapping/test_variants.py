@@ -261,3 +261,66 @@ def test_matching_clashes_name_the_variant(variants, bound, names):
 def test_nothing_matches_means_create():
     match = match_variants(map_variants(tee(), "kg"), [], {}, product_id=101)
     assert match.bc_product_id is None and len(match.new) == 2
+
+
+def _order(*lines):
+    from shared.mapping import map_order
+
+    return map_order(
+        {"id": 1},
+        list(lines),
+        [],
+        store_hash="s",
+        location_id=10,
+        product_bindings={70: 101, 80: 102},
+        customer_id=None,
+    )
+
+
+def _line(line_id: int, product_id: int, variant_id: int | None, sku: str, **extra):
+    return {
+        "id": line_id, "product_id": product_id, "variant_id": variant_id, "sku": sku,
+        "name": "Tee", "price_inc_tax": "20.0000", "quantity": 1, **extra,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # (BigCommerce line, (Bindo product id, Bindo variant id) or None for a custom line)
+        (_line(1, 70, 900, "TEE-S"), (101, 1)),  # by variant id
+        (_line(1, 70, 999, "tee-m"), (101, 2)),  # unknown variant id: by SKU, case-blind
+        (_line(1, 70, 999, "OTHER"), None),  # product has variants, variant unknown
+        (_line(1, 80, 555, "MUG"), (102, None)),  # a product without variants: as before
+    ],
+)
+def test_order_lines_go_on_the_right_variant(line, expected):
+    from shared.mapping.variants import apply_variant_lines
+
+    mapped = apply_variant_lines(
+        _order(line),
+        [line],
+        by_variant={900: (101, 1)},
+        by_sku={"tee-m": (101, 2)},
+        variant_products={101},
+    )
+    (item,) = mapped.body["line_items"]
+    if expected is None:
+        assert item["product_id"] is None and len(mapped.unknown_lines) == 1
+    else:
+        assert (item["product_id"], item.get("variant_id")) == expected
+        assert not mapped.unknown_lines
+
+
+def test_order_line_names_carry_the_chosen_options():
+    from shared.mapping.variants import apply_variant_lines
+
+    options = [
+        {"display_name": "Size", "display_value": "M"},
+        {"display_name": "Colour", "display_value": "Red"},
+    ]
+    line = _line(1, 70, 900, "TEE-M", product_options=options)
+    mapped = apply_variant_lines(
+        _order(line), [line], by_variant={900: (101, 2)}, by_sku={}, variant_products={101}
+    )
+    assert mapped.body["line_items"][0]["name"] == "Tee (Size: M, Colour: Red)"
