@@ -38,6 +38,7 @@ from portal.models import (
     ProductBinding,
     SyncRun,
     SyncState,
+    VariantBinding,
     audit,
     merchant_by_hash,
     utcnow,
@@ -227,6 +228,21 @@ def _sync_counts(merchant: Merchant) -> dict[str, int]:
     )
 
 
+def _variant_count(merchant: Merchant) -> int:
+    """Live variants in BigCommerce (products with sizes, colours...): shown next to the
+    product counts; removed (unpurchasable) ones are not counted."""
+    return int(
+        db.session.scalar(
+            select(func.count(VariantBinding.id)).where(
+                VariantBinding.merchant_id == merchant.id,
+                VariantBinding.bc_variant_id.is_not(None),
+                VariantBinding.removed.is_(False),
+            )
+        )
+        or 0
+    )
+
+
 def _last_finished_run(merchant: Merchant) -> SyncRun | None:
     """The newest finished catalog run (dry runs change nothing, so they are not a sync)."""
     return db.session.scalar(
@@ -272,6 +288,7 @@ def _status(merchant: Merchant) -> dict[str, Any]:
         "synced": counts.get(SyncState.SYNCED.value, 0),
         "hidden": counts.get(SyncState.HIDDEN.value, 0),
         "failing": counts.get(SyncState.FAILED.value, 0),
+        "variants": _variant_count(merchant),
         "last_run": last_run,
         "last_finished": _last_finished_run(merchant),
         "failing_products": _failing_products(merchant),

@@ -492,10 +492,12 @@ def _fail(
 # --- dry run ---------------------------------------------------------------------------------
 
 
-def dry_message(sync: CatalogSync, plan: Plan, found: Mapping[str, Mapping[str, Any]]) -> str:
-    """'6 variants: 2 to link by SKU, 3 to create, 1 to update' for the dry-run page."""
+def dry_message(
+    sync: CatalogSync, plan: Plan, found: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, dict[str, int]]:
+    """('6 variants: 2 to link by SKU, 3 to create, 1 to update', counts) for the dry run."""
     if plan.variants is None:
-        return ""
+        return "", {}
     live = [v for v in plan.variants.mapped if not v.removed]
     rows = _rows(sync, plan.bindo_id) if plan.bc_id is not None else {}
     link = [v for v in live if v.bindo_variant_id not in rows and v.sku.casefold() in found]
@@ -514,7 +516,13 @@ def dry_message(sync: CatalogSync, plan: Plan, found: Mapping[str, Mapping[str, 
         f"{w.label} ({w.action.removeprefix('variant_')})" for w in [*update, *removed][:5]
     )
     text = f"{len(live)} variants" + (f": {said}" if said else ": unchanged")
-    return f"{text}. {names}" if names else text
+    counts = {
+        "variants_to_link": len(link),
+        "variants_to_create": len(create),
+        "variants_to_update": len(update),
+        "variants_to_remove": len(removed),
+    }
+    return (f"{text}. {names}" if names else text), counts
 
 
 def dry_lookup(sync: CatalogSync, plans: Sequence[Plan]) -> dict[str, Mapping[str, Any]]:
@@ -558,6 +566,6 @@ def dry_outcome(
     if plan.step == "create" and any(v.sku.casefold() in found for v in live):
         hit = next(v for v in live if v.sku.casefold() in found)
         outcome = Outcome(plan.bindo_id, "linked", f"link by variant SKU {hit.sku}")
-    detail = dry_message(sync, plan, found)
+    detail, counts = dry_message(sync, plan, found)
     message = f"{outcome.message}; {detail}" if outcome.message else detail
-    return Outcome(outcome.bindo_id, outcome.action, message, outcome.bc_id)
+    return Outcome(outcome.bindo_id, outcome.action, message, outcome.bc_id, counts)
