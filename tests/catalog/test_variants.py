@@ -275,3 +275,31 @@ def test_dry_run_shows_variants_to_create_link_and_update(stack, shop):
     assert "3 variants: 1 to update" in items[tee["id"]]
     assert "Size: S, Colour: Red (SKU TEE-S-Red) (updated)" in items[tee["id"]]
     assert db.session.query(ProductBinding).count() == 1
+
+
+def test_full_sync_budget_one_create_each_then_full_variant_batches_then_nothing(stack, shop):
+    from worker.jobs.catalog import full_sync
+
+    def run() -> dict[str, int]:
+        sync_run = SyncRun(merchant_id=shop.id, kind="full")
+        db.session.add(sync_run)
+        db.session.commit()
+        return full_sync(sync_run.id)
+
+    tees = [new_tee(stack, shop, variant("S", sku=f"T{i}-S"), variant("M", sku=f"T{i}-M"),
+                    image_count=0) for i in range(55)]  # fmt: skip
+    stack.bc.reset_requests()
+    assert run()["created"] == 55
+    assert writes(stack, STORE) == {"POST /v3/catalog/products": 55}
+    # A fifth of the 110 variants repriced, spread over products of both 50-product chunks.
+    changed = [(t["id"], v["id"]) for t in tees for v in t["variants"]][::5]
+    for product_id, variant_id in changed:
+        stack.bindo.update_variant(shop.bindo_store_id, product_id, variant_id, price="7")
+    stack.bc.reset_requests()
+    counts = run()
+    assert counts["variant_updated"] == 22 and counts["updated"] == 0
+    # One batch of 22: the first chunk's 20 waited for the second chunk's 2.
+    assert writes(stack, STORE) == {"PUT /v3/catalog/variants": 1}
+    stack.bc.reset_requests()
+    assert run()["unchanged"] == 55
+    assert total(writes(stack, STORE)) == 0
