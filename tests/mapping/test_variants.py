@@ -324,3 +324,22 @@ def test_order_line_names_carry_the_chosen_options():
         _order(line), [line], by_variant={900: (101, 2)}, by_sku={}, variant_products={101}
     )
     assert mapped.body["line_items"][0]["name"] == "Tee (Size: M, Colour: Red)"
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        ["not a variant"],
+        [{"id": "a", "option_values": []}],
+        [{"id": 5, "option_values": "junk", "sku": "X"}],
+        [{"id": 5, "option_values": [None, 3, {"option": None}], "sku": "X"}],
+        [{"id": 5, "option_values": [{"option": "Size", "value": "S"}], "sku": 12, "price": []}],
+        [{"id": 5, "option_values": [{"option": "Size", "value": "S"}], "sku": "X",
+          "custom_attributes": [{"name": "Weight", "value": None}], "upc": 5}],
+    ],
+)  # fmt: skip
+def test_junk_variants_are_mapping_errors_or_skipped_never_crashes(junk):
+    try:
+        map_variants(tee(*junk), "kg")
+    except MappingError as error:
+        assert error.product_id == 101 and error.code
