@@ -314,7 +314,8 @@ def update_product_variant(id: int, variant_id: int) -> Response:
         sku = payload.get("sku")
         if sku and variants.sku_taken(store(), sku, variant_id):
             raise ApiError(409, f"Sku '{sku}' is not unique", {"sku": "duplicate"})
-        return v3(variants.update_one(sim(), store(), variant, payload))
+        variants.update_one(sim(), store(), variant, payload)
+        return v3(variant)
 
 
 @bp.get("/v3/catalog/products/<int:id>/options")

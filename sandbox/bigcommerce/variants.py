@@ -316,16 +316,22 @@ def create_one(
 
 
 def update_one(
-    state: BCSimState, store: Store, variant: dict[str, Any], body: dict[str, Any]
-) -> dict[str, Any]:
+    state: BCSimState,
+    store: Store,
+    variant: dict[str, Any],
+    body: dict[str, Any],
+    emit: bool = True,
+) -> bool:
+    """Apply an update; True when a field other than the level changed. ``emit`` fires
+    store/product/updated for it (a batch fires once per product instead)."""
     product = store.products[variant["product_id"]]
     before = variant["inventory_level"]
     changed = apply(product, variant, body)
     if "inventory_level" in changed:
         set_level(state, store, variant, DEFAULT_LOCATION_ID, variant["inventory_level"], before)
-    if changed - {"inventory_level"}:
+    if emit and changed - {"inventory_level"}:
         state.emit(store, "store/product/updated", {"type": "product", "id": product["id"]})
-    return variant
+    return bool(changed - {"inventory_level"})
 
 
 def batch_update(state: BCSimState, store: Store, items: Any) -> list[dict[str, Any]]:
@@ -364,11 +370,17 @@ def batch_update(state: BCSimState, store: Store, items: Any) -> list[dict[str, 
     if errors:
         raise ApiError(422, "JSON data is missing or invalid", errors)
     saved = []
+    touched: list[int] = []  # one store/product/updated per product, not per variant
     for index, item in enumerate(items):
         if "id" in item:
-            saved.append(update_one(state, store, store.variants[item["id"]], item))
+            variant = store.variants[item["id"]]
+            if update_one(state, store, variant, item, emit=False):
+                touched.append(variant["product_id"])
+            saved.append(variant)
         else:
             saved.append(create_one(state, store, item["product_id"], item, f"{index}."))
+    for product_id in dict.fromkeys(touched):
+        state.emit(store, "store/product/updated", {"type": "product", "id": product_id})
     return saved
 
 
