@@ -303,3 +303,29 @@ def test_full_sync_budget_one_create_each_then_full_variant_batches_then_nothing
     stack.bc.reset_requests()
     assert run()["unchanged"] == 55
     assert total(writes(stack, STORE)) == 0
+
+
+def test_a_product_that_gains_variants_gets_its_options_and_variants(stack, shop):
+    plain = new_product(stack, shop, name="Cap", sku="CAP")
+    push(shop.id, [plain["id"]])
+    bc_id = binding(shop.id, plain["id"]).bc_product_id
+    store_id = shop.bindo_store_id
+    stack.bindo.set_options(store_id, plain["id"], [{"name": "Size", "values": ["S", "M"]}])
+    for size in ("S", "M"):
+        stack.bindo.add_variant(
+            store_id, plain["id"], option_values=[{"option": "Size", "value": size}],
+            sku=f"CAP-{size}",
+        )  # fmt: skip
+    stack.bc.reset_requests()
+
+    counts = push(shop.id, [plain["id"]])
+
+    assert counts["updated"] == 1 and counts["variant_created"] == 2
+    assert writes(stack, STORE) == {
+        "PUT /v3/catalog/products": 1,  # inventory_tracking becomes "variant"
+        "POST /v3/catalog/products/{id}/options": 1,
+        "PUT /v3/catalog/variants": 1,
+    }
+    assert bc_product(stack, STORE, bc_id)["inventory_tracking"] == "variant"
+    assert set(bc_variants(stack, bc_id)) == {"CAP-S", "CAP-M"}
+    assert len(rows(shop.id, plain["id"])) == 2

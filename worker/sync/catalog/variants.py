@@ -328,7 +328,10 @@ def send(sync: CatalogSync, *, final: bool) -> list[Outcome]:
 
 def _queue_product(sync: CatalogSync, plan: Plan, force: bool) -> list[Write]:
     rows = _rows(sync, plan.bindo_id)
-    if not rows or plan.linked_by:
+    if not rows or plan.linked_by in ("sku", "upc"):
+        # Never linked variant by variant (new link by product SKU/UPC, or the product had
+        # no variants before): read its BigCommerce variants once. A link by variant SKU has
+        # matched them already.
         rows = _adopt(sync, plan, rows)
     writes, new = _diff(plan, rows, force=force)
     if new:
