@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, render_template
-from werkzeug.exceptions import HTTPException
+from flask import Flask, render_template, request
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from portal.config import load_config
 from portal.crypto import TokenCipher
 from portal.extensions import csrf, db, login_manager, migrate
 from portal.logs import configure_logging
-from portal.security import AreaSessionInterface, add_security_headers
+from portal.security import AreaSessionInterface, add_security_headers, csp_nonce
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -53,8 +54,22 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     _register_errors(app)
+    app.before_request(refuse_nul_bytes)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce  # <script nonce="{{ csp_nonce() }}">
     app.after_request(lambda response: add_security_headers(app, response))
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies > 0:
+        # Outermost, so every layer (the webhook intake included) sees the client's address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     return app
+
+
+def refuse_nul_bytes() -> None:
+    """No text with a NUL byte reaches the database (PostgreSQL refuses it with an error)."""
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                raise BadRequest("A field contains a NUL character.")
 
 
 class Int32Converter(IntegerConverter):

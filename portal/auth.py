@@ -22,7 +22,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Regexp
 
 from portal.extensions import db, login_manager
 from portal.models import LoginAttempt, Role, StaffUser, audit, utcnow
@@ -38,6 +38,51 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+MIN_PASSWORD_LENGTH = 12
+# The most common passwords of 12+ characters in public breach lists, plus our own names.
+# Compared lowercased; a small list, not a breach corpus: it stops the first guesses.
+COMMON_PASSWORDS = frozenset(
+    {
+        "123456789012", "1234567890123", "12345678901234", "123456123456", "111111111111",
+        "000000000000", "123123123123", "password1234", "password12345", "password123456",
+        "passwordpassword", "qwertyuiop12", "qwertyuiopasdf", "qwerty123456", "1q2w3e4r5t6y",
+        "1qaz2wsx3edc", "zaq12wsxcde3", "iloveyou1234", "letmein12345", "welcome12345",
+        "administrator", "administrator1", "changeme1234", "trustno11234", "abc123abc123",
+        "abcdefghijkl", "asdfghjklasdf", "correcthorsebatterystaple",
+        "correct horse battery staple",
+        "bindobindo12", "bindo1234567", "bigcommerce1", "bigcommerce123", "bigcommerce1234",
+        "football1234", "baseball1234", "superman1234", "princess1234", "sunshine1234",
+    }
+)  # fmt: skip
+SEQUENCES = ("0123456789", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm")
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` is refused, in a sentence, or None when it is acceptable."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"use at least {MIN_PASSWORD_LENGTH} characters"
+    if "\x00" in password:
+        return "a password cannot contain a NUL character"
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS:
+        return "this password is on the list of common passwords"
+    if len(set(lowered)) < 5:
+        return "use more different characters (this password is too repetitive)"
+    # "abcabcabcabc": the whole password is one short unit repeated.
+    for size in range(1, len(lowered) // 2 + 1):
+        if len(lowered) % size == 0 and lowered[:size] * (len(lowered) // size) == lowered:
+            return "this password is a short pattern repeated"
+    if any(lowered in seq or lowered in seq[::-1] for seq in SEQUENCES):
+        return "this password is a keyboard or alphabet sequence"
+    return None
+
+
+def set_password(user: StaffUser, password: str) -> None:
+    """Hash a new password (``password_problem`` must have passed) and end every session."""
+    user.password_hash = hash_password(password)
+    end_all_sessions(user)
+
+
 def check_password(user: StaffUser | None, password: str) -> bool:
     try:
         return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and bool(user)
@@ -45,14 +90,36 @@ def check_password(user: StaffUser | None, password: str) -> bool:
         return False
 
 
+# A session carries the user's session version; logging out or a new password bumps the
+# stored one, so every cookie issued before stops working at once (a saved cookie included).
+SESSION_VERSION_KEY = "_staff_sv"
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> StaffUser | None:
     user = db.session.get(StaffUser, int(user_id)) if user_id.isdigit() else None
-    return user if user and user.active else None
+    if user is None or not user.active:
+        return None
+    if session.get(SESSION_VERSION_KEY) != user.session_version:
+        return None
+    return user
+
+
+def end_all_sessions(user: StaffUser) -> None:
+    """Revoke every session of ``user`` (the caller commits)."""
+    user.session_version = (user.session_version or 0) + 1
+
+
+# One address, no spaces or control characters, a dot in the domain: enough to refuse junk
+# before it reaches a query (the account lookup decides the rest).
+EMAIL_SHAPE = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    email = EmailField(
+        "Email",
+        validators=[DataRequired(), Length(max=254), Regexp(EMAIL_SHAPE, message="Not an email.")],
+    )
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
@@ -81,8 +148,8 @@ def login():
         email = form.email.data.strip().lower()
         ip = _client_ip()
         if throttled(email, ip):
-            db.session.add(LoginAttempt(email=email, ip=ip, succeeded=False))
-            db.session.commit()
+            # Not recorded: attempts made while locked must not extend the lock, or anyone
+            # could keep an account (or a shared address) locked for good.
             return render_template(
                 "auth/login.html", form=form, error="Too many attempts. Try again in 15 minutes."
             ), 429
@@ -96,6 +163,7 @@ def login():
             ), 200
         session.clear()  # a fresh session on login (no fixation)
         login_user(user)
+        session[SESSION_VERSION_KEY] = user.session_version
         user.last_login_at = utcnow()
         audit("staff.login", actor_type="staff", actor=user.email)
         db.session.commit()
@@ -107,6 +175,7 @@ def login():
 def logout():
     if current_user.is_authenticated:
         audit("staff.logout", actor_type="staff", actor=current_user.email)
+        end_all_sessions(current_user)
         db.session.commit()
     logout_user()
     session.clear()

@@ -24,6 +24,7 @@ from flask import (
     session,
     url_for,
 )
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +39,7 @@ from portal.models import (
     merchant_by_hash,
     utcnow,
 )
+from portal.queue import redis_conn
 
 log = logging.getLogger(__name__)
 bp = Blueprint("bigcommerce", __name__, url_prefix="/bigcommerce")
@@ -116,6 +118,41 @@ def _exchange_code(code: str, scope: str, context: str) -> dict[str, Any]:
     return body
 
 
+def _over_limit(key: str, limit: int, window: int) -> bool:
+    redis = redis_conn()
+    pipe = redis.pipeline()
+    pipe.incr(key)
+    pipe.expire(key, window, nx=True)
+    count, _ = pipe.execute()
+    return int(count) > limit
+
+
+def _throttle_exchange(store_hash: str) -> None:
+    """Each code exchange carries our client secret to BigCommerce: cap them per address and
+    per store in a fixed window (Redis counters), so made-up codes cannot make us call out
+    without limit. Without Redis the install goes ahead (installs matter more; logged)."""
+    cfg = current_app.config
+    window = int(cfg["AUTH_CALLBACK_WINDOW_SECONDS"])
+    prefix = f"{cfg.get('RQ_QUEUE_PREFIX', '')}auth-callback"
+    try:
+        by_address = _over_limit(
+            f"{prefix}:ip:{request.remote_addr or 'unknown'}",
+            int(cfg["AUTH_CALLBACK_MAX_PER_ADDRESS"]),
+            window,
+        )
+        by_store = _over_limit(
+            f"{prefix}:store:{store_hash}", int(cfg["AUTH_CALLBACK_MAX_PER_STORE"]), window
+        )
+    except RedisError:
+        log.warning("auth callback throttle unavailable (Redis); exchange not limited")
+        return
+    if by_address or by_store:
+        log.warning("auth callback throttled (%s)", "address" if by_address else "store")
+        raise InstallFailed(
+            429, "Too many installation attempts. Please wait a few minutes and try again."
+        )
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -141,6 +178,7 @@ def obtain_grant(args: dict[str, str]) -> Grant:
     expected = scope_set(current_app.config["BIGCOMMERCE_SCOPES"])
     if scope_set(scope) != expected:
         raise InstallFailed(400, "The granted permissions do not match what this app needs.")
+    _throttle_exchange(match.group(1))
     body = _exchange_code(code, scope, context)
     if body.get("context") != context:
         raise InstallFailed(400, "BigCommerce answered for a different store.")
@@ -244,7 +282,10 @@ def _notification_text(kind: str, name: str, grant: Grant) -> str:
     who = grant.user_email or "a store user"
     return {
         "install": f"{name} installed the app ({who}). Link it to its Bindo store and activate it.",
-        "reinstall": f"{name} installed the app again ({who}). Check the Bindo link and activate.",
+        "reinstall": (
+            f"{name} installed the app again ({who}). Check the Bindo link (its token and "
+            "webhook secret are deleted after an uninstall) and activate."
+        ),
         "reauth": f"{name} re-authorised the app ({who}); its token was renewed.",
     }[kind]
 
@@ -355,13 +396,19 @@ def uninstall():
 
 
 def mark_uninstalled(merchant: Merchant, actor: str | None) -> bool:
-    """Uninstall once: stop sync, crypto-shred the token, keep the history."""
+    """Uninstall once: stop sync, crypto-shred the token and hook secret, keep the history."""
     if merchant.state == MerchantState.UNINSTALLED.value and merchant.access_token_enc is None:
         return False
     previous = merchant.state
     merchant.state = MerchantState.UNINSTALLED.value
     merchant.uninstalled_at = utcnow()
     merchant.access_token = None  # the only copy: without it nothing can call the store
+    # BigCommerce deletes the store's hooks on uninstall; an activation after a reinstall
+    # makes a new secret. The Bindo token and webhook secret go once the job below has
+    # removed our Bindo subscription with them (worker/lifecycle.py unsubscribe_bindo).
+    merchant.hook_secret = None
+    if not merchant.bindo_credentials:
+        merchant.bindo_webhook_secret = None  # no job will run: nothing needs it
     audit(
         "merchant.uninstall",
         actor_type="bigcommerce",

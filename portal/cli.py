@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import sys
 import time
 
 import click
@@ -22,19 +23,31 @@ security_cli = AppGroup("security", help="Secrets at rest.")
 @staff_cli.command("create")
 @click.argument("email")
 @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.VIEWER.value)
-@click.password_option("--password", prompt=True, confirmation_prompt=True)
-def staff_create(email: str, role: str, password: str) -> None:
-    """Create (or reset) a staff user; prompts for the password."""
-    from portal.auth import hash_password
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).",
+)
+def staff_create(email: str, role: str, password_stdin: bool) -> None:
+    """Create (or reset) a staff user; prompts for the password.
 
-    if len(password) < 12:
-        raise click.BadParameter("use at least 12 characters", param_hint="password")
+    The password is never a command-line argument: those show in `ps` and shell history.
+    """
+    from portal.auth import password_problem, set_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password)
+    if problem:
+        raise click.BadParameter(problem, param_hint="password")
     email = email.strip().lower()
     user = db.session.scalar(select(StaffUser).where(StaffUser.email == email))
     if user is None:
         user = StaffUser(email=email, password_hash="")
         db.session.add(user)
-    user.password_hash = hash_password(password)
+    set_password(user, password)  # a reset also ends the user's open sessions
     user.role = role
     user.active = True
     db.session.commit()

@@ -39,12 +39,16 @@ DEFAULTS: dict[str, Any] = {
     "RECONCILE_INTERVAL_SECONDS": 900,
     "ORDER_SWEEP_INTERVAL_SECONDS": 900,
     "WEBHOOK_TOLERANCE_SECONDS": 300,
+    # Proxies in front of the app that set X-Forwarded-For/-Proto (the platform's router is
+    # one). 0 trusts no header: the login throttle then sees the socket's address.
+    "TRUSTED_PROXIES": 0,
 }
 
 INT_KEYS = {
     "RECONCILE_INTERVAL_SECONDS",
     "ORDER_SWEEP_INTERVAL_SECONDS",
     "WEBHOOK_TOLERANCE_SECONDS",
+    "TRUSTED_PROXIES",
 }
 
 
@@ -105,6 +109,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
     cfg.setdefault("LOGIN_MAX_FAILURES", 10)
     cfg.setdefault("LOGIN_WINDOW_SECONDS", 15 * 60)
+    cfg.setdefault("AUTH_CALLBACK_MAX_PER_ADDRESS", 20)
+    cfg.setdefault("AUTH_CALLBACK_MAX_PER_STORE", 10)
+    cfg.setdefault("AUTH_CALLBACK_WINDOW_SECONDS", 10 * 60)
     cfg.setdefault("TESTING", False)
     cfg["DEBUG"] = False
     return cfg

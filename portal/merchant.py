@@ -297,10 +297,34 @@ def _status(merchant: Merchant) -> dict[str, Any]:
     }
 
 
+def session_user(merchant: Merchant) -> MerchantUser | None:
+    """The BigCommerce user of the app session (None when the session names nobody)."""
+    return db.session.scalar(
+        select(MerchantUser).where(
+            MerchantUser.merchant_id == merchant.id,
+            MerchantUser.bc_user_id == session.get("bc_user_id"),
+        )
+    )
+
+
+def can_change_settings(merchant: Merchant) -> bool:
+    """Only the store owner, or a user the owner allowed, changes settings (docs/admin.md);
+    everyone else who opens the app sees them read-only."""
+    user = session_user(merchant)
+    return user is not None and user.can_change_settings
+
+
+class PermissionForm(FlaskForm):
+    """The owner's allow / stop-allowing button (carries the CSRF token only)."""
+
+
 @bp.route("", methods=["GET", "POST"])
 @bp.route("/", methods=["GET", "POST"])
 def index():
     merchant = current_merchant()
+    editable = can_change_settings(merchant)
+    if request.method == "POST" and not editable:
+        abort(403)
     form = SettingsForm(
         obj=merchant, default_category_id=merchant.default_category_id or NO_CATEGORY
     )
@@ -314,15 +338,72 @@ def index():
             flash("Settings saved." if changes else "Nothing changed.")
         return redirect(url_for("merchant.index"), code=303)
     activated = merchant.activated_at is not None
+    user = session_user(merchant)
     return render_template(
         "app/index.html",
         merchant=merchant,
         form=form,
+        can_edit=editable,
+        other_users=_other_users(merchant) if user is not None and user.is_owner else None,
+        permission_form=PermissionForm(),
         categories_ok=categories_ok,
         activated=activated,
         connection=connection_words(merchant),
         status=_status(merchant) if activated else None,
     ), (400 if request.method == "POST" else 200)
+
+
+def _other_users(merchant: Merchant) -> list[MerchantUser]:
+    return list(
+        db.session.scalars(
+            select(MerchantUser)
+            .where(
+                MerchantUser.merchant_id == merchant.id,
+                MerchantUser.is_owner.is_(False),
+                MerchantUser.removed_at.is_(None),
+            )
+            .order_by(MerchantUser.email, MerchantUser.id)
+        )
+    )
+
+
+@bp.post("/users/<int:user_id>/settings-permission")
+def settings_permission(user_id: int):
+    """The owner lets another user of the store change settings, or stops letting them."""
+    merchant = current_merchant()
+    owner = session_user(merchant)
+    if owner is None or not owner.is_owner or owner.removed_at is not None:
+        abort(403)
+    if not PermissionForm().validate_on_submit():
+        abort(400)
+    user = db.session.scalar(
+        select(MerchantUser).where(
+            MerchantUser.id == user_id,
+            MerchantUser.merchant_id == merchant.id,
+            MerchantUser.is_owner.is_(False),
+        )
+    )
+    if user is None:
+        abort(404)
+    user.may_change_settings = request.form.get("allow") == "1"
+    audit(
+        "merchant.settings_permission",
+        actor_type="merchant",
+        actor=session.get("bc_user_email"),
+        merchant=merchant,
+        bc_user_id=user.bc_user_id,
+        allowed=user.may_change_settings,
+    )
+    db.session.commit()
+    flash(
+        f"{user.email or 'The user'} "
+        + (
+            "may now change settings."
+            if user.may_change_settings
+            else "can no longer change settings."
+        )
+    )
+    return redirect(url_for("merchant.index"), code=303)
 
 
 @bp.get("/orders/<int:order_id>")

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     func,
     select,
 )
@@ -95,6 +96,8 @@ class StaffUser(TimestampMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER.value)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped on logout and on a new password: sessions carrying an older number are refused.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # Flask-Login protocol
     @property
@@ -251,7 +254,15 @@ class MerchantUser(TimestampMixin, db.Model):
     bc_user_id: Mapped[int] = mapped_column(BigInteger)
     email: Mapped[str | None] = mapped_column(String(254))
     is_owner: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The owner may let other users change the app's settings (docs/admin.md).
+    may_change_settings: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def can_change_settings(self) -> bool:
+        return self.removed_at is None and (self.is_owner or self.may_change_settings)
 
 
 class InstallNotification(db.Model):

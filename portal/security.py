@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import secrets
 from urllib.parse import urljoin, urlparse
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, g, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 # The merchant's app pages render inside the BigCommerce control-panel iframe.
@@ -56,12 +59,57 @@ def frame_ancestors(app: Flask, path: str) -> str:
     return "'none'"
 
 
+def csp_nonce() -> str:
+    """This response's script nonce (one per request; Flask-Admin's templates ask for it too)."""
+    nonce = g.get("csp_nonce")
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(18)
+    return nonce
+
+
+def _hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
+# Flask-Admin's templates carry a few inline event handlers (nonces cannot cover those): the
+# filter menu's onclick="return false;", each bulk action's menu item and the row delete
+# button. Exactly these handler texts are allowed, by hash ('unsafe-hashes').
+FIXED_HANDLERS = (
+    "return false;",
+    "return faHelpers.safeConfirm('Are you sure you want to delete this record?');",
+)
+
+
+def allow_admin_handlers(app: Flask, action_names: list[str]) -> None:
+    """Record the hashes of Flask-Admin's inline handlers for this app's bulk actions."""
+    sources = [*FIXED_HANDLERS, *(f"return modelActions.execute('{n}');" for n in action_names)]
+    app.extensions["csp_handler_hashes"] = " ".join(dict.fromkeys(map(_hash, sources)))
+
+
+def image_sources(app: Flask) -> str:
+    """https images only; outside production also the simulators' http origins (the demo)."""
+    sources = ["'self'", "data:", "https:"]
+    if app.config.get("APP_ENV") != "production":
+        for key in ("BIGCOMMERCE_API_URL", "BINDO_API_URL"):
+            url = urlparse(str(app.config.get(key) or ""))
+            if url.scheme == "http" and url.netloc:
+                sources.append(f"http://{url.netloc}")
+    return " ".join(dict.fromkeys(sources))
+
+
 def add_security_headers(app: Flask, response: Response, path: str | None = None) -> Response:
     path = request.path if path is None else path
+    # No 'unsafe-inline' scripts: inline scripts need this response's nonce.
+    nonce = g.get("csp_nonce")
+    scripts = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
+    handlers = app.extensions.get("csp_handler_hashes")
+    if handlers:
+        scripts += f" 'unsafe-hashes' {handlers}"
     csp = (
-        "default-src 'self'; img-src 'self' data: http: https:; "
-        "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
-        f"frame-ancestors {frame_ancestors(app, path)}; base-uri 'self'; form-action 'self'"
+        f"default-src 'self'; img-src {image_sources(app)}; "
+        f"style-src 'self' 'unsafe-inline'; script-src {scripts}; "
+        f"frame-ancestors {frame_ancestors(app, path)}; base-uri 'self'; form-action 'self'; "
+        "object-src 'none'"
     )
     response.headers.setdefault("Content-Security-Policy", csp)
     response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"

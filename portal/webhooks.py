@@ -28,7 +28,7 @@ from flask import Blueprint, Flask, Request, Response, current_app, has_app_cont
 from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, insert, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -240,14 +240,44 @@ def _read_body(req: Request) -> bytes:
     return body
 
 
+# Real deliveries nest a few levels; a deeper body is refused before it is stored (a row
+# nested ~970 levels deep failed at insert and made the worker hit RecursionError).
+MAX_JSON_DEPTH = 32
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # NaN/Infinity: the database refuses them
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, absurd nesting
         raise Rejected(400, "bad json") from exc
     if not isinstance(data, dict):
         raise Rejected(400, "bad shape")
+    _check_storable(data)
     return data
+
+
+def _check_storable(data: dict[str, Any]) -> None:
+    """Refuse (400) what the database would refuse: deep nesting and NUL characters."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth > MAX_JSON_DEPTH:
+                raise Rejected(400, "too deep")
+            for key, item in value.items():
+                if "\x00" in key:
+                    raise Rejected(400, "bad data")
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            if depth > MAX_JSON_DEPTH:
+                raise Rejected(400, "too deep")
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and "\x00" in value:
+            raise Rejected(400, "bad data")
 
 
 def _tolerance() -> int:
@@ -443,6 +473,12 @@ def _receive(req: Request, parse: Callable[[_Connection], Inbound | None]) -> Re
             if exc.status == 401:
                 log.warning("webhook rejected (%s): %s", req.path, exc.reason)
             return _answer(exc.status, exc.reason)
+        except DataError:
+            # The database refused a value (out of range, bad text): the same body would fail
+            # on every retry, so the sender is told 400, not 503.
+            conn.discard()
+            log.warning("webhook refused by the database as bad data (%s)", req.path)
+            return _answer(400, "bad data")
         except SQLAlchemyError:
             stale = conn.reused and attempt == 1
             conn.discard()

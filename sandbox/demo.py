@@ -80,12 +80,13 @@ def create_staff(env: dict[str, str]) -> str:
             STAFF_EMAIL,
             "--role",
             "admin",
-            "--password",
-            password,
+            "--password-stdin",
         ],
         cwd=ROOT,
         env=env,
         check=True,
+        input=password + "\n",
+        text=True,
         stdout=subprocess.DEVNULL,
     )
     return password

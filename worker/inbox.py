@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import defer
 
 from portal.extensions import db
 from portal.models import Merchant, WebhookEvent, utcnow
@@ -97,7 +98,12 @@ def handler_for(source: str, scope: str) -> Handler | None:
 
 def process(event_id: int) -> str:
     """Handle one inbox row at most once to completion; returns the row's resulting state."""
-    event = db.session.get(WebhookEvent, event_id)
+    try:
+        event = db.session.get(WebhookEvent, event_id)
+    except RecursionError:
+        # A payload nested too deeply to load (stored before the intake refused such bodies):
+        # marked failed without loading it, so no job retries it for ever.
+        return _fail_unloadable(event_id)
     if event is None:
         log.warning("event %s does not exist", event_id)
         return "missing"
@@ -110,6 +116,19 @@ def process(event_id: int) -> str:
         # Runs killed mid-handler (timeout, OOM) never reach the error path: stop here.
         return _finish(event, FAILED, "gave up after repeated interrupted runs")
     return _dispatch(event)
+
+
+def _fail_unloadable(event_id: int) -> str:
+    db.session.rollback()
+    db.session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_id)
+        .values(state=FAILED, error="payload nested too deeply to read", locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    log.warning("event %s failed: payload nested too deeply to read", event_id)
+    return FAILED
 
 
 def _claim(event_id: int) -> bool:
@@ -342,6 +361,8 @@ def due_for_relay() -> list[WebhookEvent]:
         )
         .order_by(WebhookEvent.id)
         .limit(RELAY_BATCH)
+        # The relay needs ids only; a payload too deep to load must not stop it.
+        .options(defer(WebhookEvent.payload))
     )
     return list(db.session.scalars(stmt))
 

@@ -243,17 +243,22 @@ def ensure_bindo_webhook(client: BindoClient, merchant: Merchant) -> str:
 
 
 def unsubscribe_bindo(merchant_id: int) -> dict[str, Any]:
-    """After an uninstall: delete our Bindo webhook subscription for the store (idempotent).
+    """After an uninstall: delete our Bindo webhook subscription for the store (idempotent),
+    then delete the Bindo API token and webhook secret (docs/lifecycle.md: secrets after
+    uninstall).
 
     Bindo would otherwise keep sending every product and stock change to a store we only
-    acknowledge and drop. A store installed again meanwhile keeps its subscription (its
-    activation re-ensures it anyway). A Bindo token that no longer works is recorded, not
-    retried: the deliveries are harmless and staff can remove the subscription in Bindo.
+    acknowledge and drop. A store installed again meanwhile keeps its subscription and its
+    secrets (its activation re-ensures the subscription anyway). A Bindo token that no longer
+    works is recorded, not retried: the deliveries are harmless and staff can remove the
+    subscription in Bindo. Any other error is raised (RQ retries) and keeps the token for
+    the retry.
     """
     merchant = db.session.get(Merchant, merchant_id)
     if merchant is None or merchant.state != MerchantState.UNINSTALLED.value:
         return {"skipped": "not uninstalled"}
     if not merchant.bindo_credentials:
+        _shred_bindo_secrets(merchant)
         return {"skipped": "no Bindo link"}
     client = bindo_api(merchant)
     url = bindo_destination(merchant)
@@ -268,9 +273,18 @@ def unsubscribe_bindo(merchant_id: int) -> dict[str, Any]:
             removed.append(int(hook["id"]))
     except Unauthorized as exc:
         audit("merchant.bindo_webhook_kept", merchant=merchant, reason=_error_text(exc))
-        db.session.commit()
+        _shred_bindo_secrets(merchant)
         return {"skipped": _error_text(exc)}
     if removed:
         audit("merchant.bindo_webhook_removed", merchant=merchant, webhook_ids=removed)
-        db.session.commit()
+    _shred_bindo_secrets(merchant)
     return {"removed": removed}
+
+
+def _shred_bindo_secrets(merchant: Merchant) -> None:
+    """Delete the uninstalled store's Bindo token and webhook secret (commits)."""
+    if merchant.bindo_token_enc or merchant.bindo_webhook_secret_enc:
+        merchant.bindo_token = None
+        merchant.bindo_webhook_secret = None
+        audit("merchant.bindo_secrets_deleted", merchant=merchant)
+    db.session.commit()

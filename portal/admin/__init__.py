@@ -23,6 +23,7 @@ from portal.models import (
     ProductBinding,
     SyncRun,
 )
+from portal.security import allow_admin_handlers, csp_nonce
 
 
 def init_admin(app: Flask) -> Admin:
@@ -31,6 +32,7 @@ def init_admin(app: Flask) -> Admin:
         name="Bindo × BigCommerce",
         index_view=DashboardView(name="Dashboard", url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(base_template="admin/portal_base.html"),
+        csp_nonce_generator=csp_nonce,  # its inline scripts carry the response's nonce
     )
     admin.add_view(MerchantView(Merchant, db.session, name="Merchants", endpoint="merchants"))
     admin.add_view(
@@ -43,6 +45,8 @@ def init_admin(app: Flask) -> Admin:
     )
     admin.add_view(orders_view())
     _add_staff_views(admin)
+    actions = {name for view in admin._views for name, _ in getattr(view, "_actions", None) or []}
+    allow_admin_handlers(app, sorted(actions))
     app.extensions["portal_admin"] = admin
     return admin
 

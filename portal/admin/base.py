@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import (
@@ -15,7 +15,10 @@ from flask_admin.contrib.sqla.filters import (
 )
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy import JSON
+from sqlalchemy.exc import DataError
 
+from portal.extensions import db
 from portal.models import SECRET_COLUMNS, Role
 
 
@@ -56,6 +59,8 @@ class SecureBaseView(SecuredMixin, BaseView):
 
 
 MAX_DB_INT = 2**31 - 1
+# Far beyond any real list; a larger page number would overflow the query's OFFSET.
+MAX_PAGE = 100_000
 
 
 class CSRFForm(FlaskForm):
@@ -99,6 +104,27 @@ class SecureModelView(SecuredMixin, ModelView):
         if not str(id).isdigit() or int(id) > MAX_DB_INT:
             return None
         return super().get_one(id)
+
+    def get_sortable_columns(self):
+        # A JSON column has no ordering in PostgreSQL (?sort=<its index> was a 500).
+        return {
+            name: column
+            for name, column in super().get_sortable_columns().items()
+            if not isinstance(getattr(column, "type", None), JSON)
+        }
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, *args, **kwargs):
+        """Crafted list parameters give a 4xx or an empty list, never a 500: the page number is
+        clamped, and a filter value the database cannot take (an integer out of range, a date
+        beyond the calendar) lists nothing, with a message."""
+        if page is not None:
+            page = min(max(page, 0), MAX_PAGE)
+        try:
+            return super().get_list(page, sort_column, sort_desc, search, filters, *args, **kwargs)
+        except (DataError, OverflowError, ValueError):
+            db.session.rollback()
+            flash("A filter value is out of range; nothing matches it.", "error")
+            return 0, []
 
     def get_export_value(self, model, name):
         # Store names, SKUs and error texts come from merchants and their APIs.

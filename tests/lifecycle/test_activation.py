@@ -167,7 +167,10 @@ def test_uninstall_removes_our_bindo_subscription_and_only_ours(
     result = jobs.unsubscribe_bindo(installed.id)
     assert len(result["removed"]) == 1
     assert [h["url"] for h in bindo_hooks(bindo)] == ["https://another-app.example/hooks"]
-    assert jobs.unsubscribe_bindo(installed.id) == {"removed": []}  # a second run: nothing left
+    # The Bindo secrets went with the subscription; a second run has nothing left to do.
+    merchant = reload(installed)
+    assert (merchant.bindo_token_enc, merchant.bindo_webhook_secret_enc) == (None, None)
+    assert jobs.unsubscribe_bindo(installed.id) == {"skipped": "no Bindo link"}
     actions = db.session.scalars(
         select(AuditLog.action).where(AuditLog.merchant_id == installed.id)
     )

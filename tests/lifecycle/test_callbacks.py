@@ -184,3 +184,56 @@ def test_load_records_users_and_the_owner_flag(client, app):
         )
     }
     assert users == {1: True, 42: False}
+
+
+def test_made_up_codes_are_throttled_per_store_before_calling_bigcommerce(
+    client, sim, app, monkeypatch
+):
+    monkeypatch.setitem(app.config, "AUTH_CALLBACK_MAX_PER_STORE", 3)
+    path = sim.install_path().replace("code=", "code=forged")
+    answers = [client.get(path).status_code for _ in range(5)]
+    assert answers == [502, 502, 502, 429, 429]  # the last two never reach BigCommerce
+    assert merchants() == []
+
+
+def test_made_up_codes_are_throttled_per_address_across_stores(client, sim, app, monkeypatch):
+    monkeypatch.setitem(app.config, "AUTH_CALLBACK_MAX_PER_ADDRESS", 2)
+    path = sim.install_path().replace("code=", "code=forged")
+    answers = []
+    for n in range(4):
+        other = path.replace(f"stores%2F{STORE}", f"stores%2Fother{n}").replace(
+            f"stores/{STORE}", f"stores/other{n}"
+        )
+        answers.append(client.get(other).status_code)
+    assert answers == [502, 502, 429, 429]
+
+
+def test_uninstall_deletes_the_hook_secret_at_once_and_queues_the_bindo_secrets_deletion(
+    client, app
+):
+    from tests.lifecycle.conftest import link_bindo
+
+    merchant = make_merchant(state="active")
+    merchant.hook_secret = "hook-secret-value"
+    link_bindo(merchant)
+    assert (
+        client.get(f"/bigcommerce/uninstall?signed_payload_jwt={sign(claims())}").status_code == 200
+    )
+    db.session.expire_all()
+    merchant = merchant_by_hash(STORE)
+    assert merchant.hook_secret_enc is None
+    # Kept only until the unsubscribe job has used the token (tests/lifecycle/test_activation).
+    assert merchant.bindo_token_enc is not None
+
+
+def test_uninstall_without_a_bindo_link_deletes_the_webhook_secret_at_once(client, app):
+    merchant = make_merchant(state="installed")
+    merchant.hook_secret = "hook-secret-value"
+    merchant.bindo_webhook_secret = "bindo-webhook-secret"
+    db.session.commit()
+    assert (
+        client.get(f"/bigcommerce/uninstall?signed_payload_jwt={sign(claims())}").status_code == 200
+    )
+    db.session.expire_all()
+    merchant = merchant_by_hash(STORE)
+    assert (merchant.hook_secret_enc, merchant.bindo_webhook_secret_enc) == (None, None)

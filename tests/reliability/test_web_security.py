@@ -70,6 +70,12 @@ def check_headers(response, path: str) -> list[str]:
     if not hsts or int(hsts.group(1)) < HSTS_MIN:
         problems.append("HSTS")
     csp = h.get("Content-Security-Policy", "")
+    scripts = re.search(r"script-src ([^;]+)", csp)
+    if not scripts or "'unsafe-inline'" in scripts.group(1):
+        problems.append("CSP script-src allows inline scripts")
+    images = re.search(r"img-src ([^;]+)", csp)
+    if not images or "http:" in images.group(1).split():
+        problems.append("CSP img-src allows http images")
     ancestors = re.search(r"frame-ancestors ([^;]+)", csp)
     if not ancestors:
         problems.append("CSP frame-ancestors")
@@ -414,3 +420,33 @@ def test_flask_admin_url_parameter_never_redirects_off_site(app, staff_client):
             ]
             assert not bad, (path, target, bad)
     print(f"\nT39: {checked} admin POSTs with hostile url=, 0 off-site redirects")
+
+
+def inline_scripts_carry_the_nonce(response) -> list[str]:
+    """Problems: an inline script without this response's nonce, or a CSP without a nonce."""
+    nonce = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"])
+    page = response.get_data(as_text=True)
+    inline = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", page)
+    if inline and not nonce:
+        return ["inline scripts but no nonce in the CSP"]
+    return [attrs for attrs in inline if f'nonce="{nonce.group(1)}"' not in attrs]
+
+
+def test_admin_and_app_pages_use_a_fresh_nonce_for_their_inline_scripts(app, staff_client):
+    from portal.models import SyncRun
+
+    merchant = installed("csp1")
+    run = SyncRun(merchant_id=merchant.id, kind="full", state="running", total=1, done=0)
+    db.session.add(run)
+    db.session.commit()
+    pages = ["/admin/", "/admin/merchants/", f"/admin/runs/details/?id={run.id}"]
+    nonces = set()
+    for path in pages:
+        response = staff_client.get(path)
+        assert response.status_code == 200, path
+        assert inline_scripts_carry_the_nonce(response) == [], path
+        csp = response.headers["Content-Security-Policy"]
+        nonces.add(re.search(r"'nonce-([^']+)'", csp).group(1))
+    assert len(nonces) == len(pages)  # one per response, never reused
+    # The run page's live progress is an inline script: it must be there, with the nonce.
+    assert "<script nonce=" in staff_client.get(pages[-1]).get_data(as_text=True)
