@@ -8,9 +8,12 @@ PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/bindo_test
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint venv check-redis check-postgres migrate clean
+.PHONY: help run test lint venv check-redis check-postgres migrate clean
 
-venv: $(VENV)/.installed
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## create .venv and install requirements.txt
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,29 +21,29 @@ $(VENV)/.installed: requirements.txt
 	@$(PY) -m pip install -q -r requirements.txt
 	@touch $@
 
-check-redis: venv
+check-redis: venv ## say in one line whether Redis answers
 	@$(PY) -c "import redis,sys; redis.Redis.from_url('$(REDIS_URL)', socket_connect_timeout=2).ping()" 2>/dev/null \
 	  || { echo "Redis is not reachable at $(REDIS_URL): start it (redis-server --daemonize yes) and run make again."; exit 1; }
 
-check-postgres: venv
+check-postgres: venv ## say in one line whether PostgreSQL answers
 	@$(PY) -c "import psycopg; psycopg.connect('$(PG_ADMIN_URL)', connect_timeout=3).close()" 2>/dev/null \
 	  || { echo "PostgreSQL is not reachable at $(PG_ADMIN_URL): the test suite runs on it too, so start it and run make test again."; exit 1; }
 
-migrate: venv
+migrate: venv ## apply the database migrations
 	@$(VENV)/bin/flask --app wsgi db upgrade
 
-run: check-redis migrate
+run: check-redis migrate ## the demo: portal, worker, both simulators; Ctrl-C or SIGTERM stops all
 	@$(PY) -m sandbox.demo
 
-lint: venv
+lint: venv ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint check-redis check-postgres
+test: lint check-redis check-postgres ## lint, then the suite on SQLite and on PostgreSQL
 	$(PY) -m pytest -q
 	@$(PY) -c "import psycopg; c = psycopg.connect('$(PG_ADMIN_URL)', autocommit=True); \
 	  c.execute('DROP DATABASE IF EXISTS bindo_test WITH (FORCE)'); c.execute('CREATE DATABASE bindo_test'); c.close()"
 	TEST_DATABASE_URL=$(TEST_PG_URL) $(PY) -m pytest -q -m db
 
-clean:
+clean: ## remove .venv, instance/ and the caches
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

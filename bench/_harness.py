@@ -269,6 +269,7 @@ def start_world(
     bc_url, bindo_url = servers[0].url, servers[1].url
     bc_app = bc_create_app(
         BCSimConfig(
+            demo_mode=True,
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
             app_url=portal_url or "http://127.0.0.1:9",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -34,7 +35,7 @@ import _harness as h
 import requests
 from loadgen import STORE
 
-PG_NAME = "bindo_bench"
+PG_NAME = os.environ.get("BENCH_PG_NAME", "bindo_bench")
 PROCFILE_WEB = "--worker-class gthread --workers 4 --threads 1"  # as in the Procfile
 P99_TARGET = 0.050
 

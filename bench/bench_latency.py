@@ -6,7 +6,8 @@
 Run: .venv/bin/python bench/bench_latency.py [--size 200]   (default 50 events of each kind)
 
 Both simulators and the portal are served over loopback HTTP in this process; one real worker
-(`python -m worker`) runs as a subprocess. The database is PostgreSQL (a bench database created
+(`python -m worker`) and the clock (`python -m worker.clock --no-tick`, whose relay queues the
+webhook rows' jobs) run as subprocesses. The database is PostgreSQL (a bench database created
 and dropped here) when the local server answers, else a SQLite file. The clock starts when the
 change is made in the simulator and stops when the other simulator's state shows its effect
 (polled every 5 ms). Target: p95 <= 2 s.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -24,7 +26,7 @@ import _harness as h
 import requests
 
 STORE = "latency"
-PG_NAME = "bindo_bench_latency"
+PG_NAME = os.environ.get("BENCH_PG_NAME", "bindo_bench_latency")
 
 
 def setup(app, world, products: int) -> tuple[int, list[tuple[int, int]]]:
@@ -146,7 +148,7 @@ def order_events(world, pairs, count: int, gap: float) -> tuple[list[float], int
     return latencies, lost
 
 
-def start_worker(cfg, world, log_path) -> subprocess.Popen:
+def start_worker(cfg, world, log_path, module: str = "worker", *args: str) -> subprocess.Popen:
     env = h.env_from_config(
         {
             **cfg,
@@ -157,7 +159,7 @@ def start_worker(cfg, world, log_path) -> subprocess.Popen:
         }
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "worker", "--no-ticker"],
+        [sys.executable, "-m", module, *args],
         cwd=h.ROOT,
         env=env,
         stdout=log_path.open("wb"),
@@ -183,14 +185,17 @@ def main() -> int:
         cfg = h.bench_config(url)
         app = h.make_app(cfg)
         world = h.start_world(app=app, serve_portal=True)
-        worker = None
+        procs: list[subprocess.Popen] = []
         try:
             merchant_id, pairs = setup(app, world, products=20)
-            worker = start_worker(cfg, world, tmp / "worker.log")
+            procs.append(start_worker(cfg, world, tmp / "worker.log"))
+            # The clock's relay queues the webhook rows' jobs (no periodic work here).
+            procs.append(start_worker(cfg, world, tmp / "clock.log", "worker.clock", "--no-tick"))
             time.sleep(3)  # the worker imports and registers
-            if worker.poll() is not None:
+            if any(p.poll() is not None for p in procs):
                 print((tmp / "worker.log").read_text()[-3000:])
-                raise SystemExit("worker did not start")
+                print((tmp / "clock.log").read_text()[-3000:])
+                raise SystemExit("worker or clock did not start")
             stock, stock_lost = stock_events(world, pairs, args.size, args.gap)
             orders, orders_lost = order_events(world, pairs, args.size, args.gap)
             report("Bindo stock -> BigCommerce level", stock, stock_lost)
@@ -199,13 +204,14 @@ def main() -> int:
                 print("   worker log tail:\n" + (tmp / "worker.log").read_text()[-2000:])
             return 0
         finally:
-            if worker is not None and worker.poll() is None:
-                worker.terminate()
-                try:
-                    worker.wait(15)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        proc.wait(15)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
             h.teardown(app, world, PG_NAME if use_pg else None)
 
 

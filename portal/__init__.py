@@ -6,14 +6,16 @@ import logging
 from typing import Any
 
 from flask import Flask, render_template, request
+from redis.exceptions import RedisError
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from portal.config import load_config
 from portal.crypto import TokenCipher
+from portal.error_tracking import init_error_tracking
 from portal.extensions import csrf, db, login_manager, migrate
-from portal.logs import configure_logging
+from portal.logs import RequestIdMiddleware, configure_logging
 from portal.security import AreaSessionInterface, add_security_headers, csp_nonce
 
 
@@ -57,10 +59,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_nul_bytes)
     app.jinja_env.globals["csp_nonce"] = csp_nonce  # <script nonce="{{ csp_nonce() }}">
     app.after_request(lambda response: add_security_headers(app, response))
+    # Inside ProxyFix (below), so the id is bound for every layer, the intake included.
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies > 0:
         # Outermost, so every layer (the webhook intake included) sees the client's address.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    init_error_tracking(app)
     return app
 
 
@@ -81,10 +86,17 @@ class Int32Converter(IntegerConverter):
 def _register_blueprints(app: Flask) -> None:
     from portal.auth import bp as auth_bp
     from portal.health import bp as health_bp
+    from portal.site import bp as site_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
-    for module_name in ("portal.bigcommerce", "portal.webhooks", "portal.merchant"):
+    app.register_blueprint(site_bp)
+    for module_name in (
+        "portal.bigcommerce",
+        "portal.webhooks",
+        "portal.merchant",
+        "portal.metrics",
+    ):
         # Each area registers itself when present; see docs/architecture.md.
         try:
             module = __import__(module_name, fromlist=["init_app"])
@@ -103,6 +115,17 @@ def _register_errors(app: Flask) -> None:
         return render_template(
             "errors/error.html", title=f"{exc.code} {exc.name}", message=exc.description
         ), exc.code
+
+    @app.errorhandler(RedisError)
+    def queue_down(exc: RedisError):
+        # Nothing is queued for later: the staff member sees it and tries again.
+        log.warning("job queue unavailable: %s", exc)
+        db.session.rollback()
+        return render_template(
+            "errors/error.html",
+            title="Job queue unavailable",
+            message="Redis did not answer, so nothing was queued. Please try again in a minute.",
+        ), 503
 
     @app.errorhandler(Exception)
     def unhandled(exc: Exception):

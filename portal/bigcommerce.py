@@ -166,6 +166,16 @@ def _person(body: dict[str, Any], key: str) -> tuple[int | None, str | None]:
     return _int(person.get("id")), (str(email)[:254] if email else None)
 
 
+def _check_scopes(granted: str, expected: frozenset[str], context: str) -> None:
+    """Every configured scope must be granted; extras (store_v2_default, ...) are only logged."""
+    got = scope_set(granted)
+    if not expected <= got:
+        log.warning("install %s lacks scopes %s", context, sorted(expected - got))
+        raise InstallFailed(400, "The granted permissions do not include what this app needs.")
+    if got - expected:
+        log.info("install %s granted extra scopes %s", context, sorted(got - expected))
+
+
 def obtain_grant(args: dict[str, str]) -> Grant:
     """Validate the callback, exchange the code and validate the answer."""
     code, scope = args.get("code", ""), args.get("scope", "")
@@ -176,14 +186,13 @@ def obtain_grant(args: dict[str, str]) -> Grant:
             400, "The installation link is incomplete. Install again from BigCommerce."
         )
     expected = scope_set(current_app.config["BIGCOMMERCE_SCOPES"])
-    if scope_set(scope) != expected:
-        raise InstallFailed(400, "The granted permissions do not match what this app needs.")
+    _check_scopes(scope, expected, context)
     _throttle_exchange(match.group(1))
     body = _exchange_code(code, scope, context)
     if body.get("context") != context:
         raise InstallFailed(400, "BigCommerce answered for a different store.")
-    if "scope" in body and scope_set(str(body["scope"])) != expected:
-        raise InstallFailed(400, "The granted permissions do not match what this app needs.")
+    if "scope" in body:
+        _check_scopes(str(body["scope"]), expected, context)
     user_id, user_email = _person(body, "user")
     owner_id, owner_email = _person(body, "owner")
     account = body.get("account_uuid") or args.get("account_uuid")

@@ -56,9 +56,14 @@ def staff_create(email: str, role: str, password_stdin: bool) -> None:
 
 @merchants_cli.command("list")
 def merchants_list() -> None:
-    """One line per merchant: store hash, state, Bindo store, name."""
+    """One line per merchant: id (the admin URLs use it), store hash, state, Bindo store,
+    name, and the manage page's path."""
+    click.echo("id\tstore_hash\tstate\tbindo_store\tname\tmanage_page")
     for m in db.session.scalars(select(Merchant).order_by(Merchant.id)):
-        click.echo(f"{m.store_hash}\t{m.state}\t{m.bindo_store_id or '-'}\t{m.store_name or ''}")
+        click.echo(
+            f"{m.id}\t{m.store_hash}\t{m.state}\t{m.bindo_store_id or '-'}\t"
+            f"{m.store_name or ''}\t/admin/merchants/{m.id}/manage"
+        )
 
 
 def _merchant_or_fail(store_hash: str) -> Merchant:
@@ -110,13 +115,14 @@ def merchants_activate(store_hash: str, wait_seconds: float) -> None:
 
 @merchants_cli.command("pause")
 @click.argument("store_hash")
-def merchants_pause(store_hash: str) -> None:
+@click.option("--reason", required=True, help="shown to the merchant on the app page")
+def merchants_pause(store_hash: str, reason: str) -> None:
     """Stop all sync for the store (workers skip it) until resumed."""
     from portal import lifecycle
 
     merchant = _merchant_or_fail(store_hash)
     try:
-        lifecycle.pause(merchant, f"cli:{getpass.getuser()}")
+        lifecycle.pause(merchant, f"cli:{getpass.getuser()}", reason=reason)
     except lifecycle.LifecycleError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{merchant.store_hash} paused")
@@ -134,6 +140,59 @@ def merchants_resume(store_hash: str) -> None:
     except lifecycle.LifecycleError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{merchant.store_hash} active again; full sync run {run.id} queued")
+
+
+@merchants_cli.command("link")
+@click.argument("store_hash")
+@click.option("--bindo-store", "bindo_store", required=True, help="The Bindo store id.")
+@click.option("--location", type=click.IntRange(min=1), help="The Bindo location sold online.")
+@click.option(
+    "--secrets-stdin",
+    is_flag=True,
+    help="Read the API token, then the webhook secret, one per line from standard input.",
+)
+def merchants_link(
+    store_hash: str, bindo_store: str, location: int | None, secrets_stdin: bool
+) -> None:
+    """Save the Bindo link (as the manage page's form does; audited). The token and secret
+    are prompted for (hidden) or read from stdin, never taken as arguments (those show in
+    `ps` and shell history); blank keeps the saved ones."""
+    from portal import lifecycle
+
+    merchant = _merchant_or_fail(store_hash)
+    if secrets_stdin:
+        token, secret = (sys.stdin.readline().strip() for _ in range(2))
+    else:
+        token = click.prompt("Bindo API token (blank keeps it)", default="", hide_input=True)
+        secret = click.prompt("Webhook secret (blank keeps it)", default="", hide_input=True)
+    lifecycle.link_bindo(
+        merchant,
+        f"cli:{getpass.getuser()}",
+        store_id=bindo_store.strip(),
+        location_id=location,
+        token=token.strip() or None,
+        webhook_secret=secret.strip() or None,
+    )
+    click.echo(f"{merchant.store_hash} linked to Bindo store {merchant.bindo_store_id}")
+    blocker = lifecycle.activation_blocker(merchant)
+    if blocker:
+        click.echo(f"Before activation: {blocker}")
+
+
+@merchants_cli.command("reconcile")
+@click.argument("store_hash")
+def merchants_reconcile(store_hash: str) -> None:
+    """Compare every linked product with BigCommerce now and restore Bindo's fields (the
+    manage page's Reconcile button); needs a running worker."""
+    from portal.admin.merchant_desk import request_reconcile
+
+    merchant = _merchant_or_fail(store_hash)
+    if not merchant.syncing:
+        raise click.ClickException(
+            f"only an active merchant can be reconciled (it is {merchant.state})"
+        )
+    record = request_reconcile(merchant, f"cli:{getpass.getuser()}")
+    click.echo(f"reconciliation of {merchant.store_hash} queued as job {record.job_id}")
 
 
 @security_cli.command("rotate-keys")
@@ -155,3 +214,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.cli.add_command(merchants_cli)
     app.cli.add_command(security_cli)
+    from portal.probe import bigcommerce_cli
+
+    app.cli.add_command(bigcommerce_cli)

@@ -32,6 +32,12 @@ DEFAULTS: dict[str, Any] = {
     "BIGCOMMERCE_FRAME_ANCESTORS": "https://*.bigcommerce.com https://*.mybigcommerce.com",
     "APP_URL": "http://127.0.0.1:5000",
     "BINDO_API_URL": "https://api.bindo.com",
+    # Deep links on the staff pages. The control panel's base is documented (store
+    # information's control_panel_base_url); the /manage/... paths are assumed (docs/admin.md).
+    "BIGCOMMERCE_CONTROL_PANEL_URL": "https://store-{store_hash}.mybigcommerce.com",
+    "BINDO_BACKOFFICE_URL": "",  # empty: no links into Bindo's back office
+    "BINDO_BACKOFFICE_PRODUCT_PATH": "/stores/{store_id}/products/{id}",
+    "BINDO_BACKOFFICE_ORDER_PATH": "/stores/{store_id}/orders/{id}",
     "NOTIFY_EMAIL": "",
     "NOTIFY_WEBHOOK_URL": "",
     "SMTP_URL": "",
@@ -39,17 +45,42 @@ DEFAULTS: dict[str, Any] = {
     "RECONCILE_INTERVAL_SECONDS": 900,
     "ORDER_SWEEP_INTERVAL_SECONDS": 900,
     "WEBHOOK_TOLERANCE_SECONDS": 300,
+    # The clock process: inbox relay period (new webhook rows wait at most this long for their
+    # job) and the period of the tick job that runs the due periodic checks.
+    "INBOX_POLL_SECONDS": 0.2,
+    "TICK_SECONDS": 15,
+    "ALERT_QUEUE_BACKLOG_SECONDS": 300,  # oldest high/default job older than this: alert
+    "ALERT_FAILING_ATTEMPTS": 5,  # a product failed this many times: alert
+    "LOGIN_MAX_FAILURES": 10,
+    "LOGIN_WINDOW_SECONDS": 15 * 60,
+    # BigCommerce deliveries are authenticated by the hook's custom header; a Standard Webhooks
+    # signature is verified when present. Set to true once a real store confirms deliveries are
+    # always signed (the manage page shows which path deliveries used): unsigned ones get 401.
+    "BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED": False,
     # Proxies in front of the app that set X-Forwarded-For/-Proto (the platform's router is
     # one). 0 trusts no header: the login throttle then sees the socket's address.
     "TRUSTED_PROXIES": 0,
+    # Operations (docs/operations.md): /metrics and /metrics/cluster answer 404 while unset.
+    "METRICS_TOKEN": "",
+    "SENTRY_DSN": "",  # error tracking is off while unset
+    "SENTRY_ENVIRONMENT": "",  # defaults to APP_ENV
+    "LOG_FORMAT": "text",  # or "json": one JSON object per line
 }
+
+BOOL_KEYS = {"BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED"}
 
 INT_KEYS = {
     "RECONCILE_INTERVAL_SECONDS",
     "ORDER_SWEEP_INTERVAL_SECONDS",
     "WEBHOOK_TOLERANCE_SECONDS",
+    "TICK_SECONDS",
+    "ALERT_QUEUE_BACKLOG_SECONDS",
+    "ALERT_FAILING_ATTEMPTS",
+    "LOGIN_MAX_FAILURES",
+    "LOGIN_WINDOW_SECONDS",
     "TRUSTED_PROXIES",
 }
+FLOAT_KEYS = {"INBOX_POLL_SECONDS"}
 
 
 class ConfigError(RuntimeError):
@@ -74,6 +105,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         value = overrides.pop(key, os.environ.get(key, default))
         if key in INT_KEYS and value is not None:
             value = int(value)
+        elif key in FLOAT_KEYS and value is not None:
+            value = float(value)
+        if key in BOOL_KEYS and isinstance(value, str):
+            value = value.strip().lower() in ("1", "true", "yes", "on")
         cfg[key] = value
     cfg.update(overrides)
     production = cfg["APP_ENV"] == "production"
@@ -107,8 +142,6 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg.setdefault("PERMANENT_SESSION_LIFETIME", 8 * 3600)
     cfg.setdefault("MAX_CONTENT_LENGTH", 2 * 1024 * 1024)
     cfg.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
-    cfg.setdefault("LOGIN_MAX_FAILURES", 10)
-    cfg.setdefault("LOGIN_WINDOW_SECONDS", 15 * 60)
     cfg.setdefault("AUTH_CALLBACK_MAX_PER_ADDRESS", 20)
     cfg.setdefault("AUTH_CALLBACK_MAX_PER_STORE", 10)
     cfg.setdefault("AUTH_CALLBACK_WINDOW_SECONDS", 10 * 60)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from portal.alerts import notify, resolve_alert
@@ -30,6 +32,9 @@ ACTIVATE_JOB = "worker.jobs.lifecycle.activate_merchant"
 CHECK_JOB = "worker.jobs.lifecycle.check_connection"
 UNSUBSCRIBE_BINDO_JOB = "worker.jobs.lifecycle.unsubscribe_bindo"
 FULL_SYNC_JOB = "worker.jobs.catalog.full_sync"
+
+
+PAUSE_REASON_CHARS = 500
 
 
 class LifecycleError(Exception):
@@ -111,21 +116,33 @@ def link_bindo(
     actor: StaffUser | str,
     *,
     store_id: str,
-    location_id: int,
+    location_id: int | None,
     token: str | None = None,
     webhook_secret: str | None = None,
 ) -> None:
-    """Save the Bindo link; blank secrets keep the stored ones (they are write-only)."""
+    """Save the Bindo link; blank secrets keep the stored ones (they are write-only), and so
+    does a blank location (staff save the store and token first, check the connection, then
+    pick the location from the store's list). A change clears the last check's result: it
+    described the old link."""
     changed: list[str] = []
     if merchant.bindo_store_id != store_id:
         merchant.bindo_store_id, changed = store_id, [*changed, "bindo_store_id"]
-    if list(merchant.bindo_location_ids or []) != [location_id]:
+    # The link form names one location; several are set up on the Locations page, and
+    # re-saving the link (to rotate the token, say) with one of them must not drop the others.
+    # A blank location keeps the saved ones.
+    if location_id is not None and location_id not in (merchant.bindo_location_ids or []):
         merchant.bindo_location_ids, changed = [location_id], [*changed, "bindo_location_ids"]
     if token:
         merchant.bindo_token, changed = token, [*changed, "bindo_token"]
     if webhook_secret:
         merchant.bindo_webhook_secret = webhook_secret
         changed.append("bindo_webhook_secret")
+    if changed and merchant.last_connection_check:
+        # Keep the store's locations list (the choices of the form) unless the store changed.
+        kept = {}
+        if "bindo_store_id" not in changed and "bindo_locations" in merchant.last_connection_check:
+            kept = {"bindo_locations": merchant.last_connection_check["bindo_locations"]}
+        merchant.last_connection_check = kept or None
     # Only field names go to the audit log, never the secret values.
     audit(
         "merchant.bindo_linked",
@@ -137,8 +154,28 @@ def link_bindo(
     db.session.commit()
 
 
+def webhook_destination_problem(app_url: str) -> str | None:
+    """Why BigCommerce would refuse our webhook destination (it delivers only to https on
+    port 443), in a sentence for staff; None when the destination is acceptable."""
+    try:
+        parts = urlsplit(app_url.strip())
+        port = parts.port
+    except ValueError:
+        port, parts = -1, urlsplit("")
+    if parts.scheme != "https" or not parts.hostname or port not in (None, 443):
+        return (
+            f"BigCommerce delivers webhooks only to https addresses on port 443, and APP_URL "
+            f"is {app_url!r}: set APP_URL to the app's public https address, then activate."
+        )
+    return None
+
+
 def activation_blocker(merchant: Merchant) -> str | None:
     """Why activation cannot start now, in a sentence for staff; None when it can."""
+    if current_app.config.get("APP_ENV") == "production":
+        problem = webhook_destination_problem(str(current_app.config.get("APP_URL") or ""))
+        if problem:
+            return problem
     if merchant.state == MerchantState.UNINSTALLED.value or merchant.access_token_enc is None:
         return "The app is not installed in this BigCommerce store."
     if merchant.state == MerchantState.NEEDS_REAUTH.value:
@@ -148,6 +185,12 @@ def activation_blocker(merchant: Merchant) -> str | None:
     if not merchant.bindo_webhook_secret_enc:
         return "The Bindo webhook signing secret is missing."
     return None
+
+
+def check_passed(merchant: Merchant) -> bool:
+    """The last connection check (since the link was last changed) found both sides ok."""
+    check = merchant.last_connection_check or {}
+    return check.get("bigcommerce") == "ok" and check.get("bindo") == "ok"
 
 
 def request_activation(merchant: Merchant, actor: StaffUser | str) -> JobRecord:
@@ -200,21 +243,44 @@ def _staffish(actor: StaffUser | str) -> str:
     return "staff" if isinstance(actor, StaffUser) else "system"
 
 
-def pause(merchant: Merchant, actor: StaffUser | str) -> None:
-    """Stop all sync for the store; queued jobs do nothing (workers check ``syncing``)."""
+def pause(merchant: Merchant, actor: StaffUser | str, reason: str | None = None) -> None:
+    """Stop all sync for the store; queued jobs do nothing (workers check ``syncing``).
+
+    ``reason`` is shown to the merchant on the app page, so staff write it for them.
+    """
     if merchant.state != MerchantState.ACTIVE.value:
         raise LifecycleError(f"Only an active merchant can be paused (it is {merchant.state}).")
     merchant.state, merchant.paused_at = MerchantState.PAUSED.value, utcnow()
-    audit("merchant.paused", actor_type=_staffish(actor), actor=_actor(actor), merchant=merchant)
+    merchant.pause_reason = (reason or "").strip()[:PAUSE_REASON_CHARS] or None
+    audit(
+        "merchant.paused",
+        actor_type=_staffish(actor),
+        actor=_actor(actor),
+        merchant=merchant,
+        reason=merchant.pause_reason,
+    )
     db.session.commit()
 
 
 def resume(merchant: Merchant, actor: StaffUser | str) -> SyncRun:
-    """Back to active, with a full sync to catch up on what changed while paused."""
+    """Back to active: the orders that arrived while paused are imported at once, and a full
+    sync catches up on what changed in Bindo."""
     if merchant.state != MerchantState.PAUSED.value:
         raise LifecycleError(f"Only a paused merchant can be resumed (it is {merchant.state}).")
+    from portal.pausing import import_waiting_orders, waiting_orders
+
+    waiting = waiting_orders(merchant)
     merchant.state, merchant.paused_at = MerchantState.ACTIVE.value, None
-    audit("merchant.resumed", actor_type=_staffish(actor), actor=_actor(actor), merchant=merchant)
+    merchant.pause_reason = None
+    audit(
+        "merchant.resumed",
+        actor_type=_staffish(actor),
+        actor=_actor(actor),
+        merchant=merchant,
+        waiting_orders=[o.bc_order_id for o in waiting],
+    )
+    db.session.commit()
+    import_waiting_orders(merchant, waiting)
     return start_sync(merchant, "full", requested_by=actor)
 
 

@@ -7,14 +7,13 @@ filtered by that session's store, so one store never sees another's rows (404 in
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
-import requests
 from flask import (
     Blueprint,
     Flask,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -30,6 +29,7 @@ from wtforms.validators import InputRequired
 from portal.extensions import db
 from portal.lifecycle import sync_after_settings_change
 from portal.models import (
+    CategoryCache,
     ContentOwner,
     ImportedOrder,
     Merchant,
@@ -43,11 +43,11 @@ from portal.models import (
     merchant_by_hash,
     utcnow,
 )
+from portal.pausing import waiting_orders
+from portal.queue import DEFAULT, enqueue, make_job_id
 
 log = logging.getLogger(__name__)
 bp = Blueprint("merchant", __name__, url_prefix="/app")
-HTTP_TIMEOUT = (3, 8)
-MAX_CATEGORY_PAGES = 20
 NO_CATEGORY = 0  # the select's "none" value (BigCommerce ids start at 1)
 
 
@@ -85,62 +85,55 @@ def _no_session(_exc: AppSessionMissing):
     ), 401
 
 
-# -- categories (read-only, live) --------------------------------------------------------------
+# -- categories (from the stored list) -------------------------------------------------------
+
+CATEGORIES_JOB = "worker.jobs.store_lists.refresh_categories"
+READABLE_STATES = frozenset(
+    {MerchantState.INSTALLED.value, MerchantState.ACTIVE.value, MerchantState.PAUSED.value}
+)
+# The list is read again (by a worker, through the store's shared pacing) when older than this.
+CATEGORY_LIST_MAX_AGE = timedelta(hours=1)
 
 
-def fetch_categories(merchant: Merchant) -> list[tuple[int, str]] | None:
-    """The store's categories of channel 1's tree as (id, "Parent / Child"), or None on error.
+def stored_categories(merchant: Merchant) -> list[tuple[int, str]]:
+    """The store's categories as the last refresh (or the catalog sync) stored them, by label.
 
-    A tiny read-only fetch (the portal never imports worker clients): two GETs with short
-    timeouts, so the page still renders when BigCommerce is slow.
+    Never a live call: the page must render during a resync, when the store's request budget
+    belongs to the sync (a live read here once got 429 and an empty dropdown).
     """
-    base = f"{current_app.config['BIGCOMMERCE_API_URL'].rstrip('/')}/stores/{merchant.store_hash}"
-    headers = {"X-Auth-Token": merchant.access_token or "", "Accept": "application/json"}
-    try:
-        trees = _get_all(f"{base}/v3/catalog/trees", {"channel_id:in": 1}, headers)
-        if not trees:
-            return []
-        tree_id = int(trees[0]["id"])
-        rows = _get_all(f"{base}/v3/catalog/trees/categories", {"tree_id:in": tree_id}, headers)
-    except (requests.RequestException, ValueError, KeyError, TypeError):
-        log.info("categories unavailable for %s", merchant.store_hash)
-        return None
-    return _labelled(rows)
-
-
-def _get_all(url: str, params: dict[str, Any], headers: dict[str, str]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for page in range(1, MAX_CATEGORY_PAGES + 1):
-        resp = requests.get(
-            url,
-            params={**params, "page": page, "limit": 250},
-            headers=headers,
-            timeout=HTTP_TIMEOUT,
-            allow_redirects=False,
+    rows = db.session.execute(
+        select(CategoryCache.bc_category_id, CategoryCache.label, CategoryCache.path_key).where(
+            CategoryCache.merchant_id == merchant.id
         )
-        if resp.status_code != 200:
-            raise ValueError(f"HTTP {resp.status_code}")
-        body = resp.json()
-        out.extend(body.get("data") or [])
-        pagination = (body.get("meta") or {}).get("pagination") or {}
-        if page >= int(pagination.get("total_pages") or 1):
-            break
-    return out
+    ).all()
+    labelled: dict[int, str] = {}
+    for cid, label, key in rows:
+        text = label or key.replace(" > ", " / ")
+        if int(cid) not in labelled or label:
+            labelled[int(cid)] = text
+    return sorted(labelled.items(), key=lambda item: item[1].lower())
 
 
-def _labelled(rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
-    by_id = {int(r["category_id"]): r for r in rows}
-
-    def path(row: dict[str, Any]) -> str:
-        names, seen = [str(row.get("name", ""))], {int(row["category_id"])}
-        parent = int(row.get("parent_id") or 0)
-        while parent in by_id and parent not in seen:
-            seen.add(parent)
-            names.insert(0, str(by_id[parent].get("name", "")))
-            parent = int(by_id[parent].get("parent_id") or 0)
-        return " / ".join(names)
-
-    return sorted(((cid, path(r)) for cid, r in by_id.items()), key=lambda item: item[1].lower())
+def request_category_refresh(merchant: Merchant) -> bool:
+    """Queue a refresh of the stored list when it is missing or old; True when queued."""
+    refreshed = merchant.categories_refreshed_at
+    if refreshed is not None and utcnow() - refreshed < CATEGORY_LIST_MAX_AGE:
+        return False
+    if merchant.access_token_enc is None or merchant.state not in READABLE_STATES:
+        return False
+    try:
+        enqueue(
+            CATEGORIES_JOB,
+            merchant.id,
+            queue=DEFAULT,  # someone is waiting for the list: not behind the syncs on low
+            job_id=make_job_id("refresh_categories", merchant.id),
+            merchant_id=merchant.id,
+        )
+    except Exception:  # noqa: BLE001 - the page renders without a fresh list
+        db.session.rollback()
+        log.warning("could not queue the category refresh of %s", merchant.store_hash)
+        return False
+    return True
 
 
 # -- settings form -------------------------------------------------------------------------------
@@ -163,20 +156,22 @@ SETTINGS = ("default_category_id", "content_managed_by", "allow_out_of_stock_ord
 
 
 def _category_choices(merchant: Merchant) -> tuple[list[tuple[int, str]], bool]:
-    fetched = fetch_categories(merchant)
-    choices: list[tuple[int, str]] = [(NO_CATEGORY, "— none —")]
-    if fetched is None:
-        # Offline: keep the current value selectable so other settings can still be saved.
-        if merchant.default_category_id:
-            choices.append(
-                (merchant.default_category_id, f"Category {merchant.default_category_id}")
-            )
-        return choices, False
-    return choices + fetched, True
+    """The dropdown's choices, and whether a stored list exists yet."""
+    stored = stored_categories(merchant)
+    choices: list[tuple[int, str]] = [(NO_CATEGORY, "— none —"), *stored]
+    current = merchant.default_category_id
+    if current and all(cid != current for cid, _ in stored):
+        # Not in the stored list (deleted, or not read yet): keep it selectable so other
+        # settings can still be saved.
+        choices.append((current, f"Category {current} (not in the store's list)"))
+    return choices, bool(stored)
 
 
-def apply_settings(merchant: Merchant, form: SettingsForm, actor: str | None) -> dict[str, Any]:
-    """Write changed settings with an audit row; returns the changes (old, new)."""
+def apply_settings(
+    merchant: Merchant, form: SettingsForm, actor: str | None, actor_type: str = "merchant"
+) -> dict[str, Any]:
+    """Write changed settings with an audit row (by the merchant, or staff from the admin);
+    returns the changes (old, new)."""
     new = {
         "default_category_id": form.default_category_id.data or None,
         "content_managed_by": form.content_managed_by.data,
@@ -188,7 +183,7 @@ def apply_settings(merchant: Merchant, form: SettingsForm, actor: str | None) ->
     if changes:
         audit(
             "merchant.settings_changed",
-            actor_type="merchant",
+            actor_type=actor_type,
             actor=actor,
             merchant=merchant,
             changes=changes,
@@ -202,7 +197,8 @@ def apply_settings(merchant: Merchant, form: SettingsForm, actor: str | None) ->
 
 FAILING_SHOWN = 50
 ORDERS_SHOWN = 20
-# The connection state in the merchant's words (they never see our internal state names).
+# The connection state in the merchant's words (they never see our internal state names),
+# with the badge tone of BigDesign's status badges.
 STATE_WORDS = {
     MerchantState.INSTALLED.value: "Installed: waiting for Bindo to activate the integration.",
     MerchantState.ACTIVE.value: "Connected: products, stock and orders are syncing.",
@@ -212,10 +208,40 @@ STATE_WORDS = {
         "Open or reinstall the app from the BigCommerce control panel."
     ),
 }
+STATE_BADGES = {
+    MerchantState.INSTALLED.value: ("Waiting for activation", "info"),
+    MerchantState.ACTIVE.value: ("Connected", "success"),
+    MerchantState.PAUSED.value: ("Paused", "warning"),
+    MerchantState.NEEDS_REAUTH.value: ("Disconnected", "danger"),
+}
+RUN_KINDS = {
+    "initial": "First sync",
+    "full": "Full sync",
+    "reconcile": "Check for changes",
+    "retry": "Retry",
+}
 
 
 def connection_words(merchant: Merchant) -> str:
     return STATE_WORDS.get(merchant.state, merchant.state)
+
+
+def advice(product: ProductBinding) -> str:
+    """What the merchant can do about a failing product, without staff-only steps."""
+    if product.error_code == "bc_name_conflict":
+        name = product.error_value or product.name
+        return (
+            f"BigCommerce already has another product named '{name}'. "
+            "Rename the product in Bindo, or, if it is the same product, ask Bindo support to "
+            "link the two."
+        )
+    if product.error_retryable:
+        return "BigCommerce or Bindo was busy; it is retried automatically."
+    if product.error_code == "internal" or not product.error_message:
+        return "Unexpected error: Bindo support has been told."
+    message = product.error_message
+    prefix = f"Bindo product {product.bindo_product_id}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def _sync_counts(merchant: Merchant) -> dict[str, int]:
@@ -257,6 +283,20 @@ def _last_finished_run(merchant: Merchant) -> SyncRun | None:
     )
 
 
+def _running_run(merchant: Merchant) -> SyncRun | None:
+    return db.session.scalar(
+        select(SyncRun)
+        .where(
+            SyncRun.merchant_id == merchant.id,
+            SyncRun.finished_at.is_(None),
+            SyncRun.kind != "dry_run",
+            SyncRun.state.in_(("queued", "running", "started")),
+        )
+        .order_by(SyncRun.id.desc())
+        .limit(1)
+    )
+
+
 def _failing_products(merchant: Merchant) -> list[ProductBinding]:
     """This store's failing products, most recent failure first, capped at 50."""
     return list(
@@ -273,28 +313,57 @@ def _failing_products(merchant: Merchant) -> list[ProductBinding]:
 
 
 def _status(merchant: Merchant) -> dict[str, Any]:
-    """The store's own read-only status; every query is filtered by this merchant's id."""
+    """The store's own read-only status; every query is filtered by this merchant's id.
+
+    The figures are the products' current states; "Last sync" only says when the newest sync
+    finished (its own per-run counts go stale as soon as a webhook changes one product).
+    """
     counts = _sync_counts(merchant)
-    last_run = db.session.scalar(
-        select(SyncRun).where(SyncRun.merchant_id == merchant.id).order_by(SyncRun.id.desc())
-    )
     orders = db.session.scalars(
         select(ImportedOrder)
         .where(ImportedOrder.merchant_id == merchant.id)
         .order_by(ImportedOrder.id.desc())
         .limit(ORDERS_SHOWN)
     ).all()
+    last_synced_at = db.session.scalar(
+        select(func.max(ProductBinding.last_synced_at)).where(
+            ProductBinding.merchant_id == merchant.id
+        )
+    )
     return {
         "synced": counts.get(SyncState.SYNCED.value, 0),
         "hidden": counts.get(SyncState.HIDDEN.value, 0),
         "failing": counts.get(SyncState.FAILED.value, 0),
+        "pending": counts.get(SyncState.PENDING.value, 0),
+        "total": sum(counts.values()),
         "variants": _variant_count(merchant),
-        "last_run": last_run,
         "last_finished": _last_finished_run(merchant),
+        "running": _running_run(merchant),
+        "last_product_synced_at": last_synced_at,
         "failing_products": _failing_products(merchant),
         "failing_shown": FAILING_SHOWN,
         "orders": orders,
+        "waiting": waiting_orders(merchant),
     }
+
+
+def ago(moment: Any) -> str:
+    """ "3 min ago" style age of a UTC datetime."""
+    if moment is None:
+        return "never"
+    seconds = int((utcnow() - moment).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''} ago"
+    return "just now"
+
+
+@bp.app_template_filter("ago")
+def _ago_filter(moment: Any) -> str:
+    return ago(moment)
 
 
 def session_user(merchant: Merchant) -> MerchantUser | None:
@@ -337,6 +406,7 @@ def index():
         else:
             flash("Settings saved." if changes else "Nothing changed.")
         return redirect(url_for("merchant.index"), code=303)
+    categories_loading = request_category_refresh(merchant) and not categories_ok
     activated = merchant.activated_at is not None
     user = session_user(merchant)
     return render_template(
@@ -347,8 +417,12 @@ def index():
         other_users=_other_users(merchant) if user is not None and user.is_owner else None,
         permission_form=PermissionForm(),
         categories_ok=categories_ok,
+        categories_loading=categories_loading,
         activated=activated,
         connection=connection_words(merchant),
+        badge=STATE_BADGES.get(merchant.state, (merchant.state, "")),
+        run_kinds=RUN_KINDS,
+        advice=advice,
         status=_status(merchant) if activated else None,
     ), (400 if request.method == "POST" else 200)
 

@@ -154,6 +154,12 @@ class Merchant(TimestampMixin, db.Model):
     uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     weight_unit: Mapped[str | None] = mapped_column(String(16))
     hook_secret_enc: Mapped[str | None] = mapped_column(Text)
+    # How BigCommerce's deliveries authenticated ("header" or "header+signature") and the
+    # header names (never values) they carried: the first real store settles whether
+    # deliveries are signed (issue 15). Written when the path is new or changes.
+    webhook_auth_path: Mapped[str | None] = mapped_column(String(24))
+    webhook_header_names: Mapped[list[str] | None] = mapped_column(JSON)
+    webhook_auth_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Bindo link (set by staff)
     bindo_store_id: Mapped[str | None] = mapped_column(String(64))
@@ -164,6 +170,8 @@ class Merchant(TimestampMixin, db.Model):
     location_mode: Mapped[str] = mapped_column(String(8), default="sum")
     location_map: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     bc_location_id: Mapped[int] = mapped_column(Integer, default=1)
+    # Storefront channels new products are assigned to (multi-storefront stores; default 1).
+    bc_channel_ids: Mapped[list[int]] = mapped_column(JSON, default=lambda: [1])
 
     # Merchant settings (editable on the app page inside BigCommerce)
     default_category_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -175,6 +183,13 @@ class Merchant(TimestampMixin, db.Model):
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     activated_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why staff paused the store, in words the merchant sees on the app page.
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    # The store's lists as a worker last read them (paced), for the portal's dropdowns:
+    # categories go to CategoryCache (with labels); locations of both systems here,
+    # {"bindo": [{"id", "name"}], "bigcommerce": [{"id", "label"}], "fetched_at", "error"}.
+    categories_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    known_locations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_drift_count: Mapped[int | None] = mapped_column(Integer)
     # The stock reconciliation's own clock (last_reconciled_at belongs to the catalog's).
@@ -362,6 +377,8 @@ class CategoryCache(db.Model):
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), index=True)
     path_key: Mapped[str] = mapped_column(String(512))
     bc_category_id: Mapped[int] = mapped_column(BigInteger)
+    # "Parent / Child" as BigCommerce spells it, for the merchant's category dropdown.
+    label: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -416,6 +433,9 @@ class ImportedOrder(TimestampMixin, db.Model):
     bindo_customer_id: Mapped[int | None] = mapped_column(BigInteger)
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     total: Mapped[str | None] = mapped_column(String(32))
+    # BigCommerce's refunded_amount when Bindo last matched it: the sweep compares amounts,
+    # since a second partial refund leaves the status at 14 and fires no statusUpdated.
+    refunded_amount: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -469,6 +489,8 @@ class JobRecord(TimestampMixin, db.Model):
     state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # What the job returned (a small JSON dict), so the page that queued it can show the outcome.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -1,13 +1,26 @@
-"""RQ wiring: queues, the JSON serializer, timeouts and retries, and enqueue-by-dotted-path.
+"""RQ wiring: the Redis connection, queues, enqueue-by-dotted-path and coalescing.
 
-The portal never imports ``worker``: it enqueues ``"worker.jobs.<name>"`` by path. The tracking
-row (JobRecord) is committed before the job is enqueued, so a fast worker always finds it.
+The portal never imports ``worker``: it enqueues ``"worker.jobs.<name>"`` by path. Jobs go
+through RQ as it ships (its Retry, its scheduler for delayed jobs). Two kinds of job:
+
+- ``enqueue``: a job with a JobRecord row (staff-visible tracking, committed before the job
+  reaches Redis). A ``job_id`` names the logical job: while a run of it is queued and has not
+  started, another enqueue of it is merged into that run (a Redis flag, ``SET NX``). The run
+  clears the flag as it starts (worker/runtime.py ``tracked``), so a change made during a run
+  queues exactly one follow-up run. Each run has its own RQ id (``<job_id>-<n>``), so a
+  follow-up never overwrites a running job.
+- ``put_event_job``: an inbox row's processing job, queued by the relay (worker/inbox.py); the
+  row is its record and its dedupe authority.
+
+Redis down: ``enqueue`` raises ``RedisError`` (nothing is queued silently for later). In a job
+the failure surfaces and the job or its inbox row is retried; in the admin the page says so.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import re
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -16,37 +29,46 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.job import Job
-from rq.registry import DeferredJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import JobRecord
 
-log = logging.getLogger(__name__)
-
 HIGH, DEFAULT, LOW = "high", "default", "low"
 QUEUE_NAMES = (HIGH, DEFAULT, LOW)
-# Full syncs may run long; webhook and order jobs must not.
+# Catalog steps are short (issue 14); webhook and order jobs must be shorter still.
 TIMEOUTS = {HIGH: 120, DEFAULT: 300, LOW: 3600}
 DEFAULT_RETRY_INTERVALS = [10, 30, 60, 120, 300]
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
+# How long a queued run's flag lives: a backlog older than this gets one extra run (harmless),
+# and a flag whose job a Redis crash lost holds back that job id no longer than this.
+COALESCE_SECONDS = 300
+EVENT_JOB = "worker.jobs.inbox.process_event"
+
+
+def connect(url: str) -> Redis:
+    """The one Redis connection factory: every connection fails fast instead of hanging.
+
+    RQ's worker raises the socket timeout of its own connection above its blocking dequeue.
+    """
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
 
 
 def redis_conn() -> Redis:
     """The app's Redis connection (made lazily, never at import)."""
     ext = current_app.extensions
     if "redis" not in ext:
-        ext["redis"] = Redis.from_url(
-            current_app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5
-        )
+        ext["redis"] = connect(current_app.config["REDIS_URL"])
     return ext["redis"]
 
 
+def prefix() -> str:
+    return str(current_app.config["RQ_QUEUE_PREFIX"])
+
+
 def queue_name(name: str) -> str:
-    return f"{current_app.config.get('RQ_QUEUE_PREFIX', '')}{name}"
+    return f"{prefix()}{name}"
 
 
 def get_queue(name: str = DEFAULT) -> Queue:
@@ -64,30 +86,6 @@ def get_queue(name: str = DEFAULT) -> Queue:
     return cached
 
 
-# An inbox row's processing job: the row itself is its tracking row (no JobRecord).
-EVENT_JOB = "worker.jobs.inbox.process_event"
-
-
-def event_job_id(event_id: int) -> str:
-    return make_job_id("evt", event_id)
-
-
-def put_event_job(
-    event_id: int, *, dispatch: bool = False, pipeline: Pipeline | None = None
-) -> None:
-    """Put inbox row ``event_id``'s processing job on the high queue (see ``put_on_queue``).
-
-    ``dispatch``: the job first queues the jobs of rows stored since (worker/inbox.py).
-    """
-    args = (event_id, True) if dispatch else (event_id,)
-    put_on_queue(EVENT_JOB, *args, queue=HIGH, job_id=event_job_id(event_id), pipeline=pipeline)
-
-
-def inbox_dispatch_key() -> str:
-    """While this Redis key exists, a queued inbox job that has not started will dispatch."""
-    return f"{current_app.config.get('RQ_QUEUE_PREFIX', '')}bindo:inbox:dispatch-pending"
-
-
 def make_job_id(*parts: Any) -> str:
     """A deterministic job id from parts, within RQ's allowed characters."""
     job_id = "-".join(re.sub(r"[^A-Za-z0-9_]", "_", str(p)) for p in parts)
@@ -96,42 +94,54 @@ def make_job_id(*parts: Any) -> str:
     return job_id
 
 
-PENDING = {"queued", "scheduled", "deferred"}
+def event_job_id(event_id: int) -> str:
+    return make_job_id("evt", event_id)
 
 
-def live_status(job_id: str) -> str | None:
-    """The job's status if it can still run or is running, else None (missing, finished,
-    failed, or a phantom: a job hash that says "queued" but sits in no queue or registry, as
-    a Redis restart can leave behind when the last writes before a crash were not on disk)."""
-    conn = redis_conn()
-    try:
-        job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
-    except RedisError:
-        raise
-    except Exception:  # noqa: BLE001 - missing or unreadable job: not live
-        return None
-    status = job.get_status(refresh=False)
-    status = getattr(status, "value", status)
-    queue = Queue(job.origin, connection=conn, serializer=JSONSerializer)
-    if status == "queued":
-        live = queue.get_job_position(job_id) is not None
-    elif status == "scheduled":
-        live = job_id in ScheduledJobRegistry(queue=queue)
-    elif status == "started":
-        live = job_id in StartedJobRegistry(queue=queue)
-    elif status == "deferred":
-        live = job_id in DeferredJobRegistry(queue=queue)
+def put_event_job(event_id: int, *, pipeline: Pipeline | None = None) -> None:
+    """Put inbox row ``event_id``'s processing job on the high queue (id ``evt-<id>``)."""
+    put_on_queue(EVENT_JOB, event_id, queue=HIGH, job_id=event_job_id(event_id), pipeline=pipeline)
+
+
+def put_on_queue(
+    func: str,
+    *args: Any,
+    queue: str,
+    job_id: str,
+    retry: Retry | None | bool = True,
+    delay: float | None = None,
+    meta: dict[str, Any] | None = None,
+    pipeline: Pipeline | None = None,
+) -> None:
+    """Put one job on its RQ queue (raises RedisError when Redis is down).
+
+    A ``delay`` of 1 s or more goes through RQ's scheduler (``enqueue_in``); a shorter one
+    runs now. With ``pipeline`` the caller executes the commands (one round trip for many).
+    """
+    if retry is True:
+        retry = Retry(max=len(DEFAULT_RETRY_INTERVALS), interval=DEFAULT_RETRY_INTERVALS)
+    q = get_queue(queue)
+    kwargs: dict[str, Any] = {
+        "job_id": job_id,
+        "retry": retry or None,
+        "result_ttl": 3600,
+        "failure_ttl": 7 * 24 * 3600,
+        "description": func,
+        "meta": meta,
+    }
+    if delay is not None and delay >= 1:
+        q.enqueue_in(timedelta(seconds=delay), func, *args, pipeline=pipeline, **kwargs)
+    elif pipeline is not None:
+        q.enqueue(func, *args, pipeline=pipeline, **kwargs)
     else:
-        live = False
-    return status if live else None
+        with q.connection.pipeline(transaction=False) as pipe:
+            q.enqueue(func, *args, pipeline=pipe, **kwargs)
+            pipe.execute()
 
 
-def _pending(job_id: str) -> str | None:
-    """``live_status`` for coalescing; Redis down means nothing is pending (``send`` notes it)."""
-    try:
-        return live_status(job_id)
-    except RedisError:
-        return None
+def flag_key(job_id: str) -> str:
+    """While this key exists, a run of ``job_id`` is queued and has not started."""
+    return f"{prefix()}bindo:queued:{job_id}"
 
 
 def enqueue(
@@ -142,114 +152,54 @@ def enqueue(
     merchant_id: int | None = None,
     retry: Retry | None | bool = True,
     delay: float | None = None,
-    at_front: bool = False,
-) -> JobRecord:
+    track: bool = True,
+) -> JobRecord | None:
     """Record then enqueue ``func`` (a dotted path under ``worker.``) with JSON-safe args.
 
-    A job id still queued is coalesced (returned as is). If Redis is unreachable the row stays
-    'queued' with the error noted, and the worker's relay re-enqueues it later: nothing is lost.
+    Returns the run's JobRecord: a new one, or the queued run this call was merged into
+    (None with ``track=False``: no JobRecord, as for the clock's tick; or if that run's flag
+    outlived its record).
     """
     if not func.startswith("worker."):
         raise ValueError("jobs are enqueued by dotted path under worker.")
-    if job_id is None:
-        import uuid
-
-        job_id = make_job_id(func.rsplit(".", 1)[-1], uuid.uuid4().hex)
-    status = _pending(job_id)
-    if status == "started":
-        # Never overwrite a running job: queue one follow-up run (itself coalesced), since the
-        # running one may have read its data before the change that asks for this run.
-        job_id = f"{job_id}--next"[:120]
-        status = _pending(job_id)
-    # The caller's pending changes are committed on their own first, so that losing the race
-    # below (rollback) can never discard them.
-    db.session.commit()
-    record = db.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
-    if record is None:
-        try:
-            record = JobRecord(job_id=job_id, func=func, queue=queue)
-            db.session.add(record)
-            db.session.commit()
-        except IntegrityError:
-            # The same job id was enqueued concurrently (a duplicate delivery): coalesce.
-            db.session.rollback()
-            record = db.session.scalar(select(JobRecord).where(JobRecord.job_id == job_id))
-            status = _pending(job_id)
-    if record is not None and status in PENDING:
-        return record
-    record.args = list(args)
-    record.queue = queue
-    record.merchant_id = merchant_id
-    record.state = "queued"
-    record.error = None
-    db.session.commit()
-    return send(record, retry=retry, delay=delay, at_front=at_front)
-
-
-def put_on_queue(
-    func: str,
-    *args: Any,
-    queue: str,
-    job_id: str,
-    retry: Retry | None | bool = True,
-    delay: float | None = None,
-    at_front: bool = False,
-    pipeline: Pipeline | None = None,
-) -> None:
-    """Put one job on its RQ queue (raises RedisError when Redis is down).
-
-    Callers track the job themselves: ``send`` with a JobRecord, or the webhook inbox, whose
-    event row is the tracking row (and which the relay re-enqueues when this fails). With
-    ``pipeline`` the job's commands are added to it and the caller executes it.
-    """
-    if retry is True:
-        retry = Retry(max=len(DEFAULT_RETRY_INTERVALS), interval=DEFAULT_RETRY_INTERVALS)
-    elif retry is False:
-        retry = None
-    q = get_queue(queue)
-    kwargs: dict[str, Any] = {
-        "job_id": job_id,
-        "retry": retry,
-        "result_ttl": 3600,
-        "failure_ttl": 7 * 24 * 3600,
-        "description": func,
-    }
-    if delay:
-        if pipeline is not None:
-            raise ValueError("a delayed job is not written through a caller's pipeline")
-        q.enqueue_in(timedelta(seconds=delay), func, *args, **kwargs)
-        return
-    if pipeline is not None:
-        q.enqueue(func, *args, at_front=at_front, pipeline=pipeline, **kwargs)
-        return
-    # One round trip (RQ's own enqueue executes two pipelines), and no MULTI/EXEC: the commands
-    # still run in order on one connection, and a job cut off half-written is one the relays
-    # re-send (its tracking row says it was never seen running).
-    with q.connection.pipeline(transaction=False) as pipe:
-        q.enqueue(func, *args, at_front=at_front, pipeline=pipe, **kwargs)
-        pipe.execute()
-
-
-def send(
-    record: JobRecord,
-    *,
-    retry: Retry | None | bool = True,
-    delay: float | None = None,
-    at_front: bool = False,
-) -> JobRecord:
-    """Put a committed JobRecord on its RQ queue."""
-    try:
-        put_on_queue(
-            record.func,
-            *record.args,
-            queue=record.queue,
-            job_id=record.job_id,
-            retry=retry,
-            delay=delay,
-            at_front=at_front,
+    job_id = job_id or make_job_id(func.rsplit(".", 1)[-1], uuid.uuid4().hex)
+    run_id = f"{job_id[:111]}-{uuid.uuid4().hex[:8]}"
+    conn, flag = redis_conn(), flag_key(job_id)
+    record = None
+    if track:  # committed before the flag, so whoever finds the flag finds its record
+        record = JobRecord(
+            job_id=run_id, func=func, queue=queue, args=list(args), merchant_id=merchant_id
         )
-    except RedisError as exc:
-        log.warning("redis unavailable, job %s kept for the relay: %s", record.job_id, exc)
-        record.error = "not yet enqueued: Redis unavailable"
-        db.session.commit()
-    return record
+        db.session.add(record)
+    db.session.commit()  # with the caller's pending changes
+    won = False
+    try:
+        won = bool(conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS))
+        if won:
+            meta = {"flag": flag}
+            put_on_queue(
+                func, *args, queue=queue, job_id=run_id, retry=retry, delay=delay, meta=meta
+            )
+    except Exception as exc:
+        db.session.rollback()
+        if record is not None:
+            record.state = "failed"
+            record.error = f"not queued: {type(exc).__name__}: {exc}"[:2000]
+            db.session.commit()
+        if won:
+            with contextlib.suppress(RedisError):
+                conn.delete(flag)  # the next enqueue tries again
+        raise
+    if won or record is None:
+        return record
+    db.session.delete(record)  # merged into the queued run
+    db.session.commit()
+    queued = (conn.get(flag) or b"").decode()
+    return db.session.scalar(select(JobRecord).where(JobRecord.job_id == queued))
+
+
+def clear_flag(job) -> None:
+    """Called as a run starts: later enqueues of its job id queue a new run."""
+    flag = (job.meta or {}).get("flag")
+    if flag and job.connection.get(flag) == job.id.encode():
+        job.connection.delete(flag)

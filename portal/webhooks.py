@@ -1,9 +1,9 @@
-"""Inbound webhooks from BigCommerce and Bindo: verify, store in the inbox, answer, enqueue.
+"""Inbound webhooks from BigCommerce and Bindo: verify, store in the inbox, answer.
 
 The answer is 200 only once the event row is committed (the database is the durable copy and
-the dedupe authority); afterwards the row's processing job is queued, by this delivery or by
-the next processing job to start (a "dispatch"), and if Redis is down, the worker's relay
-queues it later. No API is called here. See docs/webhooks.md.
+the dedupe authority). The web process touches no Redis: the clock process's relay
+(worker/inbox.py ``relay_inbox``) queues each new row's processing job within a fraction of a
+second, and again whenever Redis lost it. No API is called here. See docs/webhooks.md.
 
 This is the hottest path of the web process, so it talks to the database through SQLAlchemy
 Core on one autocommit connection: a merchant row read and one ``INSERT .. ON CONFLICT DO
@@ -32,17 +32,10 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from portal import metrics
 from portal.crypto import decrypt
 from portal.extensions import csrf, db
 from portal.models import Merchant, MerchantState, WebhookEvent, utcnow
-from portal.queue import (
-    HIGH,
-    inbox_dispatch_key,
-    make_job_id,
-    put_event_job,
-    put_on_queue,
-    redis_conn,
-)
 from portal.security import add_security_headers
 from portal.signatures import same_secret, verify_bindo, verify_standard_webhook
 
@@ -50,11 +43,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 MAX_BODY_BYTES = 64 * 1024
-DISPATCH_JOB = "worker.jobs.inbox.dispatch_received"
-# While the dispatch-pending key is set, a processing job is queued that dispatches the rows
-# stored meanwhile when it starts. The key expires after this long, so a job waiting behind a
-# backlog (or lost with Redis: the relay covers its rows) does not hold back later deliveries.
-DISPATCH_PENDING_SECONDS = 5
 BIGCOMMERCE, BINDO = "bigcommerce", "bindo"
 UNINSTALL_SCOPE = "store/app/uninstalled"
 PRODUCER = re.compile(r"^stores/([a-z0-9]+)$")
@@ -91,6 +79,7 @@ class Sender:
     hook_secret_enc: str | None
     bindo_webhook_secret_enc: str | None
     bindo_store_id: str | None
+    webhook_auth_path: str | None
 
     @property
     def hook_secret(self) -> str | None:
@@ -110,6 +99,7 @@ _SENDER = select(
     _merchants.hook_secret_enc,
     _merchants.bindo_webhook_secret_enc,
     _merchants.bindo_store_id,
+    _merchants.webhook_auth_path,
 )
 SENDER_BY_HASH = _SENDER.where(_merchants.store_hash == bindparam("key"))
 SENDER_BY_ID = _SENDER.where(_merchants.id == bindparam("key"))
@@ -160,6 +150,7 @@ def forget_senders(*_args: Any) -> None:
     """Drop this process's cached senders (a merchant row changed here)."""
     if has_app_context():
         current_app.extensions.pop("webhook_senders", None)
+        current_app.extensions.pop("webhook_auth_recorded", None)
 
 
 def init_app(app: Flask) -> None:
@@ -217,6 +208,7 @@ class IntakeMiddleware:
             except Exception:  # noqa: BLE001 - a delivery never gets a stack trace
                 log.exception("webhook intake failed: %s", req.path)
                 response = _answer(500, "error")
+            metrics.webhook_answered(req.path, response.status_code, response.get_data())
             add_security_headers(self.app, response, path=req.path)
         return response(environ, start_response)
 
@@ -281,26 +273,79 @@ def _check_storable(data: dict[str, Any]) -> None:
 
 
 def _tolerance() -> int:
-    return int(current_app.config.get("WEBHOOK_TOLERANCE_SECONDS", 300))
+    return int(current_app.config["WEBHOOK_TOLERANCE_SECONDS"])
 
 
 # --- BigCommerce -------------------------------------------------------------------------
 
 
-def _bigcommerce_inbound(req: Request, conn: _Connection) -> Inbound | None:
-    """Verify and parse a BigCommerce delivery; None means "acknowledge, store nothing"."""
-    body = _read_body(req)
-    msg_id = req.headers.get("webhook-id")
+HEADER_AUTH, SIGNED_AUTH = "header", "header+signature"
+RECORD_AUTH_EVERY_SECONDS = 60.0
+MAX_RECORDED_HEADERS = 40
+_SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+def _signature_checked(req: Request, body: bytes) -> bool:
+    """True for a valid Standard Webhooks signature, False for an unsigned delivery.
+
+    BigCommerce documents the hook's custom headers as what every delivery carries; the
+    signature appears only in its sample code (issue 15). A delivery that carries any of the
+    signature headers must verify; an unsigned one passes on the custom header alone unless
+    BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED is set.
+    """
+    if not any(req.headers.get(name) for name in _SIGNATURE_HEADERS[1:]):
+        if current_app.config.get("BIGCOMMERCE_WEBHOOK_SIGNATURE_REQUIRED"):
+            raise Rejected(401, "unauthorized")
+        return False
     secret = str(current_app.config.get("BIGCOMMERCE_CLIENT_SECRET") or "").encode()
     if not verify_standard_webhook(
         secret,
-        msg_id,
+        req.headers.get("webhook-id"),
         req.headers.get("webhook-timestamp"),
         req.headers.get("webhook-signature"),
         body,
         tolerance=_tolerance(),
     ):
         raise Rejected(401, "unauthorized")
+    return True
+
+
+def _auth_recorded() -> dict[int, float]:
+    return current_app.extensions.setdefault("webhook_auth_recorded", {})
+
+
+def _record_auth_path(conn: _Connection, merchant: Sender, path: str, req: Request) -> None:
+    """Note how this merchant's deliveries authenticate, and their header names (never values).
+
+    Runs only while the stored path differs from this delivery's (the first deliveries, or a
+    change), and at most once a minute per merchant and process: no extra round trip in the
+    steady state.
+    """
+    if merchant.webhook_auth_path == path:
+        return
+    recorded = _auth_recorded()
+    now = time.monotonic()
+    last = recorded.get(merchant.id)
+    if last is not None and now - last < RECORD_AUTH_EVERY_SECONDS:
+        return
+    recorded[merchant.id] = now
+    names = sorted({name.lower()[:64] for name, _value in req.headers.items()})[
+        :MAX_RECORDED_HEADERS
+    ]
+    conn().execute(
+        Merchant.__table__.update()
+        .where(_merchants.id == merchant.id)
+        .values(webhook_auth_path=path, webhook_header_names=names, webhook_auth_seen_at=utcnow())
+    )
+    _sender_cache().clear()
+    log.info("merchant %s: BigCommerce deliveries authenticate by %s", merchant.id, path)
+
+
+def _bigcommerce_inbound(req: Request, conn: _Connection) -> Inbound | None:
+    """Verify and parse a BigCommerce delivery; None means "acknowledge, store nothing"."""
+    body = _read_body(req)
+    msg_id = req.headers.get("webhook-id")
+    signed = _signature_checked(req, body)
     payload = _json_object(body)
     scope, data, producer = payload.get("scope"), payload.get("data"), payload.get("producer")
     if not isinstance(scope, str) or not scope or len(scope) > 64 or not isinstance(data, dict):
@@ -316,24 +361,31 @@ def _bigcommerce_inbound(req: Request, conn: _Connection) -> Inbound | None:
         if not same_secret(custom, merchant.hook_secret):
             # An uninstalled store's hook secret may already be shredded; its late events are
             # still signed by BigCommerce, so they are acknowledged and dropped (T15).
-            if merchant.hook_secret_enc is None and merchant.state == MerchantState.UNINSTALLED:
+            if (
+                signed
+                and merchant.hook_secret_enc is None
+                and merchant.state == MerchantState.UNINSTALLED
+            ):
                 return None
             raise Rejected(401, "unauthorized")
         if merchant.state in DORMANT_STATES and not (
             scope == UNINSTALL_SCOPE and merchant.state != MerchantState.UNINSTALLED
         ):
             return None
-        key = _bigcommerce_key(msg_id, payload)
+        _record_auth_path(conn, merchant, SIGNED_AUTH if signed else HEADER_AUTH, req)
+        key = _bigcommerce_key(msg_id if signed else None, payload)
         return Inbound(BIGCOMMERCE, key, scope, payload, merchant.id)
 
     return _decide_with_sender(conn, SENDER_BY_HASH, match.group(1), decide)
 
 
 def _bigcommerce_key(msg_id: str | None, payload: dict[str, Any]) -> str:
-    """``webhook-id`` is stable across re-sends; BigCommerce's ``hash`` is the fallback."""
+    """A signed ``webhook-id`` is stable across re-sends. Without one, BigCommerce's ``hash``
+    (same on a re-fired event) plus ``created_at`` (so two changes of one object with the same
+    thin ``data`` stay two events) is the key."""
     if msg_id:
         return msg_id
-    return f"{payload['scope']}:{payload.get('hash')}"[:128]
+    return f"{payload['scope']}:{payload.get('hash')}:{payload.get('created_at')}"[:128]
 
 
 def receive_bigcommerce(req: Request) -> Response:
@@ -395,7 +447,7 @@ IntakeMiddleware.ENDPOINTS.update(
 )
 
 
-# --- The shared tail: inbox row, commit, answer, enqueue ----------------------------------
+# --- The shared tail: inbox row, commit, answer -------------------------------------------
 
 
 def intake_engine() -> Engine:
@@ -467,7 +519,7 @@ def _receive(req: Request, parse: Callable[[_Connection], Inbound | None]) -> Re
             inbound = parse(conn)
             if inbound is None:
                 return _answer(200, "ignored")
-            event_id = _store(conn(), inbound)
+            _store(conn(), inbound)
             break
         except Rejected as exc:
             if exc.status == 401:
@@ -488,8 +540,6 @@ def _receive(req: Request, parse: Callable[[_Connection], Inbound | None]) -> Re
             # Never 200 without a committed row: the sender retries a 5xx.
             log.exception("webhook not stored: database unavailable")
             return _answer(503, "unavailable")
-    if event_id is not None:
-        _enqueue(conn(), event_id)
     return _answer(200, "ok")
 
 
@@ -523,7 +573,7 @@ def _store(conn: Connection, inbound: Inbound) -> int | None:
         "state": "received",
         "attempts": 0,
         "received_at": now,
-        # Stamped by whoever queues the row's processing job (see _enqueue).
+        # Stamped by the relay when it queues the row's processing job.
         "enqueued_at": None,
     }
     stmt = _INSERT_NEW.get(conn.dialect.name)
@@ -535,49 +585,3 @@ def _store(conn: Connection, inbound: Inbound) -> int | None:
         if conn.execute(_EXISTS, values).scalar() is not None:
             return None
         raise
-
-
-_CLAIM = (
-    _events.update()
-    .where(_events.c.id == bindparam("event_id"), _events.c.enqueued_at.is_(None))
-    .values(enqueued_at=bindparam("now", type_=_events.c.enqueued_at.type))
-    .returning(_events.c.id)
-)
-_UNCLAIM = _events.update().where(_events.c.id == bindparam("event_id")).values(enqueued_at=None)
-
-
-def _enqueue(conn: Connection, event_id: int) -> None:
-    """Best effort after the commit: make sure the row's processing job is on its way.
-
-    The web process does not write a job per delivery (RQ's job creation was the largest
-    cost of a delivery): one ``SET NX`` on the dispatch-pending key tells whether a processing
-    job is already queued that has not started and will, when it starts, queue the jobs of
-    every row stored meanwhile (worker/inbox.py ``dispatch``). Only the delivery that sets the
-    key does more: it claims its own row and writes its job as that dispatching job (so an
-    idle system runs one job per event). If Redis refuses, the relay queues the row later.
-    """
-    try:
-        redis = redis_conn()
-        key = inbox_dispatch_key()
-        if not redis.set(key, event_id, nx=True, ex=DISPATCH_PENDING_SECONDS):
-            return
-        own = conn.execute(_CLAIM, {"event_id": event_id, "now": utcnow()}).scalar()
-        try:
-            if own is not None:
-                put_event_job(event_id, dispatch=True)
-            else:
-                # A dispatch running right now claimed the row first, and its job may already
-                # have started (and taken no key): a dispatch job answers for the key set here.
-                put_on_queue(
-                    DISPATCH_JOB, queue=HIGH, job_id=make_job_id("inbox_dispatch", event_id)
-                )
-        except Exception:
-            with contextlib.suppress(Exception):
-                redis.delete(key)  # let the next delivery try again
-            if own is not None:
-                with contextlib.suppress(Exception):
-                    conn.execute(_UNCLAIM, {"event_id": event_id})  # the relay's again
-            raise
-    except Exception:  # noqa: BLE001 - the row is durable; the relay enqueues it later
-        log.warning("event %s stored but not queued; the relay will", event_id,
-                    exc_info=True)  # fmt: skip

@@ -11,8 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 import requests
 
@@ -47,6 +50,10 @@ def demo_env() -> dict[str, str]:
         DEMO_BINDO_STORE=BINDO_STORE,
         # The simulator's control-panel page frames the merchant app, as BigCommerce does.
         BIGCOMMERCE_FRAME_ANCESTORS=BC,
+        # Staff pages link products and orders to the Bindo simulator's back-office page.
+        BINDO_BACKOFFICE_URL=BINDO,
+        BINDO_BACKOFFICE_PRODUCT_PATH="/_sim/stores/{store_id}?product={id}",
+        BINDO_BACKOFFICE_ORDER_PATH="/_sim/stores/{store_id}?order={id}",
         PATH=f"{BIN}:{env.get('PATH', '')}",
         PYTHONUNBUFFERED="1",
     )
@@ -94,9 +101,22 @@ def create_staff(env: dict[str, str]) -> str:
 
 def install_app() -> str:
     """Create the BigCommerce store and install our app in it, as a merchant's click would."""
+    setup_token = secrets.token_hex(16)  # replaced by the install's own token below
     requests.post(
         f"{BC}/_sim/stores",
-        json={"store_hash": STORE_HASH, "name": "Demo Outdoor Co", "weight_units": "KGS"},
+        json={
+            "store_hash": STORE_HASH,
+            "name": "Demo Outdoor Co",
+            "weight_units": "KGS",
+            "access_token": setup_token,
+        },
+        timeout=10,
+    )
+    # A second BigCommerce location, so staff can try the map mode of the Locations page.
+    requests.post(
+        f"{BC}/stores/{STORE_HASH}/v3/inventory/locations",
+        json=[{"code": "PICKUP", "label": "Warehouse pickup", "type_id": "VIRTUAL"}],
+        headers={"X-Auth-Token": setup_token},
         timeout=10,
     )
     redirect = requests.get(
@@ -111,7 +131,7 @@ def install_app() -> str:
 def instructions(env: dict[str, str], password: str, install_status: str) -> str:
     return f"""
 ================================================================================
- Bindo x BigCommerce demo is running (Ctrl-C stops everything)
+ Bindo x BigCommerce demo is running (Ctrl-C or SIGTERM stops everything)
 
  Staff admin     {PORTAL}/admin      sign in as {STAFF_EMAIL} / {password}
  BigCommerce     {BC}/_sim/stores/{STORE_HASH}   (our app: {install_status})
@@ -133,8 +153,48 @@ def instructions(env: dict[str, str], password: str, install_status: str) -> str
     "Cancel" or "Refund all" on the order puts the stock back in Bindo.
  5. Sell in the store: change stock on the Bindo page's API (or PUT {BINDO}/_sim/stores/
     {BINDO_STORE}/stock) and watch the BigCommerce level follow.
+ 6. Several locations: on the manage page, "Locations and stock set-up", read the lists,
+    link both Bindo locations and map them to the two BigCommerce locations.
 ================================================================================
 """
+
+
+# The periodic tick runs every 15 s; its three lines each time would push the instructions off
+# the screen. DEMO_VERBOSE=1 shows every line.
+TICK_JOB = "worker.jobs.tick("
+
+
+def quiet_lines(lines: Iterable[str]) -> Iterator[str]:
+    """Honcho's output without the tick job's lines: its start, its "Job OK", its result TTL."""
+    tick_ids: set[str] = set()
+    for line in lines:
+        if TICK_JOB in line:
+            tick_ids.add(line.rstrip().rsplit("(", 1)[-1].rstrip(")"))
+            continue
+        job_id = next((i for i in tick_ids if i in line), None)
+        if job_id is None:
+            yield line
+        elif "result is kept" in line.lower():
+            tick_ids.discard(job_id)  # the job's last line
+
+
+def copy_output(source: IO[str], verbose: bool) -> threading.Thread:
+    def copy() -> None:
+        for line in source if verbose else quiet_lines(source):
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+    thread = threading.Thread(target=copy, name="honcho-output", daemon=True)
+    thread.start()
+    return thread
+
+
+class Stop(Exception):
+    """SIGTERM or SIGHUP: stop everything, as Ctrl-C does."""
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise Stop(signal.Signals(signum).name)
 
 
 def ports_in_use() -> list[int]:
@@ -151,13 +211,23 @@ def main() -> int:
     if busy:
         print(f"demo: port(s) {busy} already in use on 127.0.0.1 (another demo still running?)")
         return 1
+    # Python's default SIGTERM ends the process without its finally block, which left honcho
+    # (its own session, so the signal never reaches it) and all four processes on their ports.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
     env = demo_env()
     procs = subprocess.Popen(
         [str(BIN / "honcho"), "start", "-f", "Procfile.dev"],
         cwd=ROOT,
         env=env,
         start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
     )
+    assert procs.stdout is not None
+    copy_output(procs.stdout, verbose=os.environ.get("DEMO_VERBOSE") == "1")
     try:
         for url in (f"{PORTAL}/healthz", f"{BC}/", f"{BINDO}/"):
             wait_up(url)
@@ -165,9 +235,11 @@ def main() -> int:
         status = install_app()
         print(instructions(env, password, status), flush=True)
         return procs.wait()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stop):
         return 0
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut this short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if procs.poll() is None:
             os.killpg(procs.pid, signal.SIGTERM)
             try:

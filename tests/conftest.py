@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,26 +169,51 @@ def staff_client(client):
 
 
 class WorkerProcess:
-    """A real ``python -m worker`` subprocess against the test database and Redis."""
+    """A real ``python -m worker`` (or ``-m worker.clock``) subprocess against the test
+    database and Redis. ``supervise`` restarts it whenever it exits on its own, as the process
+    manager does in production."""
 
-    def __init__(self, env: dict[str, str], args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        args: list[str] | None = None,
+        module: str = "worker",
+        supervise: bool = False,
+    ) -> None:
         self.env = env
         self.args = args or []
+        self.module = module
+        self.supervise = supervise
+        self.restarts = 0
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(env.get("WORKER_LOG", "/tmp/worker-test.log"))
+        self._stopping = threading.Event()
 
-    def start(self) -> WorkerProcess:
-        self.log = self.log_path.open("ab")
+    def _spawn(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "worker", *self.args],
+            [sys.executable, "-m", self.module, *self.args],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.5):
+            if self.proc is not None and self.proc.poll() is not None:
+                self.restarts += 1
+                self._spawn()
+
+    def start(self) -> WorkerProcess:
+        self.log = self.log_path.open("ab")
+        self._spawn()
+        if self.supervise:
+            threading.Thread(target=self._watch, daemon=True).start()
         return self
 
     def stop(self, timeout: float = 10) -> None:
+        self._stopping.set()
+        time.sleep(0.6 if self.supervise else 0)  # the watcher has seen the flag
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -220,13 +246,24 @@ def worker_env(app_config, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def worker_process(app, app_config, tmp_path):
-    """Start real workers on demand; all are stopped at the end of the test."""
+    """Start real workers on demand; all are stopped at the end of the test.
+
+    The first worker of a test (unless ``--burst``) also starts the one clock process, whose
+    relay queues the inbox rows' jobs; ``--no-ticker`` means a clock without the tick (no
+    periodic work). ``supervise=True`` restarts a worker that exits on its own.
+    """
     started: list[WorkerProcess] = []
 
-    def start(*args: str, **env: str) -> WorkerProcess:
+    def start(*args: str, supervise: bool = False, **env: str) -> WorkerProcess:
+        args_list = [a for a in args if a != "--no-ticker"]
+        if "--burst" not in args_list and not any(p.module == "worker.clock" for p in started):
+            clock_env = {**env, "WORKER_LOG": str(tmp_path / "clock.log")}
+            clock_args = ["--no-tick"] if "--no-ticker" in args else []
+            clock = WorkerProcess(worker_env(app.config, **clock_env), clock_args, "worker.clock")
+            started.append(clock.start())
         env.setdefault("WORKER_LOG", str(tmp_path / f"worker{len(started)}.log"))
-        proc = WorkerProcess(worker_env(app.config, **env), list(args)).start()
-        started.append(proc)
+        proc = WorkerProcess(worker_env(app.config, **env), args_list, supervise=supervise)
+        started.append(proc.start())
         return proc
 
     yield start

@@ -108,6 +108,7 @@ def stack(app, _servers: Servers) -> Iterator[Stack]:
     bc_url, bindo_url, portal_url = _servers.bc.url, _servers.bindo.url, _servers.portal.url
     bc_app = bc_create_app(
         BCSimConfig(
+            demo_mode=True,
             client_id=app.config["BIGCOMMERCE_CLIENT_ID"],
             client_secret=app.config["BIGCOMMERCE_CLIENT_SECRET"],
             app_url=portal_url,

@@ -8,13 +8,14 @@ BigCommerce webhook by the orders sweep.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from datetime import UTC, datetime
 
 from flask import current_app
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from portal.alerts import raise_alert, resolve_alert
 from portal.extensions import db
@@ -25,8 +26,6 @@ from worker.periodic import periodic
 log = logging.getLogger(__name__)
 
 BACKLOG_QUEUES = (HIGH, DEFAULT)
-BACKLOG_SECONDS = 300
-FAILING_ATTEMPTS = 5
 
 
 def oldest_queued_age(name: str, now: datetime | None = None) -> float | None:
@@ -49,7 +48,7 @@ def oldest_queued_age(name: str, now: datetime | None = None) -> float | None:
 @periodic
 def check_queue_backlog() -> None:
     """Alert when the oldest job of ``high`` or ``default`` waited past the threshold."""
-    threshold = float(current_app.config.get("ALERT_QUEUE_BACKLOG_SECONDS", BACKLOG_SECONDS))
+    threshold = float(current_app.config["ALERT_QUEUE_BACKLOG_SECONDS"])
     for name in BACKLOG_QUEUES:
         age = oldest_queued_age(name)
         if age is not None and age > threshold:
@@ -66,34 +65,46 @@ def check_queue_backlog() -> None:
 
 @periodic
 def check_failing_products() -> None:
-    """One alert per product failed ``FAILING_ATTEMPTS`` times or more; resolved once it syncs."""
-    limit = int(current_app.config.get("ALERT_FAILING_ATTEMPTS", FAILING_ATTEMPTS))
+    """One alert per (merchant, error kind) with products needing staff: a final error (no
+    retry can fix it) or ``ALERT_FAILING_ATTEMPTS`` failures or more. Raised once and kept up to
+    date (count and message) without notifying again; resolved once no product of that
+    merchant fails with that kind."""
+    limit = int(current_app.config["ALERT_FAILING_ATTEMPTS"])
     failing = db.session.scalars(
-        select(ProductBinding).where(
+        select(ProductBinding)
+        .where(
             ProductBinding.sync_state == SyncState.FAILED.value,
-            ProductBinding.attempts >= limit,
+            or_(ProductBinding.attempts >= limit, ProductBinding.error_retryable.is_(False)),
         )
+        .order_by(ProductBinding.first_error_at, ProductBinding.id)
     ).all()
-    open_keys = _open_product_alerts()
+    groups: dict[tuple[int, str], list[ProductBinding]] = defaultdict(list)
     for binding in failing:
-        if _product_key(binding.merchant_id, binding.id) in open_keys:
-            continue  # already open: do not bump it (and notify nobody) on every tick
-        raise_alert(
+        groups[(binding.merchant_id, binding.error_code or "unknown")].append(binding)
+    open_alerts = _open_product_alerts()
+    for (merchant_id, kind), bindings in groups.items():
+        alert = open_alerts.get(_group_key(merchant_id, kind))
+        if alert is not None:
+            # Already open: keep its text current, but do not notify anyone again.
+            alert.message, alert.count = _failing_message(bindings), len(bindings)
+            continue
+        alert = raise_alert(
             "product_failing",
-            _failing_message(binding),
-            merchant=binding.merchant,
-            subject=str(binding.id),
+            _failing_message(bindings),
+            merchant=bindings[0].merchant,
+            subject=kind,
         )
-    still = {_product_key(b.merchant_id, b.id) for b in failing}
-    for key, alert in open_keys.items():
-        if key not in still:
+        alert.count = len(bindings)
+    for key, alert in open_alerts.items():
+        merchant_id, _, kind = key.removeprefix("product_failing:").partition(":")
+        if (int(merchant_id) if merchant_id.isdigit() else -1, kind) not in groups:
             alert.resolved_at = utcnow()
     db.session.commit()
 
 
-def _product_key(merchant_id: int, binding_id: int) -> str:
+def _group_key(merchant_id: int, kind: str) -> str:
     # The dedupe key portal.alerts builds for (kind, merchant, subject).
-    return f"product_failing:{merchant_id}:{binding_id}"
+    return f"product_failing:{merchant_id}:{kind}"
 
 
 def _open_product_alerts() -> dict[str, Alert]:
@@ -103,7 +114,16 @@ def _open_product_alerts() -> dict[str, Alert]:
     return {row.dedupe_key: row for row in rows}
 
 
-def _failing_message(binding: ProductBinding) -> str:
-    name = binding.name or f"Bindo product {binding.bindo_product_id}"
-    reason = binding.error_message or binding.error_code or "unknown error"
-    return f"{name} ({binding.merchant.store_hash}) failed {binding.attempts} times: {reason}"
+def _failing_message(bindings: list[ProductBinding]) -> str:
+    """ "12 products of Demo Outdoor Co fail with weight_unparseable since 05:40 UTC: ..." """
+    first = bindings[0]
+    store = first.merchant.store_name or first.merchant.store_hash
+    since = min((b.first_error_at for b in bindings if b.first_error_at), default=None)
+    when = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+    example = first.error_message or first.error_code or "unknown error"
+    noun = "product" if len(bindings) == 1 else "products"
+    verb = "fails" if len(bindings) == 1 else "fail"
+    return (
+        f"{len(bindings)} {noun} of {store} ({first.merchant.store_hash}) {verb} with "
+        f"{first.error_code or 'an unknown error'}{when}. For example: {example}"
+    )

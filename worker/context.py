@@ -7,8 +7,11 @@ import logging
 from flask import current_app
 from redis import Redis
 
+from portal import metrics
 from portal.extensions import db
+from portal.logs import bind_log_context
 from portal.models import Merchant, MerchantState, audit, utcnow
+from portal.queue import redis_conn
 from worker.clients.bigcommerce import BigCommerceClient
 from worker.clients.bindo import BindoClient
 from worker.clients.errors import Unauthorized
@@ -22,16 +25,15 @@ class MerchantInactive(Exception):
 
 
 def redis() -> Redis:
-    ext = current_app.extensions
-    if "redis" not in ext:
-        ext["redis"] = Redis.from_url(current_app.config["REDIS_URL"])
-    return ext["redis"]
+    """The app's Redis connection (portal/queue.py's factory, with its timeouts)."""
+    return redis_conn()
 
 
 def load_merchant(merchant_id: int, *, require_active: bool = True) -> Merchant:
     merchant = db.session.get(Merchant, merchant_id)
     if merchant is None:
         raise MerchantInactive(f"merchant {merchant_id} does not exist")
+    bind_log_context(merchant=merchant.id, store_hash=merchant.store_hash)
     if require_active and not merchant.syncing:
         raise MerchantInactive(f"merchant {merchant.store_hash} is {merchant.state}")
     return merchant
@@ -47,6 +49,7 @@ def bc_client(merchant: Merchant) -> BigCommerceClient:
         merchant.access_token,
         pacer=RatePacer(conn),
         breaker=CircuitBreaker(conn),
+        on_request=metrics.bigcommerce_observer(),
     )
 
 

@@ -1,4 +1,4 @@
-"""The inbox dispatcher: handler registry, event processing, and the relay that re-enqueues.
+"""The inbox: handler registry, event processing, and the relay that queues the rows' jobs.
 
 Areas register handlers in their own modules with ``@handles(source, *scopes)``; those modules
 are imported lazily here, so the inbox does not depend on any area being present. The event
@@ -13,22 +13,15 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from redis.exceptions import RedisError
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import defer
+from rq import Queue
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from sqlalchemy import Row, and_, or_, select, update
 
 from portal.extensions import db
 from portal.models import Merchant, WebhookEvent, utcnow
-from portal.queue import (
-    event_job_id,
-    inbox_dispatch_key,
-    live_status,
-    put_event_job,
-    redis_conn,
-)
+from portal.queue import HIGH, event_job_id, get_queue, put_event_job, redis_conn
 from worker.clients.errors import CircuitOpen
 from worker.context import MerchantInactive
-from worker.periodic import periodic
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +38,9 @@ DONE_STATES = frozenset({PROCESSED, IGNORED, FAILED})
 MAX_ATTEMPTS = 6
 # Longer than the high queue's 120 s job timeout, so a live run never loses its lease.
 LEASE_SECONDS = 180
-# A row enqueued this long ago and still "received" is checked against Redis by the relay.
+# A row queued this long ago and still "received" is checked against Redis by the relay.
 RELAY_AFTER_SECONDS = 60
-# A row never enqueued gets this long for the web process to enqueue it itself.
-RELAY_GRACE_SECONDS = 5
 RELAY_BATCH = 500
-DISPATCH_MAX_BATCHES = 20
 
 
 def handles(source: str, *scopes: str, lifecycle: bool = False) -> Callable[[Handler], Handler]:
@@ -236,150 +226,69 @@ def merchant_uninstalled(event: WebhookEvent, merchant: Merchant) -> None:
 # --- The relay ---------------------------------------------------------------------------
 
 
-def dispatch(signalled: bool) -> int:
-    """Run by each processing job as it starts: queue the jobs of rows stored meanwhile.
+def job_alive(queue: Queue, job_id: str) -> bool:
+    """True while RQ can still run the job: in its queue, scheduled (a retry) or started.
 
-    The web process only signals that rows arrived (portal/webhooks.py ``_enqueue``): the
-    delivery that sets the dispatch-pending key queues its own row's job with ``signalled``,
-    and that job dispatches whatever happens to the key (it may have expired while the job
-    waited). Any other job that finds the key takes it (DELETE says who got it) and dispatches
-    sooner. An idle system so runs one job per event. A failure here never costs the job's
-    own event: rows left unqueued are the relay's. Returns how many jobs were queued.
+    A job hash alone proves nothing: a Redis crash can keep a "queued" hash whose queue entry
+    was lost (the AOF's last second), and RQ would never run it.
     """
-    try:
-        # Rows stored from now on signal a new dispatch.
-        if not redis_conn().delete(inbox_dispatch_key()) and not signalled:
-            return 0
-        return _queue_unqueued()
-    except Exception:  # noqa: BLE001 - the rows are durable; the relay queues them
-        db.session.rollback()
-        log.warning("inbox dispatch failed; the relay will queue those rows", exc_info=True)
-        return 0
-
-
-def dispatch_received() -> int:
-    """Queue the processing job of every received row that has none yet; returns how many.
-
-    The ``dispatch_received`` job: queued by a delivery whose row a running dispatch claimed
-    first (rare: portal/webhooks.py ``_enqueue``), and by web processes of the release before
-    processing jobs dispatched themselves (``dispatch``).
-    """
-    redis_conn().delete(inbox_dispatch_key())  # rows stored from now on signal a new dispatch
-    return _queue_unqueued()
-
-
-def _queue_unqueued() -> int:
-    """Claim the received rows that have no job yet and write their jobs; returns how many.
-
-    Rows are claimed (``enqueued_at`` set where it is still empty) before their jobs are
-    written, so two dispatches never queue one row twice; rows whose jobs Redis refuses are
-    handed back to the relay (and the RedisError is raised).
-    """
-    sent = 0
-    # Bounded, so a steady stream cannot keep one job running into its timeout: rows stored
-    # meanwhile have signalled the next dispatch, and the relay covers anything left.
-    for _ in range(DISPATCH_MAX_BATCHES):
-        ids = list(
-            db.session.scalars(
-                select(WebhookEvent.id)
-                .where(WebhookEvent.state == RECEIVED, WebhookEvent.enqueued_at.is_(None))
-                .order_by(WebhookEvent.id)
-                .limit(RELAY_BATCH)
-            )
-        )
-        if not ids:
-            break
-        claimed = list(
-            db.session.scalars(
-                update(WebhookEvent)
-                .where(WebhookEvent.id.in_(ids), WebhookEvent.enqueued_at.is_(None))
-                .values(enqueued_at=utcnow())
-                .returning(WebhookEvent.id)
-                .execution_options(synchronize_session=False)
-            )
-        )
-        db.session.commit()
-        try:
-            with redis_conn().pipeline(transaction=False) as pipe:
-                for event_id in sorted(claimed):
-                    put_event_job(event_id, pipeline=pipe)
-                pipe.execute()
-        except RedisError:
-            db.session.execute(
-                update(WebhookEvent)
-                .where(WebhookEvent.id.in_(claimed))
-                .values(enqueued_at=None)
-                .execution_options(synchronize_session=False)
-            )
-            db.session.commit()
-            raise
-        sent += len(claimed)
-    return sent
-
-
-def send_event(event_id: int, merchant_id: int | None) -> bool:
-    """Enqueue the processing job and stamp ``enqueued_at``; False when Redis is down.
-
-    The event row is the job's tracking row, so no JobRecord is written for it.
-    """
-    try:
-        put_event_job(event_id)
-    except RedisError:
-        return False
-    db.session.execute(
-        update(WebhookEvent).where(WebhookEvent.id == event_id).values(enqueued_at=utcnow())
+    return (
+        queue.get_job_position(job_id) is not None
+        or job_id in ScheduledJobRegistry(queue=queue)
+        or job_id in StartedJobRegistry(queue=queue)
     )
-    db.session.commit()
-    return True
 
 
-def _job_alive(event_id: int) -> bool:
-    """True while the event's job can still run (a phantom left by a Redis crash cannot)."""
-    return live_status(event_job_id(event_id)) is not None
-
-
-def due_for_relay() -> list[WebhookEvent]:
-    """Rows that should be queued but may not be: never enqueued, stale, or lease expired."""
+def due_for_relay() -> list[Row]:
+    """Unfinished rows (id, enqueued_at): never queued, or queued long ago (or lease expired)."""
     now = utcnow()
     stmt = (
-        select(WebhookEvent)
+        select(WebhookEvent.id, WebhookEvent.enqueued_at)
         .where(
             or_(
-                and_(
-                    WebhookEvent.state == RECEIVED,
-                    or_(
-                        and_(
-                            WebhookEvent.enqueued_at.is_(None),
-                            WebhookEvent.received_at
-                            <= now - timedelta(seconds=RELAY_GRACE_SECONDS),
-                        ),
-                        WebhookEvent.enqueued_at <= now - timedelta(seconds=RELAY_AFTER_SECONDS),
-                    ),
-                ),
+                WebhookEvent.state == RECEIVED,
                 and_(WebhookEvent.state == PROCESSING, WebhookEvent.locked_until < now),
-            )
+            ),
+            or_(
+                WebhookEvent.enqueued_at.is_(None),
+                WebhookEvent.enqueued_at <= now - timedelta(seconds=RELAY_AFTER_SECONDS),
+            ),
         )
         .order_by(WebhookEvent.id)
         .limit(RELAY_BATCH)
-        # The relay needs ids only; a payload too deep to load must not stop it.
-        .options(defer(WebhookEvent.payload))
+    )  # ids only: a payload too deep to load never stops the relay
+    return list(db.session.execute(stmt).all())
+
+
+def relay_inbox() -> int:
+    """Queue the processing job of every unfinished row that has none in Redis; returns how many.
+
+    The one relay (run by the clock process every ``INBOX_POLL_SECONDS``). New rows
+    (``enqueued_at`` empty) are queued at once; a row queued ``RELAY_AFTER_SECONDS`` ago and
+    still unfinished, or whose lease expired, is queued again only if Redis no longer has its
+    job (Redis was down, wiped, or lost it in a crash), else checked again that long later. The
+    job is written before the row is stamped, so a crash in between costs a duplicate job at
+    worst, which the row's state makes a no-op. Raises RedisError when Redis is down.
+    """
+    rows = due_for_relay()
+    if not rows:
+        return 0
+    now = utcnow()
+    queue = get_queue(HIGH)
+    send = [i for i, stamped in rows if stamped is None or not job_alive(queue, event_job_id(i))]
+    if send:
+        with redis_conn().pipeline(transaction=False) as pipe:
+            for event_id in send:
+                put_event_job(event_id, pipeline=pipe)
+            pipe.execute()
+    db.session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id.in_([i for i, _ in rows]))
+        .values(enqueued_at=now)
+        .execution_options(synchronize_session=False)
     )
-    return list(db.session.scalars(stmt))
-
-
-@periodic
-def relay_inbox() -> None:
-    """Enqueue every unfinished inbox row whose job is not in Redis (down, wiped, or lost)."""
-    sent = 0
-    for event in due_for_relay():
-        try:
-            if _job_alive(event.id):
-                continue
-            if not send_event(event.id, event.merchant_id):
-                break  # Redis is down: the next tick tries again
-        except RedisError:
-            log.warning("relay paused: Redis unavailable")
-            break
-        sent += 1
-    if sent:
-        log.info("relayed %d inbox events", sent)
+    db.session.commit()
+    resent = len(send) - sum(1 for _, stamped in rows if stamped is None)
+    if resent:
+        log.warning("relayed %d inbox events whose jobs Redis no longer had", resent)
+    return len(send)

@@ -16,10 +16,18 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.lifecycle import activation_blocker, start_sync
-from portal.models import Merchant, MerchantState, StaffUser, audit, utcnow
+from portal.models import InstallNotification, Merchant, MerchantState, StaffUser, audit, utcnow
 from worker.clients.bigcommerce import BigCommerceClient
 from worker.clients.bindo import BindoClient
-from worker.clients.errors import ApiError, NotFound, Unauthorized
+from worker.clients.errors import (
+    ApiError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TransportError,
+    Unauthorized,
+)
 from worker.context import bc_client, load_merchant, mark_needs_reauth
 
 log = logging.getLogger(__name__)
@@ -27,6 +35,8 @@ log = logging.getLogger(__name__)
 BC_SCOPES = (
     "store/order/created",
     "store/order/statusUpdated",
+    # A second partial refund changes no status: only this event tells (issue 15 item 5).
+    "store/order/refund/created",
     "store/product/updated",
     "store/app/uninstalled",
 )
@@ -60,19 +70,46 @@ def _error_text(exc: Exception) -> str:
     return type(exc).__name__
 
 
+SERVICE_NAMES = {"bindo": "Bindo", "bigcommerce": "BigCommerce"}
+
+
+def plain_error(exc: Exception, service: str) -> str:
+    """The failure as a sentence that says what to do (shown to staff where they acted)."""
+    name = SERVICE_NAMES.get(getattr(exc, "service", "") or service, service)
+    if isinstance(exc, Unauthorized):
+        if name == "Bindo":
+            return "Bindo rejected the API token; copy it again from Bindo and save the link."
+        return "BigCommerce refused the token (401): the merchant must re-authorise the app."
+    if isinstance(exc, Forbidden):
+        return f"{name} refused access (403): the token lacks a permission this store needs."
+    if isinstance(exc, NotFound) and name == "Bindo":
+        return "Bindo has no store with this id: check the Bindo store id."
+    if isinstance(exc, RateLimited):
+        return f"{name} is limiting our requests right now; try again in a minute."
+    if isinstance(exc, TransportError):
+        return f"{name} could not be reached; try again in a minute."
+    if isinstance(exc, ServerError):
+        return f"{name} answered with a server error; try again in a minute."
+    return _error_text(exc)
+
+
 # -- connection check ----------------------------------------------------------------------------
 
 
 def check_connection(merchant_id: int) -> dict[str, Any]:
     """Call BigCommerce /v2/time and Bindo list_locations; store and return the result."""
     merchant = load_merchant(merchant_id, require_active=False)
+    bindo, locations = _check_bindo(merchant)
     result: dict[str, Any] = {
         "bigcommerce": _check_bigcommerce(merchant),
-        "bindo": _check_bindo(merchant),
+        "bindo": bindo,
         "checked_at": utcnow().isoformat(),
     }
     if result["bigcommerce"] == "ok":
         result["hooks"] = _hooks_summary(merchant)
+    if locations:
+        # Offered as the choices of the link form's location (id and name only).
+        result["bindo_locations"] = locations
     merchant.last_connection_check = result
     audit("merchant.connection_checked", merchant=merchant, **result)
     db.session.commit()
@@ -88,7 +125,7 @@ def _check_bigcommerce(merchant: Merchant) -> str:
         mark_needs_reauth(merchant, exc)
         return "refused the token (401): the merchant must re-authorise the app"
     except ApiError as exc:
-        return _error_text(exc)
+        return plain_error(exc, "bigcommerce")
     return "ok"
 
 
@@ -100,6 +137,7 @@ def _hooks_summary(merchant: Merchant) -> list[dict[str, Any]] | str:
         return _error_text(exc)
     return [
         {
+            "id": h.get("id"),
             "scope": h.get("scope"),
             "destination": h.get("destination"),
             "is_active": h.get("is_active"),
@@ -108,25 +146,32 @@ def _hooks_summary(merchant: Merchant) -> list[dict[str, Any]] | str:
     ]
 
 
-def _check_bindo(merchant: Merchant) -> str:
+def _check_bindo(merchant: Merchant) -> tuple[str, list[dict[str, Any]]]:
+    """ "ok" or what is wrong, and the store's locations (id, name) when Bindo answered."""
     if not merchant.bindo_credentials:
-        return "not linked: Bindo store id and API token are needed"
+        return "not linked: Bindo store id and API token are needed", []
     try:
-        locations = bindo_api(merchant).list_locations()
+        answered = bindo_api(merchant).list_locations()
     except ApiError as exc:
-        return _error_text(exc)
-    known = {int(loc["id"]) for loc in locations if str(loc.get("id", "")).isdigit()}
+        return plain_error(exc, "bindo"), []
+    locations = [
+        {"id": int(loc["id"]), "name": str(loc.get("name") or "")[:100]}
+        for loc in answered
+        if str(loc.get("id", "")).isdigit()
+    ]
+    known = {loc["id"] for loc in locations}
     missing = [i for i in merchant.bindo_location_ids or [] if int(i) not in known]
     if missing:
-        return f"location {', '.join(map(str, missing))} not found in the Bindo store"
-    return "ok"
+        return f"location {', '.join(map(str, missing))} not found in the Bindo store", locations
+    return "ok", locations
 
 
 # -- activation ----------------------------------------------------------------------------------
 
 
 def activate(merchant_id: int, actor: str) -> dict[str, Any]:
-    """Register webhooks on both sides, set active and start the initial sync (idempotent).
+    """Check the connection, register webhooks on both sides, set active and start the
+    initial sync (idempotent).
 
     A merchant already active only gets its webhooks re-ensured (no second initial sync).
     Refusals are recorded (lifecycle_error + audit) and returned, not raised: retrying would
@@ -136,6 +181,17 @@ def activate(merchant_id: int, actor: str) -> dict[str, Any]:
     blocker = activation_blocker(merchant)
     if blocker:
         return _refuse(merchant, actor, blocker)
+    # The connection check runs first (and is recorded): a wrong token or location stops here
+    # with its plain message instead of half-registering webhooks.
+    check = check_connection(merchant.id)
+    problems = [
+        f"{name}: {check[key]}"
+        for key, name in (("bigcommerce", "BigCommerce"), ("bindo", "Bindo"))
+        if check.get(key) != "ok"
+    ]
+    merchant = db.session.get(Merchant, merchant_id) or merchant
+    if merchant.state == MerchantState.NEEDS_REAUTH.value or problems:
+        return _refuse(merchant, actor, "Connection check failed. " + " ".join(problems))
     if merchant.hook_secret_enc is None:
         merchant.hook_secret = secrets.token_urlsafe(32)
         db.session.commit()
@@ -145,9 +201,9 @@ def activate(merchant_id: int, actor: str) -> dict[str, Any]:
     except Unauthorized as exc:
         if exc.service == "bigcommerce" or not exc.service:
             mark_needs_reauth(merchant, exc)
-        return _refuse(merchant, actor, f"Activation stopped: {_error_text(exc)}")
+        return _refuse(merchant, actor, f"Activation stopped: {plain_error(exc, '')}")
     except ApiError as exc:
-        _record_failure(merchant, actor, f"Activation failed: {_error_text(exc)}")
+        _record_failure(merchant, actor, f"Activation failed: {plain_error(exc, '')}")
         raise
     return _mark_active(merchant, actor, hooks, bindo)
 
@@ -162,6 +218,7 @@ def _mark_active(
         merchant.state = MerchantState.ACTIVE.value
         merchant.activated_at, merchant.paused_at = utcnow(), None
         merchant.activated_by_id = _staff_id(actor)
+        _mark_notifications_handled(merchant)
     audit(
         "merchant.activated",
         actor_type="staff" if _staff_id(actor) else "system",
@@ -181,6 +238,19 @@ def _mark_active(
         result["sync_run_id"] = start_sync(merchant, "initial", requested_by=staff).id
     log.info("merchant %s active (hooks %s)", merchant.store_hash, hooks)
     return result
+
+
+def _mark_notifications_handled(merchant: Merchant) -> None:
+    """The install notice asked staff to activate the store: that is now done."""
+    rows = db.session.scalars(
+        select(InstallNotification).where(
+            InstallNotification.merchant_id == merchant.id,
+            InstallNotification.handled_at.is_(None),
+            InstallNotification.kind.in_(("install", "reinstall")),
+        )
+    ).all()
+    for row in rows:
+        row.handled_at, row.handled_by_id = utcnow(), merchant.activated_by_id
 
 
 def _staff_id(actor: str) -> int | None:

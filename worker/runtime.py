@@ -1,7 +1,8 @@
 """Job plumbing: one app per worker process, and the ``tracked`` decorator every job wears.
 
 Jobs take ids, reload state, record outcomes on their JobRecord row and let failures surface
-(re-raise) so RQ's Retry and failed registry see them. A job whose merchant stopped syncing
+(re-raise) so RQ's Retry and failed registry see them. A run clears its coalescing flag as it
+starts (portal/queue.py). A job whose merchant stopped syncing
 (``MerchantInactive``) is recorded as skipped. A job whose store's circuit is open is
 deferred (re-scheduled) instead of burning its retries.
 """
@@ -9,7 +10,9 @@ deferred (re-scheduled) instead of burning its retries.
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -18,9 +21,11 @@ from flask import Flask
 from rq import get_current_job
 from sqlalchemy import select
 
-from portal import create_app
+from portal import create_app, metrics
 from portal.extensions import db
+from portal.logs import bind_log_context, reset_log_context
 from portal.models import JobRecord, utcnow
+from portal.queue import clear_flag
 from worker.clients.errors import CircuitOpen
 from worker.context import MerchantInactive
 
@@ -66,6 +71,17 @@ def _update(job_id: str | None, **fields: Any) -> None:
         db.session.commit()
 
 
+def _storable(result: Any) -> dict[str, Any] | None:
+    """The job's return value as the JobRecord keeps it: a JSON dict, else nothing."""
+    if not isinstance(result, dict):
+        return None
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError):
+        return None
+    return result
+
+
 def tracked(func: F) -> F:
     """Run ``func`` inside the app, with its outcome written to its JobRecord row."""
 
@@ -78,6 +94,7 @@ def tracked(func: F) -> F:
             if job is not None:
                 # The work horse is a fork: never reuse the parent's pooled connections.
                 db.engine.dispose(close=False)
+                clear_flag(job)  # from now on a change queues a follow-up run
             row = _record(job_id)
             if row is not None:
                 row.state, row.started_at = "started", utcnow()
@@ -107,10 +124,40 @@ def tracked(func: F) -> F:
                 )
                 raise
             else:
-                _update(job_id, state="finished", error=None, finished_at=utcnow())
+                _update(
+                    job_id,
+                    state="finished",
+                    error=None,
+                    result=_storable(result),
+                    finished_at=utcnow(),
+                )
                 return result
             finally:
                 db.session.remove()
+
+    return measured(func.__name__, wrapper)  # type: ignore[return-value]
+
+
+def measured(name: str, run: F) -> F:
+    """Count the job's outcome and time it (portal.metrics), with its id in every log line."""
+
+    @functools.wraps(run)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        job = get_current_job()
+        context = bind_log_context(job_id=job.id if job else None)
+        started, outcome = time.monotonic(), "failed"
+        try:
+            result = run(*args, **kwargs)
+            kinds = [k for k in ("deferred", "skipped") if isinstance(result, dict) and k in result]
+            outcome = kinds[0] if kinds else "finished"
+            return result
+        except Exception:
+            outcome = "retrying" if job is not None and job.should_retry else "failed"
+            raise
+        finally:
+            with get_app().app_context():
+                metrics.record_job(name, outcome, time.monotonic() - started)
+            reset_log_context(context)
 
     return wrapper  # type: ignore[return-value]
 

@@ -1,7 +1,7 @@
 """variant bindings
 
 Revision ID: 095ec5ae00f2
-Revises: c4a1d2e3f5b6
+Revises: c41d7e2a9b10
 Create Date: 2026-11-29 07:40:17.133545
 
 """
@@ -13,7 +13,7 @@ import portal.models
 
 # revision identifiers, used by Alembic.
 revision = '095ec5ae00f2'
-down_revision = 'c4a1d2e3f5b6'
+down_revision = 'c41d7e2a9b10'
 branch_labels = None
 depends_on = None
 

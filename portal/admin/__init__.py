@@ -9,9 +9,12 @@ from flask_admin.theme import Bootstrap4Theme
 from portal.admin.alerts import AlertView
 from portal.admin.audit import AuditLogView
 from portal.admin.dashboard import DashboardView
+from portal.admin.display import init_display
+from portal.admin.jobs import JobStatusView
 from portal.admin.merchants import MerchantView
 from portal.admin.notifications import InstallNotificationView, UnreadLabel
 from portal.admin.orders import orders_view
+from portal.admin.queues import QueuesView
 from portal.admin.runs import SyncRunView
 from portal.admin.sync_errors import SyncErrorView
 from portal.extensions import db
@@ -39,12 +42,14 @@ def init_admin(app: Flask) -> Admin:
         InstallNotificationView(
             InstallNotification,
             db.session,
-            name=UnreadLabel("Install notifications"),
+            name=UnreadLabel("Installs"),
             endpoint="notifications",
         )
     )
     admin.add_view(orders_view())
     _add_staff_views(admin)
+    admin.add_view(QueuesView(name="Queues", endpoint="queues", url="/admin/queues"))
+    init_display(app)
     actions = {name for view in admin._views for name, _ in getattr(view, "_actions", None) or []}
     allow_admin_handlers(app, sorted(actions))
     app.extensions["portal_admin"] = admin
@@ -63,9 +68,10 @@ def _add_staff_views(admin: Admin) -> None:
         )
     )
     admin.add_view(
-        SyncRunView(SyncRun, db.session, name="Sync runs", endpoint="runs", url="/admin/runs")
+        SyncRunView(SyncRun, db.session, name="Runs", endpoint="runs", url="/admin/runs")
     )
     admin.add_view(AlertView(Alert, db.session, name="Alerts", endpoint="alerts"))
     admin.add_view(
         AuditLogView(AuditLog, db.session, name="Audit log", endpoint="audit", url="/admin/audit")
     )
+    admin.add_view(JobStatusView(name="Jobs", endpoint="jobs", url="/admin/jobs"))

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 from flask_admin import expose
 from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select
 
 from portal.admin.base import SecureIndexView
+from portal.admin.health import SORTS, merchant_health
 from portal.extensions import db
 from portal.models import (
     Alert,
@@ -26,7 +27,6 @@ from portal.models import (
     MerchantState,
     ProductBinding,
     SyncRun,
-    SyncRunItem,
     SyncState,
     utcnow,
 )
@@ -96,36 +96,6 @@ def merchants_by_state() -> list[dict[str, Any]]:
 def unread_notification_count() -> int:
     stmt = select(func.count()).where(InstallNotification.handled_at.is_(None))
     return db.session.scalar(stmt) or 0
-
-
-@dataclass
-class MerchantProducts:
-    merchant: Merchant
-    synced: int = 0
-    pending: int = 0
-    failed: int = 0
-    other: int = 0
-    failed_url: str | None = None
-
-
-def products_per_merchant() -> list[MerchantProducts]:
-    """Synced / pending / failing product counts for each merchant that has products."""
-    stmt = select(ProductBinding.merchant_id, ProductBinding.sync_state, func.count()).group_by(
-        ProductBinding.merchant_id, ProductBinding.sync_state
-    )
-    rows: dict[int, MerchantProducts] = {}
-    for merchant_id, state, n in db.session.execute(stmt).all():
-        row = rows.get(merchant_id)
-        if row is None:
-            row = rows[merchant_id] = MerchantProducts(db.session.get(Merchant, merchant_id))
-        if state in (SyncState.SYNCED, SyncState.PENDING, SyncState.FAILED):
-            setattr(row, str(state), getattr(row, str(state)) + n)
-        else:
-            row.other += n
-    for row in rows.values():
-        if row.failed:
-            row.failed_url = filtered_list_url("sync_errors", "merchant_id", row.merchant.id)
-    return sorted(rows.values(), key=lambda r: (-r.failed, r.merchant.store_hash))
 
 
 def start_of_today() -> datetime:
@@ -204,13 +174,23 @@ def _per_day(column: Any, *conditions: Any, since: datetime) -> dict[date, int]:
 
 
 def activity_chart(days: int = CHART_DAYS) -> dict[str, Any]:
-    """Bars for the last ``days`` days: sync items done (SyncRunItem) and product errors
-    (ProductBinding.last_error_at), laid out as plain numbers for an inline SVG."""
+    """Bars for the last ``days`` days: products synced (by their last sync) and products
+    failing (by their last failure), laid out as plain numbers for an inline SVG."""
     today = utcnow().date()
     first = today - timedelta(days=days - 1)
     since = datetime.combine(first, time.min, tzinfo=UTC)
-    synced = _per_day(SyncRunItem.created_at, SyncRunItem.action != "error", since=since)
-    errors = _per_day(ProductBinding.last_error_at, since=since)
+    # Products, not sync items: a product synced twice is one product, so the totals agree
+    # with the Synced and Failing columns (for products whose last change is in the window).
+    synced = _per_day(
+        ProductBinding.last_synced_at,
+        ProductBinding.sync_state == SyncState.SYNCED.value,
+        since=since,
+    )
+    errors = _per_day(
+        ProductBinding.last_error_at,
+        ProductBinding.sync_state == SyncState.FAILED.value,
+        since=since,
+    )
     series = []
     for i in range(days):
         day = first + timedelta(days=i)
@@ -258,14 +238,38 @@ def _layout_bars(series: list[dict[str, Any]], height: int = 120, slot: int = 36
     }
 
 
-def dashboard_context() -> dict[str, Any]:
+HEALTH_COLUMNS = (
+    ("store", "Merchant"),
+    ("state", "State"),
+    ("failing", "Failing"),
+    ("last_sync", "Sync"),
+    ("last_order", "Last order"),
+    ("last_webhook", "Last webhook"),
+)
+
+
+def health_table(sort: str, desc: bool) -> dict[str, Any]:
+    """The health rows and, per column, the link that sorts by it (again: the other way)."""
+    sort = sort if sort in SORTS else "failing"
+    links = {
+        key: url_for("admin.index", sort=key, desc="0" if key == sort and desc else "1")
+        for key, _ in HEALTH_COLUMNS
+    }
+    rows = merchant_health(sort, desc)
+    for row in rows:
+        if row.failing:
+            row.failed_url = filtered_list_url("sync_errors", "merchant_id", row.merchant.id)
+    return {"rows": rows, "columns": HEALTH_COLUMNS, "links": links, "sort": sort, "desc": desc}
+
+
+def dashboard_context(sort: str = "failing", desc: bool = True) -> dict[str, Any]:
     """Everything the dashboard template shows."""
     alert_total, alerts = open_alerts()
     return {
+        "health": health_table(sort, desc),
         "merchant_states": merchants_by_state(),
         "unread_notifications": unread_notification_count(),
         "notifications_url": endpoint_url("notifications.index_view"),
-        "products": products_per_merchant(),
         "orders_today": orders_imported_today(),
         "orders_url": endpoint_url("orders.index_view"),
         "queues": queue_stats(),
@@ -282,4 +286,6 @@ class DashboardView(SecureIndexView):
 
     @expose("/")
     def index(self):
-        return self.render("admin/dashboard.html", **dashboard_context())
+        sort = request.args.get("sort", "failing")
+        desc = request.args.get("desc", "1") != "0"
+        return self.render("admin/dashboard.html", **dashboard_context(sort, desc))

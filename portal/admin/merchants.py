@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from flask import abort, flash, redirect, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -18,8 +18,18 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from portal import lifecycle
 from portal.admin.base import SecureModelView
+from portal.admin.display import label, when
+from portal.admin.health import FAILING, LAST_ORDER, LAST_SYNC, LAST_WEBHOOK, health_of
+from portal.admin.locations import LocationsMixin
+from portal.admin.merchant_desk import (
+    MerchantDeskMixin,
+    location_choices,
+    staff_settings_form,
+)
 from portal.extensions import db
 from portal.models import AuditLog, Merchant, Role, StaffUser, SyncRun, WebhookEvent, audit, utcnow
+from portal.pausing import waiting_orders
+from portal.progress import running_sync
 from portal.queue import LOW, enqueue, make_job_id
 
 OPERATIONS = ("check", "activate", "pause", "resume", "resync", "dry_run")
@@ -37,14 +47,17 @@ SETTING_LABELS = (
     ("create_missing_categories", "Create missing categories"),
     ("location_mode", "Location mode"),
     ("bc_location_id", "BigCommerce location id"),
+    ("bc_channel_ids", "Storefront channels new products are assigned to"),
     ("weight_unit", "Store weight unit"),
 )
 
 
 class BindoLinkForm(FlaskForm):
     bindo_store_id = StringField("Bindo store id", validators=[DataRequired(), Length(max=64)])
+    # Blank keeps the saved location: staff save the store and token, check the connection,
+    # then pick the location from the store's list (the select the check fills).
     location_id = IntegerField(
-        "Bindo location sold online (id)", validators=[DataRequired(), NumberRange(min=1)]
+        "Bindo location sold online", validators=[Optional(), NumberRange(min=1)]
     )
     # Write-only: never filled from the stored value; blank keeps what is stored.
     bindo_token = PasswordField("Bindo API token", validators=[Optional(), Length(max=512)])
@@ -60,6 +73,23 @@ class OperationForm(FlaskForm):
 def _manage_link(view, context, model, name) -> Markup:
     url = url_for("merchants.manage", merchant_id=model.id)
     return Markup('<a href="{}">{}</a>').format(url, model.store_hash)
+
+
+def _failing(merchant: Merchant) -> Markup | str:
+    health = health_of(merchant)
+    if not health.failing:
+        return "0"
+    return Markup(
+        '<span class="text-danger font-weight-bold">{}</span> <small>since {}</small>'
+    ).format(health.failing, when(health.failing_since))
+
+
+def _sync_cell(merchant: Merchant) -> Markup | str:
+    health = health_of(merchant)
+    if health.running:
+        url = url_for("runs.details_view", id=health.running_id)
+        return Markup('<a href="{}">{}</a>').format(url, health.running["text"])
+    return when(health.last_sync)
 
 
 @dataclass
@@ -161,22 +191,53 @@ def request_full_resync(merchant: Merchant, staff: StaffUser) -> SyncRun:
     return lifecycle.start_sync(merchant, "full", requested_by=staff)
 
 
-class MerchantView(SecureModelView):
+class MerchantView(MerchantDeskMixin, LocationsMixin, SecureModelView):
     write_role = Role.SUPPORT
     column_list = (
         "store_hash",
         "store_name",
         "state",
-        "owner_email",
+        "failing",
+        "last_sync",
+        "last_order",
+        "last_webhook",
+        "lifecycle_error",
         "bindo_store_id",
-        "installed_at",
+        "activated_at",
+    )
+    column_sortable_list = (
+        "store_hash",
+        "store_name",
+        "state",
+        ("failing", FAILING),
+        ("last_sync", LAST_SYNC),
+        ("last_order", LAST_ORDER),
+        ("last_webhook", LAST_WEBHOOK),
+        "bindo_store_id",
         "activated_at",
     )
     column_searchable_list = ("store_hash", "store_name", "owner_email", "bindo_store_id")
     column_filters = ("state", "store_hash", "store_name", "bindo_store_id", "content_managed_by")
-    column_labels = {"bindo_store_id": "Bindo store id", "store_name": "Name"}
+    column_labels = {
+        "bindo_store_id": "Bindo store id",
+        "store_name": "Name",
+        "failing": "Failing",
+        "last_sync": "Last sync",
+        "last_order": "Last order",
+        "last_webhook": "Last webhook",
+        "lifecycle_error": "Activation error",
+        "activated_at": "Activated",
+    }
     column_default_sort = ("installed_at", True)
-    column_formatters = {"store_hash": _manage_link}
+    column_formatters = {
+        "store_hash": _manage_link,
+        "state": lambda v, c, m, n: label(m.state),
+        "failing": lambda v, c, m, n: _failing(m),
+        "last_sync": lambda v, c, m, n: _sync_cell(m),
+        "last_order": lambda v, c, m, n: when(health_of(m).last_order),
+        "last_webhook": lambda v, c, m, n: when(health_of(m).last_webhook),
+        "activated_at": lambda v, c, m, n: when(m.activated_at),
+    }
 
     def _merchant(self, merchant_id: int) -> Merchant:
         merchant = db.session.get(Merchant, merchant_id)
@@ -206,10 +267,16 @@ class MerchantView(SecureModelView):
             can_write=self.can_write(),
             blocker=lifecycle.activation_blocker(merchant),
             history=merchant_history(merchant),
-            settings=[(label, getattr(merchant, key)) for key, label in SETTING_LABELS],
+            settings=[(key, title, getattr(merchant, key)) for key, title in SETTING_LABELS],
             webhooks=webhook_health(merchant),
             hooks=connection_hooks(merchant),
             runs=recent_runs(merchant),
+            settings_form=staff_settings_form(merchant),
+            locations=location_choices(merchant),
+            running=running_sync(merchant),
+            check_passed=lifecycle.check_passed(merchant),
+            previewable=self._previewable(merchant),
+            waiting=waiting_orders(merchant),
         )
 
     @expose("/<int:merchant_id>/link", methods=("POST",))
@@ -223,7 +290,7 @@ class MerchantView(SecureModelView):
             merchant,
             current_user,
             store_id=form.bindo_store_id.data.strip(),
-            location_id=int(form.location_id.data),
+            location_id=int(form.location_id.data) if form.location_id.data else None,
             token=(form.bindo_token.data or "").strip() or None,
             webhook_secret=(form.webhook_secret.data or "").strip() or None,
         )
@@ -242,21 +309,28 @@ class MerchantView(SecureModelView):
             flash(self._run(merchant, operation))
         except lifecycle.LifecycleError as exc:
             flash(str(exc), "error")
-        return redirect(url_for(".manage", merchant_id=merchant.id))
+        # The page polls the queued job and shows its outcome (admin/_job_box.html).
+        job = g.pop("queued_job", None)
+        return redirect(url_for(".manage", merchant_id=merchant.id, job=job))
 
     def _run(self, merchant: Merchant, operation: str) -> str:
         if operation == "check":
-            lifecycle.request_connection_check(merchant, current_user)
-            return "Connection check queued; reload in a moment to see the result."
+            g.queued_job = lifecycle.request_connection_check(merchant, current_user).job_id
+            return "Connection check queued."
         if operation == "activate":
             blocker = lifecycle.activation_blocker(merchant)
             if blocker:
                 raise lifecycle.LifecycleError(blocker)
-            lifecycle.request_activation(merchant, current_user)
-            return "Activation queued: webhooks are registered, then the first sync starts."
+            g.queued_job = lifecycle.request_activation(merchant, current_user).job_id
+            return "Activation queued: it checks the connection first."
         if operation == "pause":
-            lifecycle.pause(merchant, current_user)
-            return "Paused: nothing syncs until you resume."
+            reason = (request.form.get("reason") or "").strip()
+            if not reason:
+                raise lifecycle.LifecycleError(
+                    "Give a reason to pause: the merchant sees it on the app page."
+                )
+            lifecycle.pause(merchant, current_user, reason=reason)
+            return "Paused: nothing syncs until you resume; the merchant sees your reason."
         if operation == "resync":
             self._require_syncing(merchant)
             run = request_full_resync(merchant, current_user)
@@ -264,16 +338,27 @@ class MerchantView(SecureModelView):
         if operation == "dry_run":
             self._require_previewable(merchant)
             run = request_dry_run(merchant, current_user)
+            g.queued_job = make_job_id("dry_run", merchant.id, run.id)
             return f"Dry run queued as run {run.id}: it lists what a full sync would do."
+        waiting = len(waiting_orders(merchant))
         lifecycle.resume(merchant, current_user)
-        return "Resumed: a full sync was started to catch up."
+        imported = f" {waiting} waiting order(s) are being imported now;" if waiting else ""
+        return f"Resumed:{imported} a full sync was started to catch up."
 
     @staticmethod
-    def _require_previewable(merchant: Merchant) -> None:
-        """A dry run only reads: it needs the BigCommerce token and the Bindo link, and works
-        before activation (the point of previewing) or while paused."""
-        previewable = merchant.state in {"installed", "active", "paused"}
-        if not (previewable and merchant.access_token_enc and merchant.bindo_linked):
+    def _previewable(merchant: Merchant) -> bool:
+        """The dry-run rule (README, docs/admin.md, the button and this endpoint): it only
+        reads, so it needs the BigCommerce token and a complete Bindo link, and works before
+        activation (the point of previewing), while active and while paused."""
+        return bool(
+            merchant.state in {"installed", "active", "paused"}
+            and merchant.access_token_enc
+            and merchant.bindo_linked
+        )
+
+    @classmethod
+    def _require_previewable(cls, merchant: Merchant) -> None:
+        if not cls._previewable(merchant):
             raise lifecycle.LifecycleError(
                 "A dry run needs an installed store with a complete Bindo link "
                 f"(this one is {merchant.state})."

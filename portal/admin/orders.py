@@ -14,6 +14,7 @@ from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from sqlalchemy import String, cast, select
 
 from portal.admin.base import ActionRoleMixin, SecureModelView
+from portal.admin.display import bc_ref, bindo_ref, label, order_status, when
 from portal.extensions import db
 from portal.models import ImportedOrder, Merchant, audit
 from portal.queue import HIGH, enqueue, make_job_id
@@ -49,6 +50,7 @@ class ImportedOrderView(ActionRoleMixin, SecureModelView):
         "bindo_order_id",
         "state",
         "bc_status_id",
+        "total",
         "flags",
         "error_message",
         "attempts",
@@ -65,8 +67,15 @@ class ImportedOrderView(ActionRoleMixin, SecureModelView):
     column_searchable_list = ("bc_order_id", "bindo_order_id")
     column_formatters = {
         "merchant": lambda v, c, m, n: m.merchant.store_name or m.merchant.store_hash,
-        "flags": lambda v, c, m, n: ", ".join(m.flags or []),
+        "bc_order_id": lambda v, c, m, n: bc_ref(m.bc_order_id, m.merchant, kind="order"),
+        "bindo_order_id": lambda v, c, m, n: bindo_ref(m.bindo_order_id, m.merchant, kind="order"),
+        "state": lambda v, c, m, n: label(m.state),
+        "bc_status_id": lambda v, c, m, n: order_status(m.bc_status_id),
+        "flags": lambda v, c, m, n: ", ".join(label(f) for f in m.flags or []),
+        "imported_at": lambda v, c, m, n: when(m.imported_at),
+        "updated_at": lambda v, c, m, n: when(m.updated_at),
     }
+    column_formatters_detail = column_formatters
     column_filters = (
         Merchant.store_hash,
         "state",

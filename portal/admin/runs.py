@@ -3,7 +3,6 @@ page polls, so "n of N, about M min left" updates without a reload."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import abort, jsonify
@@ -11,8 +10,12 @@ from flask_admin import expose
 from sqlalchemy import select
 
 from portal.admin.base import SecureModelView, datetime_filters
+from portal.admin.display import label, when
 from portal.extensions import db
-from portal.models import SyncRun, SyncRunItem, utcnow
+from portal.models import SyncRun, SyncRunItem
+from portal.progress import eta_seconds, run_progress
+
+__all__ = ["SyncRunView", "eta_seconds", "progress"]
 
 # Dry-run items grouped as staff read them: (heading, item action, link kind).
 DRY_RUN_GROUPS = (
@@ -26,29 +29,9 @@ DRY_RUN_GROUPS = (
 )
 GROUP_ROWS = 200
 
-FINISHED_STATES = frozenset({"done", "finished", "failed", "cancelled", "succeeded", "error"})
-
-
-def eta_seconds(run: SyncRun, now: datetime | None = None) -> int | None:
-    """Seconds left at the rate seen so far; 0 when finished, None when there is no rate yet."""
-    if run.state in FINISHED_STATES or run.finished_at is not None:
-        return 0
-    if not run.started_at or run.done <= 0 or run.total <= 0:
-        return None
-    elapsed = ((now or utcnow()) - run.started_at).total_seconds()
-    if elapsed <= 0:
-        return None
-    remaining = max(run.total - run.done, 0)
-    return round(remaining * elapsed / run.done)
-
 
 def progress(run: SyncRun) -> dict[str, Any]:
-    return {
-        "state": run.state,
-        "done": run.done,
-        "total": run.total,
-        "eta_seconds": eta_seconds(run),
-    }
+    return run_progress(run)
 
 
 def format_counts(counts: dict[str, int] | None) -> str:
@@ -102,14 +85,19 @@ class SyncRunView(SecureModelView):
     )
     column_formatters = {
         "merchant": lambda v, c, m, n: m.merchant.store_name or m.merchant.store_hash,
-        "progress": lambda v, c, m, n: f"{m.done} of {m.total}",
+        "progress": lambda v, c, m, n: run_progress(m)["text"],
+        "kind": lambda v, c, m, n: label(m.kind),
+        "started_at": lambda v, c, m, n: when(m.started_at),
+        "finished_at": lambda v, c, m, n: when(m.finished_at),
+        "created_at": lambda v, c, m, n: when(m.created_at),
         "counts": lambda v, c, m, n: format_counts(m.counts),
     }
     column_formatters_detail = column_formatters
 
     @expose("/<int:run_id>/progress")
     def progress_view(self, run_id: int):
-        """``{"state", "done", "total", "eta_seconds"}`` for the polling script."""
+        """``{"state", "done", "total", "percent", "eta_seconds", "finished", "text"}`` for the
+        polling script."""
         run = db.session.get(SyncRun, run_id)
         if run is None:
             abort(404)

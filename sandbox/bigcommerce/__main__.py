@@ -21,6 +21,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-limit-quota", type=int, default=150)
     parser.add_argument("--rate-limit-window-ms", type=int, default=30_000)
     parser.add_argument("--time-scale", type=float, default=1.0, help="webhook retry delays x")
+    parser.add_argument(
+        "--demo", action="store_true", help="demo mode: accept http webhook destinations"
+    )
     parser.add_argument("--store", action="append", default=[], help="pre-create store hash")
     return parser.parse_args(argv)
 
@@ -35,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         rate_limit_quota=args.rate_limit_quota,
         rate_limit_window_ms=args.rate_limit_window_ms,
         time_scale=args.time_scale,
+        demo_mode=args.demo,
     )
     app = create_app(config)
     for store_hash in args.store:

@@ -223,6 +223,30 @@ def create_product() -> Response:
         return v3(data)
 
 
+@bp.put("/v3/catalog/products/channel-assignments")
+def assign_channels() -> Response:
+    payload = body()
+    with sim().lock:
+        catalog.assign_channels(store(), payload)
+    return Response(status=204)
+
+
+@bp.get("/v3/catalog/products/channel-assignments")
+def list_channel_assignments() -> Response:
+    with sim().lock:
+        rows = catalog.channel_assignments(store(), request.args)
+    page, meta = paginate(rows)
+    return v3(page, meta)
+
+
+@bp.get("/v3/channels")
+def list_channels() -> Response:
+    with sim().lock:
+        rows = [dict(c) for c in store().channels.values()]
+    page, meta = paginate(rows)
+    return v3(page, meta)
+
+
 @bp.put("/v3/catalog/products")
 def batch_update_products() -> Response:
     payload = body()
@@ -520,6 +544,14 @@ def inventory_locations() -> Response:
     return v3(chunk, meta)
 
 
+@bp.post("/v3/inventory/locations")
+def create_locations() -> Response:
+    payload = body()
+    with sim().lock:
+        transaction_id = inventory.create_locations(store(), payload)
+    return jsonify({"transaction_id": transaction_id})
+
+
 # -- webhooks --------------------------------------------------------------------------------
 
 
@@ -548,7 +580,7 @@ def get_hook(id: int) -> Response:
 def update_hook(id: int) -> Response:
     payload = body()
     with sim().lock:
-        return v3(hooks.update_hook(store(), id, payload))
+        return v3(hooks.update_hook(sim(), store(), id, payload))
 
 
 @bp.delete("/v3/hooks/<int:id>")
@@ -619,6 +651,19 @@ def order_products(id: int) -> Response:
         orders.get_order(store(), id)
         lines = [orders.public(line) for line in store().order_lines[id]]
     return _v2_page(lines)
+
+
+@bp.get("/v3/orders/<int:id>/payment_actions/refunds")
+def order_refunds(id: int) -> Response:
+    with sim().lock:
+        return v3(orders.refunds(store(), id))
+
+
+@bp.get("/v2/orders/<int:id>/coupons")
+def order_coupons(id: int) -> Response:
+    with sim().lock:
+        coupons = [dict(c) for c in orders.get_order(store(), id).get("_coupons", [])]
+    return _v2_page(coupons)
 
 
 @bp.get("/v2/orders/<int:id>/shipping_addresses")

@@ -296,6 +296,7 @@ def create_product(
         product["custom_url"] = {"url": _slug(product["name"]), "is_customized": False}
     store.products[product["id"]] = product
     store.stock[(product["id"], DEFAULT_LOCATION_ID)] = product["inventory_level"]
+    store.channel_assignments[product["id"]] = set() if state.config.multi_storefront else {1}
     variants.create_inline(state, store, product, body)
     for image in body.get("images", []):
         add_image(state, store, product["id"], image)
@@ -594,3 +595,35 @@ def legacy_category(category: dict[str, Any]) -> dict[str, Any]:
             "is_customized": category["url"]["is_customized"],
         },
     }
+
+
+def assign_channels(store: Store, body: Any) -> None:
+    """PUT /v3/catalog/products/channel-assignments: all items valid, or 422 and nothing."""
+    if not isinstance(body, list) or not body:
+        raise ApiError(
+            422, "JSON data is missing or invalid", {"body": "must be a non-empty array"}
+        )
+    errors: dict[str, str] = {}
+    for index, item in enumerate(body):
+        if not isinstance(item, dict):
+            errors[str(index)] = "must be an object"
+        elif item.get("product_id") not in store.products:
+            errors[str(index)] = f"product {item.get('product_id')} does not exist"
+        elif item.get("channel_id") not in store.channels:
+            errors[str(index)] = f"channel {item.get('channel_id')} does not exist"
+    if errors:
+        raise ApiError(422, "Invalid channel assignments", errors)
+    for item in body:
+        store.channel_assignments.setdefault(item["product_id"], set()).add(item["channel_id"])
+
+
+def channel_assignments(store: Store, args: Any) -> list[dict[str, int]]:
+    """GET /v3/catalog/products/channel-assignments (``product_id:in`` filter)."""
+    wanted = {int(v) for v in args.get("product_id:in", "").split(",") if v.strip().isdigit()}
+    rows = []
+    for product_id in sorted(store.products):
+        if wanted and product_id not in wanted:
+            continue
+        for channel_id in sorted(store.channel_assignments.get(product_id, {1})):
+            rows.append({"product_id": product_id, "channel_id": channel_id})
+    return rows

@@ -20,6 +20,8 @@ class BCSimConfig:
     app_url: str = "http://127.0.0.1:5000"
     account_uuid: str = "12345678-90ab-cdef-1234-567890abcdef"
     scopes: str = DEFAULT_SCOPES
+    # Real installs often grant more than the app profile asks for (issue 15 item 1).
+    extra_granted_scopes: str = "store_v2_default users_basic_information"
     # Negative-test switches for the OAuth flow.
     install_scope_override: str | None = None
     token_context_override: str | None = None
@@ -31,6 +33,19 @@ class BCSimConfig:
     time_scale: float = 1.0
     retry_schedule: tuple[float, ...] = field(default=RETRY_SCHEDULE)
     webhook_timeout: float = 5.0
+    # A multi-storefront store: channels 1 and 2, and a product created through the API is on
+    # no channel (not sellable) until assigned (channel-assignments API). UNCONFIRMED whether
+    # real stores auto-assign API-created products to channel 1; False models that kinder case.
+    multi_storefront: bool = True
+    # Inventory API writes to a tracked product's level also fire store/product/updated, as
+    # the catalog's do (g-ev lists "inventory level (if tracked)"); off only to isolate a test.
+    product_updated_on_inventory_writes: bool = True
+    # Real BigCommerce accepts hook destinations only on https, port 443. Demo mode (the local
+    # demo, the tests, the benches) also accepts http on loopback ports.
+    demo_mode: bool = False
+    # Standard Webhooks signature headers on deliveries. Only BigCommerce's sample code shows
+    # them (UNCONFIRMED); False models the harsher case: the custom headers are all there is.
+    sign_webhooks: bool = True
     # Outbound fetches (image downloads, callback GETs).
     image_timeout: float = 3.0
     image_max_bytes: int = 8 * 1024 * 1024
@@ -41,3 +56,7 @@ class BCSimConfig:
     v2_empty_list_204: bool = False
     # The "timeout" fault sleeps this long (unless the fault gives its own delay).
     fault_timeout_delay: float = 5.0
+
+    def granted_scopes(self) -> str:
+        """The profile's scopes plus the extras real installs commonly add."""
+        return " ".join(f"{self.scopes} {self.extra_granted_scopes}".split())

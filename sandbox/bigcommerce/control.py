@@ -156,7 +156,9 @@ def checkout(store_hash: str) -> Response:
     with state.lock:
         store = state.store(store_hash)
         try:
-            order = orders.create_order(state, store, orders.checkout_body(store, payload()))
+            body = orders.checkout_body(store, payload())
+            orders.check_sellable(store, body)
+            order = orders.create_order(state, store, body)
         except ApiError as error:
             response = jsonify(error.v2_body())
             response.status_code = error.status

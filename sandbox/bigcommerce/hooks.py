@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ApiError
 from .state import BCSimState, Store
@@ -11,7 +12,21 @@ from .state import BCSimState, Store
 MAX_PER_SCOPE = 10
 
 
-def _validate(body: Any, creating: bool) -> dict[str, str]:
+def destination_error(destination: str, demo_mode: bool) -> str | None:
+    """BigCommerce delivers only to https on port 443; demo mode also takes loopback http."""
+    try:
+        parts = urlsplit(destination)
+        port = parts.port
+    except ValueError:
+        return "must be a URL"
+    if demo_mode:
+        return None if parts.scheme in ("http", "https") and parts.hostname else "must be a URL"
+    if parts.scheme != "https" or not parts.hostname or port not in (None, 443):
+        return "must be an https URL on port 443"
+    return None
+
+
+def _validate(body: Any, creating: bool, demo_mode: bool) -> dict[str, str]:
     if not isinstance(body, dict):
         return {"body": "must be a JSON object"}
     errors: dict[str, str] = {}
@@ -21,9 +36,10 @@ def _validate(body: Any, creating: bool) -> dict[str, str]:
         elif name in body and not isinstance(body[name], str):
             errors[name] = "must be a string"
     destination = body.get("destination")
-    if isinstance(destination, str) and not destination.startswith(("http://", "https://")):
-        # Real BigCommerce demands https on 443; the simulator also allows loopback http.
-        errors["destination"] = "must be an http(s) URL"
+    if isinstance(destination, str):
+        problem = destination_error(destination, demo_mode)
+        if problem:
+            errors["destination"] = problem
     if "is_active" in body and not isinstance(body["is_active"], bool):
         errors["is_active"] = "must be a boolean"
     headers = body.get("headers")
@@ -46,7 +62,7 @@ def _check_limits(store: Store, scope: str, destination: str, own_id: int | None
 
 
 def create_hook(state: BCSimState, store: Store, body: Any) -> dict[str, Any]:
-    errors = _validate(body, creating=True)
+    errors = _validate(body, creating=True, demo_mode=state.config.demo_mode)
     if errors:
         raise ApiError(422, "JSON data is missing or invalid", errors)
     _check_limits(store, body["scope"], body["destination"], None)
@@ -73,9 +89,9 @@ def get_hook(store: Store, hook_id: int) -> dict[str, Any]:
     return hook
 
 
-def update_hook(store: Store, hook_id: int, body: Any) -> dict[str, Any]:
+def update_hook(state: BCSimState, store: Store, hook_id: int, body: Any) -> dict[str, Any]:
     hook = get_hook(store, hook_id)
-    errors = _validate(body, creating=False)
+    errors = _validate(body, creating=False, demo_mode=state.config.demo_mode)
     if errors:
         raise ApiError(422, "JSON data is missing or invalid", errors)
     scope = body.get("scope", hook["scope"])

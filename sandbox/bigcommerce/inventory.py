@@ -9,7 +9,7 @@ from typing import Any
 from . import variants
 from .catalog import MAX_INT
 from .errors import ApiError
-from .state import DEFAULT_LOCATION_ID, BCSimState, Store
+from .state import DEFAULT_LOCATION_ID, BCSimState, Store, iso_now
 
 MAX_ITEMS = 2000
 
@@ -34,7 +34,7 @@ def _resolve(store: Store, item: Any) -> tuple[Target | None, str | None]:
         product = store.products.get(item["product_id"])
         if product is None:
             return None, f"Product {item['product_id']} does not exist"
-        if product["inventory_tracking"] == "variant" and product["base_variant_id"] is None:
+        if product["inventory_tracking"] == "variant":  # the mirror of the documented case
             return None, (
                 f"Item with product_id {product['id']} is tracked by variant, "
                 "please update stock by variant id or sku"
@@ -121,6 +121,14 @@ def apply_levels(state: BCSimState, store: Store, resolved: list[tuple[Target, i
         inventory = {"product_id": product_id, "method": "absolute", "value": quantity - before}
         data = {"type": "product", "id": product_id, "inventory": inventory}
         state.emit(store, "store/product/inventory/updated", data)
+        # Real BigCommerce also fires store/product/updated for a tracked product's level
+        # change, whoever wrote it (our own pushes included: echoes).
+        if (
+            state.config.product_updated_on_inventory_writes
+            and product["inventory_tracking"] != "none"
+            and quantity != before
+        ):
+            state.emit(store, "store/product/updated", {"type": "product", "id": product_id})
 
 
 def inventory_items(store: Store, args: dict[str, str]) -> list[dict[str, Any]]:
@@ -179,3 +187,77 @@ def _location_level(onhand: int, product: dict[str, Any], location: dict[str, An
             "bin_picking_number": product["bin_picking_number"],
         },
     }
+
+
+# -- locations ---------------------------------------------------------------------------------
+
+MAX_ACTIVE_LOCATIONS = 100
+ADDRESS_REQUIRED = ("address1", "city", "state", "zip", "email", "geo_coordinates", "country_code")
+LOCATION_TYPES = ("PHYSICAL", "VIRTUAL")
+
+
+def _location_problems(item: Any, codes: set[str]) -> dict[str, str]:
+    if not isinstance(item, dict):
+        return {"": "must be an object"}
+    problems: dict[str, str] = {}
+    code, label = item.get("code"), item.get("label")
+    if not isinstance(code, str) or not code.strip():
+        problems["code"] = "error.path.missing"
+    elif code.strip().lower() in codes:
+        problems["code"] = f"Location with code {code} already exists"
+    if not isinstance(label, str) or not label.strip():
+        problems["label"] = "error.path.missing"
+    type_id = item.get("type_id", "PHYSICAL")
+    if type_id not in LOCATION_TYPES:
+        problems["type_id"] = f"must be one of {', '.join(LOCATION_TYPES)}"
+    elif type_id == "PHYSICAL":
+        address = item.get("address")
+        if not isinstance(address, dict):
+            problems["address"] = "Address is required for a PHYSICAL location"
+        else:
+            for key in ADDRESS_REQUIRED:
+                if address.get(key) in (None, ""):
+                    problems[f"address.{key}"] = "error.path.missing"
+    for key in ("enabled", "managed_by_external_source", "storefront_visibility"):
+        if key in item and not isinstance(item[key], bool):
+            problems[key] = "must be a boolean"
+    return problems
+
+
+def create_locations(store: Store, body: Any) -> str:
+    """POST /v3/inventory/locations: all or nothing; 200 with a transaction id, no new ids
+    (as the real API: a client lists the locations again to learn them)."""
+    if not isinstance(body, list) or not body:
+        raise ApiError(422, "JSON data is missing or invalid", {"": "an array of locations"})
+    codes = {str(loc["code"]).lower() for loc in store.locations.values()}
+    errors: dict[str, str] = {}
+    for index, item in enumerate(body):
+        for key, problem in _location_problems(item, codes).items():
+            errors[f"{index}.{key}".rstrip(".")] = problem
+        if isinstance(item, dict) and isinstance(item.get("code"), str):
+            codes.add(item["code"].strip().lower())
+    active = sum(1 for loc in store.locations.values() if loc["enabled"])
+    added = sum(1 for item in body if isinstance(item, dict) and item.get("enabled", True))
+    if not errors and active + added > MAX_ACTIVE_LOCATIONS:
+        errors["enabled"] = f"A store can have at most {MAX_ACTIVE_LOCATIONS} active locations"
+    if errors:
+        raise ApiError(422, "Locations were not valid", errors)
+    stamp = iso_now()
+    for item in body:
+        location_id = max(store.locations, default=0) + 1
+        store.locations[location_id] = {
+            "id": location_id,
+            "code": item["code"].strip(),
+            "label": item["label"].strip(),
+            "description": str(item.get("description") or ""),
+            "managed_by_external_source": item.get("managed_by_external_source", False),
+            "type_id": item.get("type_id", "PHYSICAL"),
+            "enabled": item.get("enabled", True),
+            "storefront_visibility": item.get("storefront_visibility", True),
+            "time_zone": str(item.get("time_zone") or "Etc/UTC"),
+            "address": item.get("address"),
+            "created_at": stamp,
+            "updated_at": stamp,
+            "special_hours": list(item.get("special_hours") or []),
+        }
+    return str(uuid.uuid4())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -128,21 +128,77 @@ def validate_order(store: Store, body: Any) -> None:
     _check_stock(store, lines)
 
 
+_CENT = Decimal("0.01")
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def _totals(lines: list[dict[str, Any]], body: dict[str, Any], rate: Decimal) -> dict[str, Any]:
+    """Order money fields for tax-exclusive pricing: tax on the discounted items and on
+    shipping; total_inc_tax = subtotal_ex_tax - discounts + shipping_ex_tax + total_tax."""
+    subtotal_ex = sum((Decimal(line["total_ex_tax"]) for line in lines), Decimal(0))
+    subtotal_tax = sum((Decimal(line["total_tax"]) for line in lines), Decimal(0))
+    coupon = body.get("_coupon") or {}
+    coupon_discount = Decimal(str(coupon.get("amount", 0)))
+    discount = Decimal(str(body.get("discount_amount", 0)))
+    shipping_ex = Decimal(str(body.get("shipping_cost_ex_tax", 0)))
+    shipping_tax = _cents(shipping_ex * rate)
+    items_tax = _cents((subtotal_ex - coupon_discount - discount) * rate)
+    total_ex = subtotal_ex - coupon_discount - discount + shipping_ex
+    total_tax = items_tax + shipping_tax
+    return {
+        "subtotal_ex_tax": money(subtotal_ex),
+        "subtotal_inc_tax": money(subtotal_ex + subtotal_tax),
+        "subtotal_tax": money(subtotal_tax), "base_shipping_cost": money(shipping_ex),
+        "shipping_cost_ex_tax": money(shipping_ex),
+        "shipping_cost_inc_tax": money(shipping_ex + shipping_tax),
+        "shipping_cost_tax": money(shipping_tax), "total_ex_tax": money(total_ex),
+        "total_inc_tax": money(total_ex + total_tax), "total_tax": money(total_tax),
+        "discount_amount": money(discount), "coupon_discount": money(coupon_discount),
+    }  # fmt: skip
+
+
 def create_order(state: BCSimState, store: Store, body: Any) -> dict[str, Any]:
-    """POST /v2/orders: build lines, lower tracked stock, fire created/statusUpdated."""
+    """POST /v2/orders: build lines, lower tracked stock, fire created/statusUpdated.
+
+    The /_sim checkout adds ``_tax_rate`` and ``_coupon`` ({code, amount}) to the body: the
+    order then carries tax, a coupon (GET /v2/orders/{id}/coupons) and shipping.
+    """
     validate_order(store, body)
     now = datetime.now(UTC).replace(microsecond=0)
     order_id = state.next_id()
     address_id = state.next_id()
-    lines = [_build_line(state, store, order_id, address_id, raw) for raw in body["products"]]
-    subtotal = sum((Decimal(line["total_inc_tax"]) for line in lines), Decimal(0))
+    rate = Decimal(str(body.get("_tax_rate", 0)))
+    lines = [_build_line(state, store, order_id, address_id, raw, rate) for raw in body["products"]]
     billing = _address(body["billing_address"])
     status_id = body.get("status_id", 1)
-    order = _order_record(store, order_id, status_id, billing, lines, subtotal, now, body)
+    order = _order_record(store, order_id, status_id, billing, lines, now, body)
+    order.update(_totals(lines, body, rate))
+    coupon = body.get("_coupon")
+    order["_coupons"] = (
+        [
+            {
+                "id": state.next_id(), "coupon_id": 1, "order_id": order_id,
+                "code": str(coupon.get("code", "")), "amount": str(coupon.get("amount", 0)),
+                "type": 2, "discount": float(coupon.get("amount", 0)),
+            }
+        ]
+        if coupon
+        else []
+    )  # fmt: skip
     store.orders[order_id] = order
     store.order_lines[order_id] = lines
     shipping = (body.get("shipping_addresses") or [body["billing_address"]])[0]
-    store.order_addresses[order_id] = [_shipping_address(address_id, order_id, shipping, lines)]
+    address = _shipping_address(address_id, order_id, shipping, lines)
+    address.update(
+        base_cost=order["shipping_cost_ex_tax"],
+        cost_ex_tax=order["shipping_cost_ex_tax"],
+        cost_inc_tax=order["shipping_cost_inc_tax"],
+        cost_tax=order["shipping_cost_tax"],
+    )
+    store.order_addresses[order_id] = [address]
     for line in lines:
         _move_stock(state, store, line, -line["quantity"])
     data = {"type": "order", "id": order_id}
@@ -153,7 +209,12 @@ def create_order(state: BCSimState, store: Store, body: Any) -> dict[str, Any]:
 
 
 def _build_line(
-    state: BCSimState, store: Store, order_id: int, address_id: int, raw: dict[str, Any]
+    state: BCSimState,
+    store: Store,
+    order_id: int,
+    address_id: int,
+    raw: dict[str, Any],
+    rate: Decimal = Decimal(0),
 ) -> dict[str, Any]:
     product = store.products.get(raw.get("product_id", -1))
     if product is not None:
@@ -166,14 +227,17 @@ def _build_line(
         weight = 0
     quantity = raw["quantity"]
     total = price * quantity
+    tax = _cents(price * rate)
     line: dict[str, Any] = {
         "id": state.next_id(), "order_id": order_id,
         "product_id": product["id"] if product else 0, "order_address_id": address_id,
         "name": name, "name_customer": name, "name_merchant": name, "sku": sku, "upc": upc,
         "type": kind, "base_price": money(price), "price_ex_tax": money(price),
-        "price_inc_tax": money(price), "price_tax": money(0), "base_total": money(total),
-        "total_ex_tax": money(total), "total_inc_tax": money(total), "total_tax": money(0),
-        "discounted_total_inc_tax": money(total), "quantity": quantity, "weight": weight,
+        "price_inc_tax": money(price + tax), "price_tax": money(tax), "base_total": money(total),
+        "total_ex_tax": money(total), "total_inc_tax": money(total + tax * quantity),
+        "total_tax": money(tax * quantity),
+        "discounted_total_inc_tax": money(total + tax * quantity), "quantity": quantity,
+        "weight": weight,
         "is_refunded": False, "quantity_refunded": 0, "refund_amount": money(0),
         "quantity_shipped": 0, "is_bundled_product": False, "parent_order_product_id": None,
         "applied_discounts": [], "product_options": [], "configurable_fields": [],
@@ -267,7 +331,6 @@ def _order_record(
     status_id: int,
     billing: dict[str, Any],
     lines: list[dict[str, Any]],
-    subtotal: Decimal,
     now: datetime,
     body: dict[str, Any],
 ) -> dict[str, Any]:
@@ -278,15 +341,11 @@ def _order_record(
         "date_created": rfc2822(now), "date_modified": rfc2822(now), "date_shipped": "",
         "_modified": now, "_created": now,
         "status_id": status_id, "status": STATUSES[status_id], "custom_status": STATUSES[status_id],
-        "subtotal_ex_tax": money(subtotal), "subtotal_inc_tax": money(subtotal),
-        "subtotal_tax": zero, "base_shipping_cost": zero, "shipping_cost_ex_tax": zero,
-        "shipping_cost_inc_tax": zero, "shipping_cost_tax": zero,
         "shipping_cost_tax_class_id": 2, "base_handling_cost": zero,
         "handling_cost_ex_tax": zero, "handling_cost_inc_tax": zero, "handling_cost_tax": zero,
         "handling_cost_tax_class_id": 2, "base_wrapping_cost": zero,
         "wrapping_cost_ex_tax": zero, "wrapping_cost_inc_tax": zero, "wrapping_cost_tax": zero,
-        "wrapping_cost_tax_class_id": 3, "total_ex_tax": money(subtotal),
-        "total_inc_tax": money(subtotal), "total_tax": zero,
+        "wrapping_cost_tax_class_id": 3,
         "items_total": sum(line["quantity"] for line in lines), "items_shipped": 0,
         "payment_method": body.get("payment_method", "Cash on Delivery"),
         "payment_provider_id": "", "payment_status": "",
@@ -298,8 +357,8 @@ def _order_record(
         "store_default_currency_code": "USD",
         "store_default_to_transactional_exchange_rate": "1.0000000000",
         "staff_notes": body.get("staff_notes", ""),
-        "customer_message": body.get("customer_message", ""), "discount_amount": zero,
-        "coupon_discount": zero, "shipping_address_count": 1, "is_deleted": False,
+        "customer_message": body.get("customer_message", ""), "shipping_address_count": 1,
+        "is_deleted": False,
         "ebay_order_id": "0", "cart_id": "", "billing_address": billing,
         "is_email_opt_in": False, "credit_card_type": None, "order_source": "www",
         "channel_id": body.get("channel_id", 1),
@@ -429,10 +488,20 @@ def update_order(state: BCSimState, store: Store, order_id: int, body: Any) -> d
 def refund(
     state: BCSimState, store: Store, order_id: int, items: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Refund line quantities: record them, restock, set status 14 or 4, fire events."""
+    """Refund line quantities (``order_product_id`` + ``quantity``) and/or an amount of the
+    whole order (``{"amount": "5.00"}``, item_type ORDER): record them (the v3 refunds API
+    lists them), restock lines, set status 14 or 4, fire events."""
     order = get_order(store, order_id)
     lines = {line["id"]: line for line in store.order_lines[order_id]}
     for item in items:
+        if "order_product_id" not in item:
+            try:
+                ok = Decimal(str(item.get("amount"))) > 0
+            except ArithmeticError:
+                ok = False
+            if not ok:
+                raise ApiError(422, "an order-level refund needs a positive amount")
+            continue
         line = lines.get(item.get("order_product_id"))
         quantity = item.get("quantity", 0)
         if line is None:
@@ -440,7 +509,15 @@ def refund(
         if not isinstance(quantity, int) or not 0 < quantity <= _refundable(line):
             raise ApiError(422, f"cannot refund {quantity} of order product {line['id']}")
     total = Decimal(0)
+    refund_items = []
     for item in items:
+        if "order_product_id" not in item:
+            amount = Decimal(str(item["amount"]))
+            total += amount
+            refund_items.append(
+                {"item_type": "ORDER", "item_id": order_id, "requested_amount": float(amount)}
+            )
+            continue
         line = lines[item["order_product_id"]]
         amount = Decimal(line["price_inc_tax"]) * item["quantity"]
         line["quantity_refunded"] += item["quantity"]
@@ -448,18 +525,56 @@ def refund(
         line["is_refunded"] = _refundable(line) == 0
         total += amount
         _restock(state, store, line, item["quantity"])
+        refund_items.append(
+            {
+                "item_type": "PRODUCT", "item_id": line["id"], "quantity": item["quantity"],
+                "requested_amount": float(amount),
+            }
+        )  # fmt: skip
     order["refunded_amount"] = money(Decimal(order["refunded_amount"]) + total)
-    fully = all(_refundable(line) == 0 for line in lines.values())
+    fully = all(_refundable(line) == 0 for line in lines.values()) or Decimal(
+        order["refunded_amount"]
+    ) >= Decimal(order["total_inc_tax"])
     order["payment_status"] = "refunded" if fully else "partially refunded"
     refund_id = state.next_id()
+    order.setdefault("_refunds", []).append(
+        {
+            "id": refund_id, "order_id": order_id, "user_id": 0,
+            "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            "reason": "", "total_amount": float(total), "total_tax": 0.0,
+            "uses_merchant_override_values": False, "items": refund_items,
+            "payments": [
+                {
+                    "id": state.next_id(), "provider_id": "testgateway",
+                    "amount": float(total), "offline": False, "is_declined": False,
+                    "declined_message": "",
+                }
+            ],
+        }
+    )  # fmt: skip
+    _touch(order)
     data = {"type": "order", "id": order_id, "refund": {"refund_id": refund_id}}
     state.emit(store, "store/order/refund/created", data)
     set_status(state, store, order_id, 4 if fully else 14)
     return {"refund_id": refund_id, "amount": money(total), "order": public(order)}
 
 
+def refunds(store: Store, order_id: int) -> list[dict[str, Any]]:
+    """GET /v3/orders/{id}/payment_actions/refunds: ascending refund id."""
+    return [dict(r) for r in get_order(store, order_id).get("_refunds", [])]
+
+
 def _refundable(line: dict[str, Any]) -> int:
     return line["quantity"] - line["quantity_refunded"]
+
+
+def check_sellable(store: Store, body: dict[str, Any]) -> None:
+    """A shopper buys on one storefront: every catalog product must be assigned to it."""
+    channel_id = body.get("channel_id", 1)
+    for line in body.get("products") or ():
+        pid = line.get("product_id") if isinstance(line, dict) else None
+        if pid in store.products and not store.sellable_on(pid, channel_id):
+            raise ApiError(400, f"product {pid} is not available on channel {channel_id}")
 
 
 def checkout_body(store: Store, body: dict[str, Any]) -> dict[str, Any]:
@@ -479,9 +594,14 @@ def checkout_body(store: Store, body: dict[str, Any]) -> dict[str, Any]:
     }
     return {
         "billing_address": address,
-        "shipping_addresses": [{**address, "shipping_method": "Free Shipping"}],
+        "shipping_addresses": [{**address, "shipping_method": "Flat Rate"}],
         "products": body.get("products", []),
         "status_id": body.get("status_id", 11),
+        "channel_id": body.get("channel_id", 1),
         "customer_id": body.get("customer_id", 0),
         "payment_method": "Test Payment Gateway",
+        # A storefront checkout has shipping, tax and often a coupon (issue 15 item 4).
+        "shipping_cost_ex_tax": body.get("shipping_cost_ex_tax", "5.00"),
+        "_tax_rate": body.get("tax_rate", "0.0825"),
+        "_coupon": body.get("coupon", {"code": "SAVE2", "amount": "2.00"}),
     }

@@ -29,6 +29,17 @@ def iso_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
+def channel(channel_id: int, name: str) -> dict[str, Any]:
+    """A storefront channel as GET /v3/channels lists it."""
+    stamp = iso_now()
+    return {
+        "id": channel_id, "name": name, "type": "storefront", "platform": "bigcommerce",
+        "status": "active", "is_listable_from_ui": True, "is_visible": True,
+        "date_created": stamp, "date_modified": stamp, "external_id": "",
+        "icon_url": "", "is_enabled": True,
+    }  # fmt: skip
+
+
 @dataclass
 class Store:
     """One BigCommerce store with its catalog, orders and hooks."""
@@ -56,7 +67,15 @@ class Store:
     order_lines: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     order_addresses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     hooks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    channels: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Channel assignments of products created through the API (product id -> channel ids).
+    # A product missing here was made in the control panel (or by a test writing the state),
+    # which assigns it to the storefront it was made in: channel 1.
+    channel_assignments: dict[int, set[int]] = field(default_factory=dict)
     created_at: str = field(default_factory=iso_now)
+
+    def sellable_on(self, product_id: int, channel_id: int) -> bool:
+        return channel_id in self.channel_assignments.get(product_id, {1})
 
     def public(self) -> dict[str, Any]:
         return {
@@ -131,6 +150,9 @@ class BCSimState:
                 users={owner_id: owner_email},
             )
             store.trees[1] = {"id": 1, "name": f"{name} tree", "channels": [1]}
+            store.channels[1] = channel(1, f"{name} storefront")
+            if self.config.multi_storefront:
+                store.channels[2] = channel(2, f"{name} second storefront")
             store.locations[DEFAULT_LOCATION_ID] = default_location()
             self.stores[store_hash] = store
             return store
@@ -161,7 +183,7 @@ class BCSimState:
             code = secrets.token_urlsafe(12)
             grant = AuthCode(
                 store_hash=store_hash,
-                scope=self.config.install_scope_override or self.config.scopes,
+                scope=self.config.install_scope_override or self.config.granted_scopes(),
                 user_id=uid,
                 user_email=store.users.get(uid, store.owner_email),
                 expires_at=time.monotonic() + self.config.code_ttl_seconds,

@@ -1,7 +1,9 @@
 """Webhook delivery: a background scheduler that POSTs events, retries and deactivates hooks.
 
-Deliveries follow BigCommerce's retry schedule (scaled by ``time_scale``) and are signed the
-Standard Webhooks way with the app's client secret.
+Deliveries follow BigCommerce's retry schedule (scaled by ``time_scale``), carry the hook's
+custom headers (the documented authentication) and, unless ``sign_webhooks`` is off, a
+Standard Webhooks signature with the app's client secret (only BigCommerce's sample code shows
+one: UNCONFIRMED).
 """
 
 from __future__ import annotations
@@ -196,15 +198,17 @@ class Dispatcher:
 
     def _post(self, delivery: Delivery) -> tuple[int | None, str]:
         timestamp = int(time.time())
-        headers = {
-            **delivery.headers,
-            "Content-Type": "application/json",
-            "webhook-id": delivery.event_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(
-                self.config.client_secret, delivery.event_id, timestamp, delivery.body
-            ),
-        }
+        headers = {**delivery.headers, "Content-Type": "application/json"}
+        if self.config.sign_webhooks:  # UNCONFIRMED on real stores: see sandbox docs
+            headers.update(
+                {
+                    "webhook-id": delivery.event_id,
+                    "webhook-timestamp": str(timestamp),
+                    "webhook-signature": sign(
+                        self.config.client_secret, delivery.event_id, timestamp, delivery.body
+                    ),
+                }
+            )
         try:
             resp = requests.post(
                 delivery.destination,

@@ -63,9 +63,16 @@ def store_state(store_id: str) -> Response:
 @bp.post("/stores/<store_id>/products")
 def create_product(store_id: str) -> tuple[Response, int]:
     data = body()
-    stock = {int(k): v for k, v in (data.pop("stock", None) or {}).items()}
-    image_count = int(data.pop("image_count", 1))
+    stock = data.pop("stock", None) or {}
+    image_count = data.pop("image_count", 1)
     image_urls = data.pop("image_urls", [])
+    if not isinstance(stock, dict) or not all(str(k).isdigit() for k in stock):
+        raise SimError(400, "bad_request", "stock must map location ids to quantities")
+    if not isinstance(image_count, int) or isinstance(image_count, bool) or image_count < 0:
+        raise SimError(400, "bad_request", "image_count must be a whole number")
+    if not isinstance(image_urls, list) or not all(isinstance(u, str) for u in image_urls):
+        raise SimError(400, "bad_request", "image_urls must be a list of URLs")
+    stock = {int(k): v for k, v in stock.items()}
     variants = [
         {**v, "stock": {int(k): q for k, q in (v.get("stock") or {}).items()}}
         for v in data.pop("variants", None) or []
@@ -85,6 +92,15 @@ def create_product(store_id: str) -> tuple[Response, int]:
 @bp.patch("/stores/<store_id>/products/<int:product_id>")
 def update_product(store_id: str, product_id: int) -> Response:
     return jsonify({"data": sim().update_product(store_id, product_id, **body())})
+
+
+@bp.put("/stores/<store_id>/products/<int:product_id>/images")
+def reorder_images(store_id: str, product_id: int) -> Response:
+    """``{"order": [image ids]}``: the back office's drag-and-drop of a product's images."""
+    order = body().get("order")
+    if not isinstance(order, list):
+        raise SimError(400, "bad_request", "order must be a list of image ids")
+    return jsonify({"data": sim().reorder_images(store_id, product_id, order)})
 
 
 @bp.delete("/stores/<store_id>/products/<int:product_id>")

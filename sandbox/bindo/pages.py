@@ -16,7 +16,7 @@ from flask import (
 )
 
 from sandbox.bindo.images import png_for
-from sandbox.bindo.state import SimState
+from sandbox.bindo.state import SimError, SimState
 
 bp = Blueprint("bindo_pages", __name__, template_folder="templates")
 
@@ -72,6 +72,12 @@ def image(image_id: int):
 # -- back-office buttons for a person running the demo (form posts; each redirects back) -------
 
 
+@bp.errorhandler(SimError)
+def _refused(exc: SimError) -> tuple[str, int]:
+    """A back-office form the store refuses: say why in plain text, not a 500."""
+    return f"{exc.status} {exc.code}: {exc.message}", exc.status
+
+
 def _back(store_id: str) -> Response:
     return redirect(url_for("bindo_pages.store_page", store_id=store_id), code=303)
 
@@ -101,6 +107,9 @@ def back_office(store_id: str, product_id: int) -> Response:
                 product.get("custom_attributes") or [], request.form["weight"]
             )
         state.update_product(store_id, product_id, **fields)
+    elif action == "reorder_images":
+        order = [i for i in request.form.get("image_order", "").replace(",", " ").split() if i]
+        state.reorder_images(store_id, product_id, order)
     elif action == "toggle_in_store_only":
         product = state.get_product(store_id, product_id)
         state.set_in_store_only(store_id, product_id, not product.get("in_store_only"))

@@ -52,6 +52,20 @@ def invalid(message: str) -> SimError:
     return SimError(422, "validation_failed", message)
 
 
+def bad_request(message: str) -> SimError:
+    """A field of the wrong JSON type (Bindo's 400 ``bad_request``, as for malformed JSON)."""
+    return SimError(400, "bad_request", message)
+
+
+def attribute_list(value: Any) -> list[dict[str, str]]:
+    """``custom_attributes`` must be a list of ``{"name", "value"}`` objects."""
+    if not isinstance(value, list) or not all(
+        isinstance(a, dict) and "name" in a and "value" in a for a in value
+    ):
+        raise bad_request('custom_attributes must be a list of {"name", "value"} objects')
+    return [{"name": str(a["name"]), "value": str(a["value"])} for a in value]
+
+
 def iso(moment: datetime) -> str:
     """ISO-8601 UTC with a Z, to the second (as Bindo publishes timestamps)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -247,7 +261,7 @@ class SimState:
             if unknown:
                 raise invalid(f"unknown product fields: {sorted(unknown)}")
             product: dict[str, Any] = {
-                "id": self._next("product"),
+                "id": 0,  # taken below, once the fields are known to be valid
                 "name": "Untitled product",
                 "description": "",
                 "price": "0.00",
@@ -262,6 +276,7 @@ class SimState:
                 "updated_at": iso(self.now()),
             }
             self._apply_fields(product, fields)
+            product["id"] = self._next("product")
             if fields.get("upc") and "kind" not in fields:
                 product["kind"] = "upc"
             variant_rows = list(variants or [])
@@ -470,6 +485,8 @@ class SimState:
         )
 
     def _apply_fields(self, product: dict[str, Any], fields: Mapping[str, Any]) -> None:
+        """Validate every field first, so a refused request changes nothing."""
+        values: dict[str, Any] = {}
         for key, value in fields.items():
             if key not in PRODUCT_FIELDS:
                 raise invalid(f"unknown product field: {key}")
@@ -478,10 +495,11 @@ class SimState:
             elif key == "kind" and value not in ("custom", "upc"):
                 raise invalid("kind must be 'custom' or 'upc'")
             elif key == "custom_attributes":
-                value = [{"name": str(a["name"]), "value": str(a["value"])} for a in value]
+                value = attribute_list(value)
             elif key == "in_store_only":
                 value = bool(value)
-            product[key] = value
+            values[key] = value
+        product.update(values)
 
     def _product(self, store: Store, product_id: int) -> dict[str, Any]:
         try:
@@ -502,6 +520,29 @@ class SimState:
             store = self.store(store_id)
             product = self._product(store, product_id)
             self._apply_fields(product, fields)
+            product["updated_at"] = iso(self.now())
+            self._emit(store, "product.updated", {"product_id": product["id"]})
+            return self.render_product(product)
+
+    def reorder_images(
+        self, store_id: str, product_id: int, image_ids: Iterable[int]
+    ) -> dict[str, Any]:
+        """Put the product's images in this order (the first is the thumbnail); product.updated.
+
+        ``image_ids`` must name every image of the product exactly once.
+        """
+        with self.lock:
+            store = self.store(store_id)
+            product = self._product(store, product_id)
+            try:
+                order = [int(i) for i in image_ids]
+            except (TypeError, ValueError):
+                raise bad_request("image ids must be integers") from None
+            by_id = {img["id"]: img for img in product["images"]}
+            if sorted(order) != sorted(by_id):
+                raise invalid(f"the order must list each of the images {sorted(by_id)} once")
+            for pos, image_id in enumerate(order, start=1):
+                by_id[image_id]["position"] = pos
             product["updated_at"] = iso(self.now())
             self._emit(store, "product.updated", {"product_id": product["id"]})
             return self.render_product(product)
@@ -756,7 +797,25 @@ class SimState:
         if not isinstance(raw_lines, list) or not raw_lines:
             raise invalid("line_items must be a non-empty list")
         lines = [self._build_line(store, raw) for raw in raw_lines]
-        total = sum((Decimal(line["price"]) * line["quantity"] for line in lines), Decimal(0))
+        subtotal = sum((Decimal(line["price"]) * line["quantity"] for line in lines), Decimal(0))
+        parts = {
+            name: Decimal(money(payload.get(name) or "0"))
+            for name in ("shipping_total", "tax_total", "discount_total", "adjustment_total")
+        }
+        total = (
+            subtotal
+            + parts["shipping_total"]
+            + parts["tax_total"]
+            - parts["discount_total"]
+            + parts["adjustment_total"]
+        )
+        if payload.get("total") is not None and Decimal(money(payload["total"])) != total:
+            # Bindo computes the total itself (ASSUMED, docs/bindo-api.md): a sender's total
+            # that disagrees with the parts is refused rather than silently replaced.
+            raise invalid(f"total {payload['total']} is not the sum of the parts ({total})")
+        discounts = payload.get("discounts") or []
+        if not isinstance(discounts, list) or not all(isinstance(d, Mapping) for d in discounts):
+            raise invalid("discounts must be a list of objects")
         return {
             "id": self._next("order"),
             "external_reference": ref,
@@ -765,6 +824,10 @@ class SimState:
             "location_id": location_id,
             "customer_id": customer_id,
             "currency": payload.get("currency") or "USD",
+            "subtotal": money(subtotal),
+            **{name: money(value) for name, value in parts.items()},
+            "discounts": [dict(d) for d in discounts],
+            "payment_method": payload.get("payment_method") or "",
             "total": money(total),
             "note": payload.get("note") or "",
             "line_items": lines,

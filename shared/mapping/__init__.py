@@ -16,12 +16,14 @@ from .images import ImagePlan, ImageSpec, images_from_bindo, plan_images
 from .orders import (
     MappedOrder,
     UnknownLine,
+    bindo_refund,
     customer_from_billing,
     external_reference,
     is_cancelled,
     is_refunded,
+    is_waiting,
     map_order,
-    refund_lines,
+    refund_reference,
     should_import,
 )
 from .products import (
@@ -80,9 +82,11 @@ __all__ = [
     "parse_weight",
     "payload_hash",
     "plan_images",
-    "refund_lines",
+    "bindo_refund",
+    "refund_reference",
     "resolve_category_path",
     "should_import",
+    "is_waiting",
     "split_category_path",
     "stock_level",
     "store_weight_unit",

@@ -16,13 +16,34 @@ STATUS_CANCELLED = 5
 STATUS_DECLINED = 6
 STATUS_PARTIALLY_REFUNDED = 14
 
-# Statuses whose orders are never imported: no sale happened. Incomplete orders are
-# abandoned or failed payments (store/order/created fires for them too); a declined or
-# already cancelled order would only move Bindo stock for nothing. An order imported
-# earlier and cancelled later is handled by is_cancelled, not here.
-NOT_IMPORTED_STATUSES: frozenset[int] = frozenset(
-    {STATUS_INCOMPLETE, STATUS_CANCELLED, STATUS_DECLINED}
-)
+# Every status's name as the control panel shows it (CONTRACT section 8.5), for people.
+STATUS_NAMES: dict[int, str] = {
+    0: "Incomplete",
+    1: "Pending",
+    2: "Shipped",
+    3: "Partially Shipped",
+    4: "Refunded",
+    5: "Cancelled",
+    6: "Declined",
+    7: "Awaiting Payment",
+    8: "Awaiting Pickup",
+    9: "Awaiting Shipment",
+    10: "Completed",
+    11: "Awaiting Fulfillment",
+    12: "Manual Verification Required",
+    13: "Disputed",
+    14: "Partially Refunded",
+}
+
+# Statuses at which an order is placed and paid: it becomes a Bindo sale (and lowers Bindo
+# stock). 2 Shipped, 3 Partially Shipped, 8 Awaiting Pickup, 9 Awaiting Shipment,
+# 10 Completed, 11 Awaiting Fulfillment; 14 Partially Refunded was paid too (first seen at 14:
+# imported, then its refunds follow). Everything else is not a sale yet or not any more:
+# 1 Pending, 7 Awaiting Payment, 12 Manual Verification Required and 13 Disputed wait for a
+# status change (store/order/statusUpdated or the sweep imports them then); 0 Incomplete waits
+# too (a failed payment may be retried); 4 Refunded, 5 Cancelled and 6 Declined are skipped.
+IMPORTED_STATUSES: frozenset[int] = frozenset({2, 3, 8, 9, 10, 11, STATUS_PARTIALLY_REFUNDED})
+WAITING_STATUSES: frozenset[int] = frozenset({STATUS_INCOMPLETE, 1, 7, 12, 13})
 REFUNDED_STATUSES: frozenset[int] = frozenset({STATUS_REFUNDED, STATUS_PARTIALLY_REFUNDED})
 
 _CENTS = Decimal("0.01")
@@ -47,8 +68,13 @@ class MappedOrder:
 
 
 def should_import(status_id: int) -> bool:
-    """Whether a newly seen order becomes a Bindo order (not Incomplete, Cancelled, Declined)."""
-    return status_id not in NOT_IMPORTED_STATUSES
+    """Whether a newly seen order becomes a Bindo order: placed and paid only."""
+    return status_id in IMPORTED_STATUSES
+
+
+def is_waiting(status_id: int) -> bool:
+    """Not paid yet (or under review): shown as waiting, imported once its status moves on."""
+    return status_id in WAITING_STATUSES
 
 
 def is_cancelled(status_id: int) -> bool:
@@ -149,6 +175,7 @@ def map_order(
     product_bindings: Mapping[int, int],
     customer_id: int | None,
     sku_bindings: Mapping[str, int] | None = None,
+    coupons: Sequence[Mapping[str, Any]] = (),
 ) -> MappedOrder:
     """Bindo order body for a BigCommerce order, plus the lines with no Bindo product.
 
@@ -174,7 +201,8 @@ def map_order(
                 "product_id": product_id,
                 "name": _text(line.get("name")),
                 "sku": sku,
-                "price": money(line.get("price_inc_tax")),
+                # Ex tax: the order's tax is its own amount (order_totals).
+                "price": money(line.get("price_ex_tax", line.get("price_inc_tax"))),
                 "quantity": int(line.get("quantity") or 0),
                 "external_line_id": str(line["id"]),
             }
@@ -188,8 +216,60 @@ def map_order(
         "currency": order.get("default_currency_code") or order.get("currency_code"),
         "line_items": line_items,
         "note": _order_note(order, shipping_addresses),
+        **order_totals(order, line_items, coupons),
     }
     return MappedOrder(body, tuple(unknown))
+
+
+def _amount(order: Mapping[str, Any], *names: str) -> Decimal:
+    return sum((Decimal(money(order.get(name) or "0", name)) for name in names), Decimal(0))
+
+
+def order_totals(
+    order: Mapping[str, Any],
+    line_items: Sequence[Mapping[str, Any]],
+    coupons: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The Bindo order's money fields, so that Bindo's total is BigCommerce's total_inc_tax.
+
+    subtotal = the lines (ex-tax price x quantity); shipping = shipping + handling + gift
+    wrapping, ex tax; tax = total_tax; discount = automatic discounts + coupons. Whatever the
+    parts leave between them and total_inc_tax (cent rounding of per-line prices) is carried
+    as ``adjustment_total``, so the totals always agree to the cent and a difference shows.
+    """
+    subtotal = sum(
+        (Decimal(item["price"]) * int(item["quantity"]) for item in line_items), Decimal(0)
+    )
+    shipping = _amount(
+        order, "shipping_cost_ex_tax", "handling_cost_ex_tax", "wrapping_cost_ex_tax"
+    )
+    tax = _amount(order, "total_tax")
+    coupon_total = _amount(order, "coupon_discount")
+    automatic = _amount(order, "discount_amount")
+    parts = subtotal + shipping + tax - coupon_total - automatic
+    total = _amount(order, "total_inc_tax") if order.get("total_inc_tax") is not None else parts
+    adjustment = total - parts
+    discounts: list[dict[str, str]] = []
+    for coupon in coupons:
+        # A coupon's own "amount" is a rate for percentage coupons; "discount" is money.
+        value = coupon.get("discount", coupon.get("amount"))
+        discounts.append(
+            {"type": "coupon", "code": _text(coupon.get("code")), "amount": money(value or 0)}
+        )
+    if coupon_total and not coupons:
+        discounts.append({"type": "coupon", "code": "", "amount": money(coupon_total)})
+    if automatic:
+        discounts.append({"type": "discount", "code": "", "amount": money(automatic)})
+    return {
+        "subtotal": money(subtotal),
+        "shipping_total": money(shipping),
+        "tax_total": money(tax),
+        "discount_total": money(coupon_total + automatic),
+        "discounts": discounts,
+        "adjustment_total": money(adjustment),
+        "payment_method": _text(order.get("payment_method")),
+        "total": money(total),
+    }
 
 
 def _refunded_in_bindo(item: Mapping[str, Any]) -> int:
@@ -197,27 +277,34 @@ def _refunded_in_bindo(item: Mapping[str, Any]) -> int:
     return int(item.get("refunded_quantity", item.get("quantity_refunded")) or 0)
 
 
-def refund_lines(
-    order_lines: Iterable[Mapping[str, Any]], bindo_order: Mapping[str, Any]
-) -> list[dict[str, int]]:
-    """Refunds still to apply in Bindo: BigCommerce refunded quantity minus Bindo's, per line.
+def refund_reference(store_hash: str, order_id: int, refund_id: int) -> str:
+    """Our key for one BigCommerce refund in Bindo: each refund is applied exactly once."""
+    return f"{external_reference(store_hash, order_id)}-refund-{int(refund_id)}"
 
-    Computed from totals on both sides, not from events, so replaying a webhook or running
-    twice never refunds twice. Lines never imported into Bindo are ignored.
+
+def bindo_refund(refund: Mapping[str, Any], bindo_order: Mapping[str, Any]) -> dict[str, Any]:
+    """A BigCommerce v3 refund -> Bindo refund lines and amount.
+
+    PRODUCT items become line refunds (matched by ``external_line_id``; capped at what the
+    Bindo line still has, so a line refunded by hand in Bindo is not refunded twice); every
+    other item type (ORDER, SHIPPING, ...) is money only. The amount is BigCommerce's
+    ``total_amount``, so Bindo's refunds add up to BigCommerce's ``refunded_amount``.
     """
     by_external = {
         str(item.get("external_line_id")): item for item in bindo_order.get("line_items") or ()
     }
-    refunds = []
-    for line in order_lines:
-        item = by_external.get(str(line.get("id")))
-        if item is None:
+    lines: list[dict[str, int]] = []
+    for item in refund.get("items") or ():
+        if item.get("item_type") != "PRODUCT":
             continue
-        wanted = int(line.get("quantity_refunded") or 0)
-        ordered = item.get("quantity")
-        if isinstance(ordered, int):
-            wanted = min(wanted, ordered)
-        missing = wanted - _refunded_in_bindo(item)
-        if missing > 0:
-            refunds.append({"line_item_id": item["id"], "quantity": missing})
-    return refunds
+        line = by_external.get(str(item.get("item_id")))
+        if line is None:
+            continue
+        ordered = line.get("quantity")
+        left = int(ordered) - _refunded_in_bindo(line) if isinstance(ordered, int) else None
+        quantity = int(item.get("quantity") or 0)
+        if left is not None:
+            quantity = min(quantity, left)
+        if quantity > 0:
+            lines.append({"line_item_id": line["id"], "quantity": quantity})
+    return {"line_items": lines, "amount": money(refund.get("total_amount") or 0, "refund")}

@@ -1,5 +1,6 @@
-"""The periodic alert checks of worker/alerts.py: a queue backlog, and a product that keeps
-failing; both open one alert, never bump it on every tick, and resolve once cleared."""
+"""The periodic alert checks of worker/alerts.py: a queue backlog, and products that keep
+failing (one alert per merchant and error kind); both open one alert, never bump it on every
+tick, and resolve once cleared."""
 
 from __future__ import annotations
 
@@ -58,36 +59,49 @@ def test_the_threshold_comes_from_the_config(app, monkeypatch):
     assert [a.dedupe_key for a in open_alerts("queue_backlog")] == ["queue_backlog:-:default"]
 
 
-def test_a_product_failing_five_times_opens_one_alert_resolved_when_it_syncs(app):
-    merchant = add_merchant("store1")
-    stubborn = add_failed(merchant, 1, attempts=5, name="Garden stone")
-    add_failed(merchant, 2, attempts=4)
+def test_products_failing_for_one_cause_open_one_alert_per_merchant_and_kind(app):
+    merchant = add_merchant("store1", store_name="Demo Outdoor Co")
+    for bindo_id in range(1, 14):  # 13 products, one cause: one alert, not 13
+        add_failed(merchant, bindo_id, name=f"Stone {bindo_id}")
+    add_failed(merchant, 50, error_code="bc_rejected", error_retryable=True, attempts=5)
+    add_failed(merchant, 51, error_code="timeout", error_retryable=True, attempts=4)
+    other = add_merchant("store2")
+    add_failed(other, 1)
     alerts.check_failing_products()
+    alerts.check_failing_products()
+    found = {a.dedupe_key: a for a in open_alerts("product_failing")}
+    assert set(found) == {
+        f"product_failing:{merchant.id}:weight_unreadable",
+        f"product_failing:{merchant.id}:bc_rejected",
+        f"product_failing:{other.id}:weight_unreadable",
+    }  # a retryable error below 5 attempts is not an alert yet
+    weight = found[f"product_failing:{merchant.id}:weight_unreadable"]
+    assert weight.count == 13
+    assert weight.message.startswith("13 products of Demo Outdoor Co (store1) fail with ")
+    assert "since " in weight.message and "2 stone" in weight.message
+
+
+def test_a_kind_alert_follows_its_products_and_resolves_when_none_fails(app):
+    merchant = add_merchant("store1")
+    first = add_failed(merchant, 1)
+    second = add_failed(merchant, 2)
+    alerts.check_failing_products()
+    first.sync_state = SyncState.SYNCED.value
+    db.session.commit()
     alerts.check_failing_products()
     (alert,) = open_alerts("product_failing")
-    assert alert.dedupe_key == f"product_failing:{merchant.id}:{stubborn.id}"
-    assert alert.merchant_id == merchant.id and alert.count == 1
-    assert "Garden stone (store1) failed 5 times" in alert.message
-    assert "2 stone" in alert.message
-    stubborn.sync_state = SyncState.SYNCED.value
+    assert alert.count == 1 and alert.message.startswith(
+        "1 product of Store store1 (store1) fails with"
+    )
+    second.sync_state = SyncState.SYNCED.value
     db.session.commit()
     alerts.check_failing_products()
     assert open_alerts("product_failing") == []
-
-
-def test_a_failing_product_alert_reopens_when_it_fails_again(app):
-    merchant = add_merchant("store1")
-    binding = add_failed(merchant, 1, attempts=6)
-    alerts.check_failing_products()
-    binding.sync_state = SyncState.SYNCED.value
+    second.sync_state = SyncState.FAILED.value
     db.session.commit()
     alerts.check_failing_products()
-    binding.sync_state, binding.attempts = SyncState.FAILED.value, 7
-    db.session.commit()
-    alerts.check_failing_products()
-    (alert,) = open_alerts("product_failing")
-    assert "failed 7 times" in alert.message
-    assert db.session.query(Alert).count() == 1
+    assert len(open_alerts("product_failing")) == 1
+    assert db.session.query(Alert).count() == 1  # reopened, not duplicated
 
 
 def test_open_alerts_are_on_the_dashboard(app, as_role):
@@ -95,4 +109,4 @@ def test_open_alerts_are_on_the_dashboard(app, as_role):
     add_failed(merchant, 1, attempts=5, name="Garden stone")
     alerts.check_failing_products()
     page = as_role("viewer").get("/admin/").get_data(as_text=True)
-    assert "Garden stone (store1) failed 5 times" in page
+    assert "1 product of Store store1 (store1) fails with weight_unreadable" in page

@@ -69,18 +69,45 @@ def test_unread_install_notifications_are_counted(as_role):
     assert match.group(1) == "1"
 
 
-def test_products_synced_pending_and_failing_per_merchant(as_role):
-    merchant = add_merchant("shop")
+def test_health_row_per_merchant_counts_products_and_links_failures(as_role):
+    merchant = add_merchant("shop", lifecycle_error="Activation refused: no secret")
     for i, state in enumerate(["synced", "synced", "synced", "pending"]):
         db.session.add(
             ProductBinding(merchant_id=merchant.id, bindo_product_id=i, sync_state=state)
         )
+    db.session.add(
+        ImportedOrder(
+            merchant_id=merchant.id, bc_order_id=5, imported_at=utcnow() - timedelta(minutes=3)
+        )
+    )
     db.session.commit()
-    add_failed(merchant, 99)
+    add_failed(merchant, 99, first_error_at=utcnow() - timedelta(hours=2))
     html = page(as_role("viewer"))
-    row = re.search(r"<tr>\s*<td>Store shop.*?</tr>", html, re.S).group(0)
-    assert re.findall(r">(\d+)<", row)[:2] == ["3", "1"]
-    assert "/admin/sync-errors/?flt0_0=" in row and ">1</a>" in row
+    row = re.search(r'<tr class="health-row" data-store="shop">.*?</tr>', html, re.S).group(0)
+    assert f"/admin/merchants/{merchant.id}/manage" in row and ">Active<" in row
+    assert "/admin/sync-errors/?flt0_0=" in row and ">1</a>" in row and "since 2 h ago" in row
+    assert "3 min ago" in row  # the last order
+    assert re.findall(r'class="text-right">(\d+)<', row) == ["3", "1"]  # synced, pending
+    assert "Activation refused: no secret" in row
+
+
+def test_health_rows_sort_by_any_column_both_ways(as_role):
+    quiet = add_merchant("quiet")
+    busy = add_merchant("busy")
+    add_failed(busy, 1)
+    add_failed(busy, 2)
+    add_failed(quiet, 3)
+    client = as_role("viewer")
+
+    def order(query: str) -> list[str]:
+        html = client.get(f"/admin/{query}").get_data(as_text=True)
+        return re.findall(r'class="health-row" data-store="([^"]+)"', html)
+
+    assert order("") == ["busy", "quiet"]  # most failing first by default
+    assert order("?sort=failing&desc=0") == ["quiet", "busy"]
+    assert order("?sort=store&desc=0") == ["busy", "quiet"]
+    assert order("?sort=store&desc=1") == ["quiet", "busy"]
+    assert order("?sort=nonsense") == ["busy", "quiet"]
 
 
 def test_orders_imported_today_exclude_earlier_days(as_role):
@@ -143,9 +170,11 @@ def test_last_reconciliation_and_its_drift_per_merchant(as_role):
     db.session.commit()
     html = page(as_role("viewer"))
     table = re.search(r'id="reconcile-table".*?</table>', html, re.S).group(0)
-    recon = re.search(r"<tr>\s*<td>Store recon</td>.*?</tr>", table, re.S).group(0)
+    recon = re.search(r"<tr>\s*<td><a[^>]*>Store recon</a></td>.*?</tr>", table, re.S).group(0)
     assert f"/admin/runs/details/?id={run.id}" in recon and ">7</td>" in recon
-    assert "never" in re.search(r"<tr>\s*<td>Store never</td>.*?</tr>", table, re.S).group(0)
+    assert f"/admin/merchants/{merchant.id}/manage" in recon
+    never = re.search(r"<tr>\s*<td><a[^>]*>Store never</a></td>.*?</tr>", table, re.S).group(0)
+    assert "never" in never
 
 
 def test_open_alerts_are_listed_and_resolved_ones_are_not(as_role):
@@ -161,15 +190,30 @@ def test_open_alerts_are_listed_and_resolved_ones_are_not(as_role):
     assert "Store needs re-auth" in html and "Gone" not in html
 
 
-def test_chart_has_fourteen_days_of_synced_and_error_bars(as_role):
+def test_chart_counts_products_and_agrees_with_the_synced_and_failing_counts(as_role):
     merchant = add_merchant()
+    for i in range(4):
+        db.session.add(
+            ProductBinding(
+                merchant_id=merchant.id,
+                bindo_product_id=100 + i,
+                sync_state="synced",
+                last_synced_at=utcnow(),
+            )
+        )
+    db.session.add(
+        ProductBinding(
+            merchant_id=merchant.id,
+            bindo_product_id=200,
+            sync_state="synced",
+            last_synced_at=utcnow() - timedelta(days=20),  # outside the 14 days
+        )
+    )
     run = SyncRun(merchant_id=merchant.id, kind="full", state="finished")
     db.session.add(run)
     db.session.flush()
-    db.session.add_all(
-        [SyncRunItem(run_id=run.id, action="create") for _ in range(4)]
-        + [SyncRunItem(run_id=run.id, action="update", created_at=utcnow() - timedelta(days=20))]
-    )
+    # Sync items are not products: 9 items for the same products change nothing.
+    db.session.add_all([SyncRunItem(run_id=run.id, action="update") for _ in range(9)])
     db.session.commit()
     add_failed(merchant, 5)
     add_failed(merchant, 6, last_error_at=utcnow() - timedelta(days=3))
@@ -178,5 +222,5 @@ def test_chart_has_fourteen_days_of_synced_and_error_bars(as_role):
     assert len(re.findall(r'class="chart-bar-synced"', chart)) == 14
     assert len(re.findall(r'class="chart-bar-errors"', chart)) == 14
     today = utcnow().date().isoformat()
-    assert f"{today}: 4 synced" in chart and f"{today}: 1 errors" in chart
-    assert "items synced (4)" in html and "product errors (2)" in html
+    assert f"{today}: 4 synced" in chart and f"{today}: 1 failing" in chart
+    assert "by day of their last sync (4)" in html and "by day of their last failure (2)" in html

@@ -154,7 +154,7 @@ def test_manage_page_shows_settings_and_bindo_ids_but_no_secret(as_role):
     settings = page[
         page.index('id="settings"') : page.index("</table>", page.index('id="settings"'))
     ]
-    assert "Default BigCommerce category id</th><td>23" in settings
+    assert "Default BigCommerce category id</th><td>BC category #23" in settings
     assert "Stock safety buffer</th><td>2" in settings
     assert "bindo-store1" in page and "location: 10" in page
     assert "BINDO-TOKEN-NEVER-SHOWN" not in page and "token-store1" not in page
@@ -207,7 +207,7 @@ def test_connection_check_lists_bigcommerce_hooks_when_recorded(as_role):
     db.session.commit()
     page = as_role("viewer").get(manage_url(merchant)).get_data(as_text=True)
     hooks = re.search(r'id="bc-hooks"[^>]*>(.*?)</table>', page, re.S).group(1)
-    assert "<td>91</td><td>store/order/*</td><td>no</td>" in hooks
+    assert "<td>#91</td><td>store/order/*</td><td>no</td>" in hooks
 
 
 def test_recent_runs_and_the_last_50_history_rows(as_role):

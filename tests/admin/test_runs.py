@@ -62,7 +62,7 @@ def test_run_list_shows_merchant_kind_state_progress_counts_and_drift(as_role):
         finished_at=utcnow(),
     )
     html = as_role("viewer").get("/admin/runs/").get_data(as_text=True)
-    for text in ("Store runs", "reconcile", "finished", "12 of 12", "create 10, error 2"):
+    for text in ("Store runs", "Reconciliation", "finished", "12 of 12", "create 10, error 2"):
         assert text in html
 
 
@@ -73,5 +73,5 @@ def test_run_page_polls_its_progress_every_two_seconds(as_role):
     html = as_role("viewer").get(f"/admin/runs/details/?id={run.id}").get_data(as_text=True)
     assert f'data-url="/admin/runs/{run.id}/progress"' in html
     assert "setTimeout(poll, 2000)" in html
-    assert ">10 of 40<" in html
-    assert "<td>7</td><td>create</td>" in html
+    assert ">10 of 40 (25 %), about 3 min left<" in html
+    assert "Bindo #7</span></td><td>create</td>" in html

@@ -112,9 +112,7 @@ def test_retry_with_nothing_failed_selected_enqueues_nothing(as_role, failing):
 def test_link_to_a_bigcommerce_product_enqueues_link_product_with_the_actor(as_role, failing):
     row = failing["rows"][0]
     response = act(as_role("support"), f"/admin/sync-errors/link/{row.id}", bc_product_id="4242")
-    assert "Link enqueued: Bindo product 1 of Store one to BigCommerce product 4242." in (
-        response.get_data(as_text=True)
-    )
+    assert "Link queued: Bindo #1 of Store one to BC #4242." in (response.get_data(as_text=True))
     (job,) = db.session.query(JobRecord).filter_by(func=LINK).all()
     assert job.args == [failing["one"].id, 1, 4242, "support@bindo.test"]
 

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from portal.extensions import db
 from portal.models import (
+    CategoryCache,
     ImportedOrder,
     Merchant,
     ProductBinding,
@@ -53,6 +54,16 @@ def control_panel(stack, monkeypatch) -> Iterator[str]:
     monkeypatch.setitem(stack.app.config, "BIGCOMMERCE_FRAME_ANCESTORS", origin)
     yield origin
     server.shutdown()
+
+
+def painted(page, portal_url: str) -> None:
+    """Wait until the app frame has loaded its stylesheet, and give the page a viewport as tall
+    as the control panel: a full-page screenshot that must resize the viewport sometimes
+    captures the cross-origin frame blank (it is repainted in its own process)."""
+    page.set_viewport_size({"width": 1400, "height": 1100})
+    frame = next(f for f in page.frames if f.url.startswith(f"{portal_url}/app"))
+    frame.wait_for_load_state("load")
+    frame.wait_for_load_state("networkidle")
 
 
 def seed_status(merchant: Merchant) -> None:
@@ -104,6 +115,12 @@ def seed_status(merchant: Merchant) -> None:
             ),
         ]
     )
+    # The category list as the paced refresh job stores it (the page never calls BigCommerce).
+    merchant.categories_refreshed_at = now
+    db.session.add_all(
+        CategoryCache(merchant_id=merchant.id, path_key=key, bc_category_id=cid, label=label)
+        for cid, key, label in [(18, "garden", "Garden"), (19, "garden > tools", "Garden / Tools")]
+    )
     audit("merchant.activated", actor_type="staff", actor="admin@bindo.test", merchant=merchant)
     db.session.commit()
 
@@ -118,7 +135,17 @@ def test_app_page_works_inside_a_cross_origin_iframe(stack, control_panel, page)
     )
     expect(app.locator("#failing-products")).to_contain_text(STONE)
     expect(app.locator("#recent-orders")).to_contain_text("5001")
+    # Status and failing products first, with a red count; settings last.
+    expect(app.locator("#failing-badge")).to_have_text("1 failing")
+    expect(app.locator("#failing-badge")).to_have_css("background-color", "rgb(197, 46, 58)")
+    painted(page, stack.portal_url)
     screenshot(page, "merchant_app")
+    status_y = app.locator("#status").bounding_box()["y"]
+    assert status_y < app.locator("#settings").bounding_box()["y"]
+    assert "admin" not in app.locator("body").inner_text().lower()
+    expect(app.locator("#oos-explained")).to_contain_text("stock tracking")
+    options = app.locator("select[name=default_category_id] option").all_inner_texts()
+    assert options[1:] == ["Garden", "Garden / Tools"]
 
     # The form post needs the session cookie (CSRF token) set inside the frame.
     app.locator("select[name=content_managed_by]").select_option("bigcommerce")
@@ -145,7 +172,8 @@ def test_staff_manage_page_screenshot(stack, page):
     staff_login(page, stack.portal_url, "support@bindo.test")
     page.goto(f"{stack.portal_url}/admin/merchants/{merchant.id}/manage")
     page.click("button:has-text('Dry run')")
-    expect(page.locator(".alert-info")).to_contain_text("Dry run queued as run")
-    expect(page.locator("#recent-runs")).to_contain_text("dry_run")
+    expect(page.locator(".alert-info").first).to_contain_text("Dry run queued as run")
+    expect(page.locator("#job-box")).to_be_visible()  # its outcome, polled in place
+    expect(page.locator("#recent-runs")).to_contain_text("Dry run")
     expect(page.locator("#webhook-health")).to_contain_text("processed 1")
     screenshot(page, "merchant_manage")

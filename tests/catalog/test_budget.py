@@ -26,7 +26,13 @@ def test_create_with_images_and_known_category_costs_one_request(stack):
     counts = push(merchant.id, [product["id"]])
 
     assert counts["created"] == 1
-    assert writes(stack, "budget1") == {"POST /v3/catalog/products": 1}
+    # Plus one channel assignment per batch of created products: on a multi-storefront store
+    # a product on no channel is not sellable (issue 15 item 8). 2 requests for a lone
+    # product; 1.02 per product in a full sync's batches of 50.
+    assert writes(stack, "budget1") == {
+        "POST /v3/catalog/products": 1,
+        "PUT /v3/catalog/products/channel-assignments": 1,
+    }
     # The run's one-time reads: the tree, its categories (first run only) and the SKU lookup.
     reads = {k: v for k, v in endpoints(stack, "budget1").items() if k.startswith("GET")}
     assert reads == {
@@ -46,6 +52,7 @@ def test_create_with_images_and_known_category_costs_one_request(stack):
     assert endpoints(stack, "budget1") == {
         "GET /v3/catalog/products": 1,
         "POST /v3/catalog/products": 1,
+        "PUT /v3/catalog/products/channel-assignments": 1,
     }
 
 
@@ -123,3 +130,56 @@ def test_full_sync_fills_every_batch_put_across_chunks(stack):
     assert writes(stack, "budget5") == {"PUT /v3/catalog/products": 3}
     products = stack.bc.stores["budget5"].products.values()
     assert sum(p["price"] == 42.0 for p in products) == 23
+
+
+def test_created_products_are_assigned_to_the_merchants_channels_in_one_request(stack):
+    # Issue 15 item 8: the simulator is a multi-storefront store (channels 1 and 2) where a
+    # product created through the API is on no channel, so not sellable, until assigned.
+    import requests
+
+    merchant = stack.linked_merchant("budget9", bc_channel_ids=[1, 2])
+    make_category(merchant, "Shoes")
+    ids = [new_product(stack, merchant, sku=f"CH-{i}")["id"] for i in range(3)]
+    stack.bc.reset_requests()
+    assert push(merchant.id, ids)["created"] == 3
+    assert writes(stack, "budget9")["PUT /v3/catalog/products/channel-assignments"] == 1
+    store = stack.bc.stores["budget9"]
+    for pid in ids:
+        bc_id = binding(merchant.id, pid).bc_product_id
+        assert store.channel_assignments[bc_id] == {1, 2}
+        store.products[bc_id]["inventory_tracking"] = "none"  # its stock push is not run here
+        for channel in (1, 2):
+            sold = requests.post(
+                f"{stack.bc_url}/_sim/stores/budget9/checkout",
+                json={"products": [{"product_id": bc_id, "quantity": 1}], "channel_id": channel},
+                timeout=5,
+            )
+            assert sold.status_code == 201
+
+
+def test_an_unassigned_product_is_not_sellable_and_a_refused_assignment_is_retried(stack):
+    import requests
+
+    from worker.sync.catalog.engine import CHANNEL_ERROR
+
+    merchant = stack.linked_merchant("budget10", bc_channel_ids=[7])  # no such channel
+    make_category(merchant, "Shoes")
+    product = new_product(stack, merchant, sku="CH-X")
+    assert push(merchant.id, [product["id"]])["created"] == 1
+    bound = binding(merchant.id, product["id"])
+    assert bound.error_code == CHANNEL_ERROR and bound.sync_state == "failed"
+    stack.bc.stores["budget10"].products[bound.bc_product_id]["inventory_tracking"] = "none"
+    refused = requests.post(
+        f"{stack.bc_url}/_sim/stores/budget10/checkout",
+        json={"products": [{"product_id": bound.bc_product_id, "quantity": 1}]},
+        timeout=5,
+    )
+    assert refused.status_code == 400 and "not available on channel 1" in refused.text
+    merchant.bc_channel_ids = [1]
+    db.session.commit()
+    from worker.sync.catalog.engine import CatalogSync
+
+    CatalogSync(merchant).sync_ids([product["id"]], force=[product["id"]])  # a staff retry
+    bound = binding(merchant.id, product["id"])
+    assert bound.error_code is None
+    assert stack.bc.stores["budget10"].channel_assignments[bound.bc_product_id] == {1}

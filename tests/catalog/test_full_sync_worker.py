@@ -38,12 +38,14 @@ def test_500_products_full_sync_then_second_sync_writes_nothing(stack, worker_pr
     assert (first.total, first.done) == (PRODUCTS, PRODUCTS)
     assert first.counts["created"] == PRODUCTS
     assert len(stack.bc.stores["full500"].products) == PRODUCTS
-    # 500 creates, one POST each, and their Bindo stock in one absolute inventory write (the
-    # debounced stock push the creates request); nothing else written.
+    # 500 creates, one POST each, one channel assignment per batch of 50 created products
+    # (multi-storefront stores, issue 15 item 8), and their Bindo stock in one absolute
+    # inventory write (the debounced stock push the creates request); nothing else written.
     wait_for(lambda: "PUT /v3/inventory/adjustments/absolute" in writes(stack, "full500"))
     assert writes(stack, "full500") == {
         "POST /v3/catalog/trees/categories": 1,  # the test's own category
         "POST /v3/catalog/products": PRODUCTS,
+        "PUT /v3/catalog/products/channel-assignments": PRODUCTS // 50,
         "PUT /v3/inventory/adjustments/absolute": 1,
     }
 

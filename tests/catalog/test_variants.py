@@ -69,7 +69,10 @@ def test_created_with_options_and_variants_in_one_request(stack, shop):
     counts = push(shop.id, [tee["id"]])
 
     assert counts["created"] == 1
-    assert writes(stack, STORE) == {"POST /v3/catalog/products": 1}
+    assert writes(stack, STORE) == {
+        "POST /v3/catalog/products": 1,
+        "PUT /v3/catalog/products/channel-assignments": 1,
+    }
     bc_id = binding(shop.id, tee["id"]).bc_product_id
     product = bc_product(stack, STORE, bc_id)
     assert product["inventory_tracking"] == "variant" and product["weight"] == 0.2
@@ -290,7 +293,10 @@ def test_full_sync_budget_one_create_each_then_full_variant_batches_then_nothing
                     image_count=0) for i in range(55)]  # fmt: skip
     stack.bc.reset_requests()
     assert run()["created"] == 55
-    assert writes(stack, STORE) == {"POST /v3/catalog/products": 55}
+    assert writes(stack, STORE) == {
+        "POST /v3/catalog/products": 55,
+        "PUT /v3/catalog/products/channel-assignments": 2,
+    }
     # A fifth of the 110 variants repriced, spread over products of both 50-product chunks.
     changed = [(t["id"], v["id"]) for t in tees for v in t["variants"]][::5]
     for product_id, variant_id in changed:

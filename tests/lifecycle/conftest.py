@@ -81,6 +81,7 @@ class Sim:
 def sim_config(_servers) -> BCSimConfig:
     """Tests may tweak the config (negative switches) before asking for ``sim``."""
     return BCSimConfig(
+        demo_mode=True,
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         app_url=_servers["portal"].url,

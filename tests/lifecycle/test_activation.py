@@ -132,7 +132,10 @@ def test_connection_check_records_both_sides(installed, sim, bindo):
     db.session.commit()
     result = jobs.check_connection(installed.id)
     assert result["bigcommerce"] == "ok"
-    assert result["bindo"].startswith("Unauthorized")
+    assert (
+        result["bindo"]
+        == "Bindo rejected the API token; copy it again from Bindo and save the link."
+    )
     assert "wrong-token" not in str(result)
 
 
@@ -202,3 +205,86 @@ def test_a_bindo_token_that_no_longer_works_is_recorded_not_retried(installed, b
         select(AuditLog.action).where(AuditLog.merchant_id == installed.id)
     )
     assert "merchant.bindo_webhook_kept" in list(actions)
+
+
+# --- issue 15 item 9: BigCommerce delivers only to https on port 443 -------------------------
+
+
+@pytest.mark.parametrize(
+    ("app_url", "refused"),
+    [
+        ("http://bindo-bc.example.com", True),
+        ("https://bindo-bc.example.com:8443", True),
+        ("https://bindo-bc.example.com", False),
+        ("https://bindo-bc.example.com:443/", False),
+    ],
+)
+def test_webhook_destination_must_be_https_on_443(app_url, refused):
+    from portal.lifecycle import webhook_destination_problem
+
+    problem = webhook_destination_problem(app_url)
+    assert (problem is not None) is refused
+    if refused:
+        assert "https" in problem and app_url in problem
+
+
+def test_production_refuses_activation_with_an_http_app_url(installed, sim, app, monkeypatch):
+    monkeypatch.setitem(app.config, "APP_ENV", "production")  # APP_URL is the loopback http one
+    result = jobs.activate_merchant(installed.id, "support@bindo.test")
+    assert "https" in result["refused"] and "APP_URL" in result["refused"]
+    merchant = reload(installed)
+    assert merchant.state != "active" and "https" in merchant.lifecycle_error
+    assert bc_hooks(sim) == []
+
+
+def test_the_simulator_refuses_http_destinations_unless_in_demo_mode(installed, sim):
+    store = sim.state.stores[STORE]
+    url = f"{sim.url}/stores/{STORE}/v3/hooks"
+    headers = {"X-Auth-Token": store.access_token, "Accept": "application/json"}
+    sim.config.demo_mode = False
+    for destination in ("http://app.example.com/webhooks", "https://app.example.com:8443/x"):
+        body = {"scope": "store/order/created", "destination": destination}
+        response = requests.post(url, json=body, headers=headers, timeout=5)
+        assert response.status_code == 422
+        assert "443" in response.json()["errors"]["destination"]
+    body = {"scope": "store/order/created", "destination": "https://app.example.com/webhooks"}
+    assert requests.post(url, json=body, headers=headers, timeout=5).status_code == 200
+    sim.config.demo_mode = True
+    body["destination"] = "http://127.0.0.1:5000/webhooks/bigcommerce"
+    assert requests.post(url, json=body, headers=headers, timeout=5).status_code == 200
+
+
+def test_activation_runs_the_check_first_and_stops_on_a_wrong_location(installed, sim):
+    installed.bindo_location_ids = [999]
+    db.session.commit()
+    result = jobs.activate_merchant(installed.id, "support@bindo.test")
+    merchant = reload(installed)
+    assert result["refused"].startswith("Connection check failed. Bindo: location 999 not found")
+    assert merchant.state == "installed" and bc_hooks(sim) == []
+    assert merchant.lifecycle_error == result["refused"]
+
+
+def test_activation_marks_the_install_notification_handled(installed):
+    from portal.models import InstallNotification
+
+    (note,) = db.session.scalars(
+        select(InstallNotification).where(InstallNotification.merchant_id == installed.id)
+    ).all()
+    assert note.handled_at is None
+    jobs.activate_merchant(installed.id, "support@bindo.test")
+    db.session.expire_all()
+    assert db.session.get(InstallNotification, note.id).handled_at is not None
+
+
+def test_the_check_lists_the_store_locations_and_hook_ids_and_a_new_link_clears_it(installed):
+    from portal import lifecycle
+
+    jobs.activate_merchant(installed.id, "support@bindo.test")
+    check = jobs.check_connection(installed.id)
+    assert {"id": 11, "name": check["bindo_locations"][0]["name"]} in check["bindo_locations"]
+    assert all(isinstance(h["id"], int) for h in check["hooks"]) and len(check["hooks"]) == 4
+    merchant = reload(installed)
+    lifecycle.link_bindo(merchant, "support@bindo.test", store_id=BINDO_STORE, location_id=12)
+    merchant = reload(installed)
+    assert merchant.last_connection_check == {"bindo_locations": check["bindo_locations"]}
+    assert not lifecycle.check_passed(merchant)

@@ -8,7 +8,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import AuditLog, InstallNotification, merchant_by_hash
+from portal.models import AuditLog, InstallNotification, WebhookEvent, merchant_by_hash
 from tests.conftest import csrf_token, login, make_staff
 from tests.lifecycle.conftest import BINDO_SECRET, BINDO_TOKEN, STORE, link_bindo, make_merchant
 
@@ -110,23 +110,59 @@ def test_activate_button_refuses_an_incomplete_link_without_enqueuing(staff, app
     assert Queue("default", connection=redis_conn, serializer=JSONSerializer).count == 0
 
 
-def test_pause_then_resume_with_a_catch_up_sync(staff, app, redis_conn):
+def test_pause_needs_a_reason_and_resume_imports_waiting_orders_at_once(staff, app, redis_conn):
     client = staff("support")
     merchant = make_merchant(state="active")
-    client.post(
-        f"/admin/merchants/{merchant.id}/pause", data={"csrf_token": token_of(client, merchant)}
+    pause = f"/admin/merchants/{merchant.id}/pause"
+    refused = client.post(
+        pause, data={"csrf_token": token_of(client, merchant)}, follow_redirects=True
     )
+    assert "Give a reason to pause" in refused.get_data(as_text=True)
     db.session.expire_all()
-    assert merchant_by_hash(STORE).state == "paused"
+    assert merchant_by_hash(STORE).state == "active"
+    reason = "Stock count until Monday"
+    client.post(pause, data={"csrf_token": token_of(client, merchant), "reason": reason})
+    db.session.expire_all()
+    paused = merchant_by_hash(STORE)
+    assert (paused.state, paused.pause_reason) == ("paused", reason)
+
+    # Order events that arrive while paused are stored (and ignored by the inbox): waiting.
+    for n, (order_id, scope) in enumerate(
+        [(501, "store/order/created"), (502, "store/order/created"), (501, "store/order/updated")]
+    ):
+        db.session.add(
+            WebhookEvent(
+                source="bigcommerce",
+                event_key=f"paused-{n}",
+                merchant_id=merchant.id,
+                scope=scope,
+                payload={"data": {"type": "order", "id": order_id}},
+                state="ignored",
+            )
+        )
+    db.session.commit()
+    page = client.get(manage_url(merchant)).get_data(as_text=True)
+    assert reason in page and "BC #501, BC #502" in page
+
     client.post(
         f"/admin/merchants/{merchant.id}/resume", data={"csrf_token": token_of(client, merchant)}
     )
     db.session.expire_all()
-    assert merchant_by_hash(STORE).state == "active"
-    (job,) = Queue("low", connection=redis_conn, serializer=JSONSerializer).get_jobs()
-    assert job.func_name == "worker.jobs.catalog.full_sync"
-    actions = [r.action for r in db.session.scalars(select(AuditLog).order_by(AuditLog.id))]
-    assert "merchant.paused" in actions and "merchant.resumed" in actions
+    resumed = merchant_by_hash(STORE)
+    assert (resumed.state, resumed.pause_reason) == ("active", None)
+    imports = Queue("high", connection=redis_conn, serializer=JSONSerializer).get_jobs()
+    assert sorted(j.args[1] for j in imports) == [501, 502]
+    assert {j.func_name for j in imports} == {"worker.jobs.orders.import_order"}
+    low = Queue("low", connection=redis_conn, serializer=JSONSerializer).get_jobs()
+    assert sorted(j.func_name for j in low) == [
+        "worker.jobs.catalog.full_sync",
+        "worker.jobs.orders.sweep_orders",
+    ]
+    rows = list(db.session.scalars(select(AuditLog).order_by(AuditLog.id)))
+    paused_row = next(r for r in rows if r.action == "merchant.paused")
+    resumed_row = next(r for r in rows if r.action == "merchant.resumed")
+    assert paused_row.detail["reason"] == reason
+    assert resumed_row.detail["waiting_orders"] == [501, 502]
 
 
 def test_operation_without_csrf_is_refused(staff, app):
@@ -150,14 +186,14 @@ def test_unread_count_shows_in_the_menu_and_mark_handled_clears_it(staff, app):
     client = staff("support")
     ids = _notify(make_merchant(), 3)
     page = client.get("/admin/notifications/").get_data(as_text=True)
-    assert "Install notifications (3)" in page
+    assert "Installs (3)" in page
     response = client.post(
         "/admin/notifications/action/",
         data={"csrf_token": csrf_token(page), "action": "mark_handled", "rowid": ids[:2]},
     )
     assert response.status_code == 302
     page = client.get("/admin/notifications/").get_data(as_text=True)
-    assert "Install notifications (1)" in page
+    assert "Installs (1)" in page
     db.session.expire_all()
     handled = db.session.scalars(
         select(InstallNotification).where(InstallNotification.handled_at.isnot(None))

@@ -43,7 +43,8 @@ def test_install_exchanges_the_code_and_records_the_merchant(client, sim):
     assert merchant.weight_unit == "KGS"
     assert merchant.owner_email == store.owner_email
     assert merchant.account_uuid == sim.config.account_uuid
-    assert set(merchant.scopes.split()) == set(sim.config.scopes.split())
+    # The simulator grants store_v2_default and users_basic_information on top, as real installs do.
+    assert set(merchant.scopes.split()) == set(sim.config.granted_scopes().split())
     assert [n.kind for n in notifications()] == ["install"]
     assert db.session.scalar(select(AuditLog).where(AuditLog.action == "merchant.install"))
     page = client.get("/app").get_data(as_text=True)
@@ -56,6 +57,17 @@ def test_install_sets_the_iframe_cookie_attributes(client, sim):
     assert cookie.startswith("bc_app_session=")
     for attribute in ("Secure", "SameSite=None", "Partitioned", "HttpOnly"):
         assert attribute in cookie
+
+
+def test_install_granting_extra_scopes_is_accepted_and_logs_the_extras(client, sim, caplog):
+    assert {"store_v2_default", "users_basic_information"} <= set(
+        sim.config.granted_scopes().split()
+    )
+    caplog.set_level("INFO", logger="portal.bigcommerce")
+    assert client.get(sim.install_path()).status_code == 303
+    (merchant,) = merchants()
+    assert "store_v2_default" in merchant.scopes.split()
+    assert "users_basic_information" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from tests.conftest import csrf_token, login, make_staff
 from tests.lifecycle.conftest import BINDO_SECRET, BINDO_TOKEN, STORE, link_bindo, make_merchant
 from worker import runtime
 from worker.jobs import lifecycle as jobs
+from worker.lifecycle import BC_SCOPES
 
 
 def test_cli_activate_enqueues_and_pause_resume_change_state(app, redis_conn):
@@ -22,12 +23,15 @@ def test_cli_activate_enqueues_and_pause_resume_change_state(app, redis_conn):
     assert "queued as job activate-" in result.output
     (job,) = Queue("default", connection=redis_conn, serializer=JSONSerializer).get_jobs()
     assert job.func_name == "worker.jobs.lifecycle.activate_merchant"
-    assert runner.invoke(args=["merchants", "pause", STORE]).exit_code == 1  # not active yet
+    pause = ["merchants", "pause", STORE, "--reason", "Stock count on Monday"]
+    assert runner.invoke(args=pause).exit_code == 1  # not active yet
     merchant.state = "active"
     db.session.commit()
-    assert runner.invoke(args=["merchants", "pause", STORE]).exit_code == 0
+    assert runner.invoke(args=pause[:3]).exit_code == 2  # the reason is required
+    assert runner.invoke(args=pause).exit_code == 0
     db.session.expire_all()
     assert merchant_by_hash(STORE).state == "paused"
+    assert merchant_by_hash(STORE).pause_reason == "Stock count on Monday"
     result = runner.invoke(args=["merchants", "resume", STORE])
     assert result.exit_code == 0 and "full sync run" in result.output
     db.session.expire_all()
@@ -71,7 +75,7 @@ def test_whole_lifecycle_over_http(client, sim, bindo, app):
     # 3. The merchant opens the app again (load) and sees the sync status.
     assert client.get(sim.load_path()).status_code == 303
     assert "Sync status" in client.get("/app").get_data(as_text=True)
-    assert len(sim.state.stores[STORE].hooks) == 4
+    assert len(sim.state.stores[STORE].hooks) == len(BC_SCOPES)  # refund/created included
     # 4. Uninstall: the simulator calls our served portal server-to-server.
     db.session.remove()
     outcome = sim.state.uninstall(STORE)
@@ -79,3 +83,59 @@ def test_whole_lifecycle_over_http(client, sim, bindo, app):
     merchant = merchant_by_hash(STORE)
     assert merchant.state == "uninstalled" and merchant.access_token_enc is None
     assert client.get("/app").status_code == 401
+
+
+def test_probe_prints_a_read_only_report_without_the_token(client, sim, app):
+    # Issue 15 item 10: `flask bigcommerce probe STORE_HASH` on the go-live day.
+    assert client.get(sim.install_path()).status_code == 303
+    sim.state.reset_requests()
+    result = app.test_cli_runner().invoke(args=["bigcommerce", "probe", STORE])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "weight_units: KGS" in out
+    assert "tree 1" in out and "location 1" in out
+    assert "channel 1" in out and "channel 2" in out
+    assert "X-Rate-Limit-Requests-Left: " in out and "absent" not in out.split("Rate-limit")[1]
+    assert "store_v2_default" in out  # the granted scopes, extras included
+    token = sim.state.stores[STORE].access_token
+    assert token not in out
+    methods = {key.split()[0] for key in sim.state.request_summary(STORE)["by_endpoint"]}
+    assert methods == {"GET"}
+    unknown = app.test_cli_runner().invoke(args=["bigcommerce", "probe", "nope"])
+    assert unknown.exit_code == 1 and "no merchant" in unknown.output
+
+
+def test_cli_list_prints_the_admin_ids_and_link_and_reconcile_work(app, redis_conn):
+    from portal.models import AuditLog, JobRecord
+
+    merchant = make_merchant()
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["merchants", "list"]).output.splitlines()
+    assert listed[1].split("\t")[:3] == [str(merchant.id), STORE, "installed"]
+    assert listed[1].endswith(f"/admin/merchants/{merchant.id}/manage")
+    result = runner.invoke(
+        args=[
+            "merchants",
+            "link",
+            STORE,
+            "--bindo-store",
+            "bindo-store-1",
+            "--location",
+            "11",
+            "--secrets-stdin",
+        ],
+        input=f"{BINDO_TOKEN}\n{BINDO_SECRET}\n",
+    )
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    merchant = merchant_by_hash(STORE)
+    assert merchant.bindo_linked and merchant.bindo_webhook_secret == BINDO_SECRET
+    assert BINDO_TOKEN not in result.output
+    assert db.session.query(AuditLog).filter_by(action="merchant.bindo_linked").count() == 1
+    assert runner.invoke(args=["merchants", "reconcile", STORE]).exit_code == 1  # not active
+    merchant.state = "active"
+    db.session.commit()
+    result = runner.invoke(args=["merchants", "reconcile", STORE])
+    assert result.exit_code == 0 and "queued as job reconcile-" in result.output
+    (record,) = db.session.query(JobRecord).all()
+    assert (record.func, record.args) == ("worker.jobs.catalog.reconcile", [merchant.id])

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from shared.mapping import (
     MappingError,
     UnknownLine,
+    bindo_refund,
     customer_from_billing,
     is_cancelled,
     is_refunded,
+    is_waiting,
     map_order,
-    refund_lines,
+    refund_reference,
     should_import,
 )
 
@@ -220,10 +224,20 @@ def test_customer_from_billing_needs_an_email(billing, expected):
 
 @pytest.mark.parametrize(
     ("status_id", "imported"),
-    [(0, False), (1, True), (2, True), (5, False), (6, False), (7, True), (10, True), (11, True)],
-)
-def test_only_real_sales_are_imported(status_id, imported):
+    [(0, False), (1, False), (2, True), (3, True), (4, False), (5, False), (6, False),
+     (7, False), (8, True), (9, True), (10, True), (11, True), (12, False), (13, False),
+     (14, True)],
+)  # fmt: skip
+def test_only_placed_and_paid_orders_are_imported(status_id, imported):
     assert should_import(status_id) is imported
+
+
+@pytest.mark.parametrize(
+    ("status_id", "waiting"),
+    [(0, True), (1, True), (7, True), (12, True), (13, True), (11, False), (5, False)],
+)
+def test_unpaid_orders_wait(status_id, waiting):
+    assert is_waiting(status_id) is waiting
 
 
 @pytest.mark.parametrize(
@@ -243,27 +257,66 @@ BINDO_ORDER = {
 }
 
 
+def refund(*items, total="0"):
+    return {"id": 77, "total_amount": total, "items": list(items)}
+
+
 @pytest.mark.parametrize(
-    ("bc_refunded", "expected"),
+    ("bc_refund", "lines"),
     [
-        ({901: 0, 902: 0}, []),
-        ({901: 1, 902: 0}, [{"line_item_id": 1, "quantity": 1}]),
+        (refund({"item_type": "PRODUCT", "item_id": 901, "quantity": 1}), [(1, 1)]),
         (
-            {901: 3, 902: 2},
-            [{"line_item_id": 1, "quantity": 3}, {"line_item_id": 2, "quantity": 1}],
+            refund(
+                {"item_type": "PRODUCT", "item_id": 901, "quantity": 3},
+                {"item_type": "PRODUCT", "item_id": 902, "quantity": 1},
+            ),
+            [(1, 3), (2, 1)],
         ),
-        ({901: 0, 902: 1}, []),  # already refunded in Bindo: applied once only
-        ({901: 9, 902: 0}, [{"line_item_id": 1, "quantity": 3}]),  # never beyond the ordered
-        ({903: 1}, []),  # a line Bindo never received
+        # Bindo's line 2 has 1 of 2 refunded already: never beyond what is left.
+        (refund({"item_type": "PRODUCT", "item_id": 902, "quantity": 2}), [(2, 1)]),
+        (refund({"item_type": "PRODUCT", "item_id": 903, "quantity": 1}), []),  # unknown line
+        (refund({"item_type": "ORDER", "item_id": 5000, "requested_amount": 5}), []),
+        (refund(), []),  # a tax-only adjustment: no items
     ],
 )
-def test_refund_lines_give_only_what_bindo_has_not_refunded(bc_refunded, expected):
-    lines = [{"id": line_id, "quantity_refunded": q} for line_id, q in bc_refunded.items()]
-    assert refund_lines(lines, BINDO_ORDER) == expected
+def test_a_bigcommerce_refund_becomes_bindo_refund_lines(bc_refund, lines):
+    body = bindo_refund(bc_refund, BINDO_ORDER)
+    assert body["line_items"] == [{"line_item_id": i, "quantity": q} for i, q in lines]
 
 
-def test_refund_accepts_quantity_refunded_spelling_from_bindo():
-    order = {"line_items": [{"id": 1, "external_line_id": "901", "quantity_refunded": 2}]}
-    assert refund_lines([{"id": 901, "quantity_refunded": 3}], order) == [
-        {"line_item_id": 1, "quantity": 1}
-    ]
+def test_the_refund_amount_is_bigcommerces_total_amount():
+    body = bindo_refund(refund({"item_type": "ORDER", "item_id": 5000}, total=4.5), BINDO_ORDER)
+    assert body == {"line_items": [], "amount": "4.50"}
+
+
+def test_each_bigcommerce_refund_has_its_own_reference():
+    assert refund_reference("abc", 10, 77) == "bc-abc-10-refund-77"
+    assert refund_reference("abc", 10, 77) != refund_reference("abc", 10, 78)
+
+
+def test_order_totals_carry_every_part_and_the_rounding_left_over():
+    from shared.mapping.orders import order_totals
+
+    order = {
+        "subtotal_ex_tax": "10.0000", "shipping_cost_ex_tax": "4.0000",
+        "handling_cost_ex_tax": "1.0000", "wrapping_cost_ex_tax": "0.0000",
+        "total_tax": "1.1000", "discount_amount": "0.5000", "coupon_discount": "1.0000",
+        "total_inc_tax": "14.6100", "payment_method": " Card ",
+    }  # fmt: skip
+    lines = [{"price": "3.33", "quantity": 3}]  # 9.99: one cent of rounding on the lines
+    totals = order_totals(order, lines, [{"code": "TEN", "amount": 10, "discount": "1.00"}])
+    assert totals == {
+        "subtotal": "9.99",
+        "shipping_total": "5.00",
+        "tax_total": "1.10",
+        "discount_total": "1.50",
+        "discounts": [
+            {"type": "coupon", "code": "TEN", "amount": "1.00"},
+            {"type": "discount", "code": "", "amount": "0.50"},
+        ],
+        "adjustment_total": "0.02",
+        "payment_method": "Card",
+        "total": "14.61",
+    }
+    parts = sum(Decimal(totals[k]) for k in ("subtotal", "shipping_total", "tax_total"))
+    assert parts - Decimal("1.50") + Decimal("0.02") == Decimal("14.61")

@@ -254,7 +254,8 @@ def test_order_event_enqueues_a_deterministic_high_priority_import(stack):
     orders.on_order_event(event, m)
     orders.on_order_event(event, m)
     (job,) = db.session.query(JobRecord).filter_by(func=orders.IMPORT_JOB).all()
-    assert job.job_id == "order-ord14-42" and job.queue == "high" and job.args == [m.id, 42]
+    assert job.job_id.startswith("order-ord14-42-") and job.queue == "high"
+    assert job.args == [m.id, 42]
 
 
 def test_periodic_checks_enqueue_one_sweep_and_one_reconcile_per_interval(stack):
@@ -288,3 +289,97 @@ def test_a_busy_order_is_retried_later_instead_of_holding_the_worker(app, redis_
             pass
     assert time.monotonic() - started < orders.ORDER_LOCK_WAIT_SECONDS + 2
     assert orders.ORDER_LOCK_SECONDS < 120  # expires before the high queue's job timeout
+
+
+def test_unpaid_orders_wait_and_are_imported_when_their_status_moves_on(stack):
+    # Issue 15 item 3: 1 Pending, 7 Awaiting Payment, 12 Manual Verification, 13 Disputed are
+    # not sales yet; they must not lower Bindo stock until BigCommerce marks them paid.
+    m = stack.linked_merchant("ord30")
+    b = bound_product(stack, m, stock={BINDO_LOCATION: 10})
+    ids = {
+        status: place_order(
+            stack, "ord30", [{"product_id": b.bc_product_id, "quantity": 1}], status_id=status
+        )
+        for status in (1, 7, 12, 13)
+    }
+    for oid in ids.values():
+        assert orders.import_order(m, oid) == "waiting"
+    assert bindo_orders(stack, m) == []
+    assert bindo_qty(stack, m, b.bindo_product_id) == Decimal(10)
+    set_status(stack, "ord30", ids[7], 11)  # payment captured
+    set_status(stack, "ord30", ids[12], 9)  # verified
+    assert orders.needs_import(m, {"id": ids[7], "status_id": 11})  # the sweep would see it
+    assert orders.import_order(m, ids[7]) == "imported"
+    assert orders.import_order(m, ids[12]) == "imported"
+    assert orders.import_order(m, ids[1]) == "waiting"
+    assert len(bindo_orders(stack, m)) == 2
+    assert bindo_qty(stack, m, b.bindo_product_id) == Decimal(8)
+
+
+def test_bindo_order_totals_equal_bigcommerce_to_the_cent(stack):
+    # Issue 15 item 4: the checkout adds shipping ($5), 8.25% tax and a $2 coupon.
+    m = stack.linked_merchant("ord31")
+    a = bound_product(stack, m, stock={BINDO_LOCATION: 10})
+    c = bound_product(stack, m, stock={BINDO_LOCATION: 10})
+    oid = place_order(
+        stack,
+        "ord31",
+        [
+            {"product_id": a.bc_product_id, "quantity": 3, "price_inc_tax": "3.33"},
+            {"product_id": c.bc_product_id, "quantity": 1},
+        ],
+    )
+    assert orders.import_order(m, oid) == "imported"
+    with stack.bc.lock:
+        bc_order = dict(stack.bc.store("ord31").orders[oid])
+    (bindo_order,) = bindo_orders(stack, m)
+    assert Decimal(bindo_order["total"]) == Decimal(bc_order["total_inc_tax"])
+    assert Decimal(bindo_order["shipping_total"]) == Decimal("5.00")
+    assert Decimal(bindo_order["tax_total"]) == Decimal(bc_order["total_tax"]) > 0
+    assert Decimal(bindo_order["subtotal"]) == Decimal("19.99")
+    assert bindo_order["discounts"] == [{"type": "coupon", "code": "SAVE2", "amount": "2.00"}]
+    assert Decimal(bindo_order["discount_total"]) == Decimal("2.00")
+    assert bindo_order["payment_method"] == "Test Payment Gateway"
+    assert bindo_order["adjustment_total"] == "0.00"
+    assert row_of(m, oid).total == bindo_order["total"]
+
+
+def test_every_partial_refund_reaches_bindo_exactly_once(stack):
+    # Issue 15 item 5: after the first partial refund the status stays 14, so no
+    # statusUpdated fires for the second; refund/created and the sweep's amount check do.
+    m = stack.linked_merchant("ord32")
+    a = bound_product(stack, m, stock={BINDO_LOCATION: 10})
+    oid = place_order(stack, "ord32", [{"product_id": a.bc_product_id, "quantity": 4}])
+    assert orders.import_order(m, oid) == "imported"
+    (line,) = order_lines(stack, "ord32", oid)
+    refund(stack, "ord32", oid, [(line["id"], 1)])
+    assert orders.import_order(m, oid) == "partially_refunded"
+    swept = {
+        "id": oid,
+        "status_id": 14,
+        "refunded_amount": stack.bc.store("ord32").orders[oid]["refunded_amount"],
+    }
+    assert not orders.needs_import(m, swept)
+    refund(stack, "ord32", oid, [(line["id"], 1)])  # status stays 14
+    from sandbox.bigcommerce import orders as bc_orders
+
+    with stack.bc.lock:  # and a goodwill refund of money only
+        bc_orders.refund(stack.bc, stack.bc.store("ord32"), oid, [{"amount": "1.50"}])
+        bc_order = dict(stack.bc.store("ord32").orders[oid])
+    assert bc_order["status_id"] == 14
+    assert orders.needs_import(m, bc_order)  # the sweep sees the refunded amount move
+    for _ in range(2):  # a replayed webhook or a second sweep changes nothing
+        assert orders.import_order(m, oid) == "partially_refunded"
+    (bindo_order,) = bindo_orders(stack, m)
+    refunds = bindo_order["refunds"]
+    assert len(refunds) == 3 and len({r["reference"] for r in refunds}) == 3
+    assert sum(Decimal(r["amount"]) for r in refunds) == Decimal(bc_order["refunded_amount"])
+    assert bindo_qty(stack, m, a.bindo_product_id) == Decimal(8)  # 10 - 4 + 2 restocked
+    assert not orders.needs_import(m, bc_order)
+
+
+def test_refund_created_is_subscribed_and_enqueues_the_import(stack):
+    from worker.lifecycle import BC_SCOPES
+
+    assert "store/order/refund/created" in BC_SCOPES
+    assert "store/order/refund/created" in orders.ORDER_SCOPES

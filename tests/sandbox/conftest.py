@@ -134,6 +134,7 @@ class BCSim:
 def bc_config(bc_portal: FakePortal) -> BCSimConfig:
     """Compressed time: webhook retries in ms, short timeouts; tests may tweak before bc_sim."""
     return BCSimConfig(
+        demo_mode=True,
         client_id="test-client",
         client_secret="test-secret-of-at-least-32-bytes-long",
         app_url=bc_portal.url,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -352,3 +353,85 @@ def test_variant_endpoints_conform(bc_store):
     too_many = bc_store.put("/v3/catalog/variants", [{"id": first}] * 51, headers=_json_headers())
     assert too_many.status_code == 413
     check(VARIANTS, too_many, bc_store.store_hash, request_ok=False)
+
+
+def test_checkout_order_with_shipping_tax_and_coupon_conforms(bc_sim, bc_store, seeded):
+    """Issue 15 item 4: the checkout's order, its coupons and its totals."""
+    bc_store.put(
+        "/v3/catalog/products/channel-assignments",
+        [{"product_id": seeded["product"]["id"], "channel_id": 1}],
+    )
+    order = requests.post(
+        f"{bc_sim.url}/_sim/stores/{bc_store.store_hash}/checkout",
+        json={"products": [{"product_id": seeded["product"]["id"], "quantity": 2}]},
+        timeout=5,
+    ).json()
+    calls = [
+        bc_store.get(f"/v2/orders/{order['id']}"),
+        bc_store.get(f"/v2/orders/{order['id']}/coupons"),
+    ]
+    for response in calls:
+        assert response.status_code == 200
+        check(ORDERS, response, bc_store.store_hash)
+    body, (coupon,) = (r.json() for r in calls)
+    assert coupon["code"] == "SAVE2" and coupon["order_id"] == order["id"]
+    parts = (
+        Decimal(body["subtotal_ex_tax"])
+        - Decimal(body["coupon_discount"])
+        + Decimal(body["shipping_cost_ex_tax"])
+        + Decimal(body["total_tax"])
+    )
+    assert Decimal(body["total_tax"]) > 0 and Decimal(body["shipping_cost_ex_tax"]) > 0
+    assert parts == Decimal(body["total_inc_tax"])
+
+
+def test_order_refunds_conform(bc_sim, bc_store, seeded):
+    """Issue 15 item 5: GET /v3/orders/{id}/payment_actions/refunds after two refunds."""
+    oid = seeded["order"]["id"]
+    [line] = bc_store.get(f"/v2/orders/{oid}/products").json()
+    refund_url = f"{bc_sim.url}/_sim/stores/{bc_store.store_hash}/orders/{oid}/refund"
+    requests.post(
+        refund_url, json={"items": [{"order_product_id": line["id"], "quantity": 1}]}, timeout=5
+    )
+    requests.post(refund_url, json={"items": [{"amount": "1.25"}]}, timeout=5)
+    response = bc_store.get(f"/v3/orders/{oid}/payment_actions/refunds")
+    assert response.status_code == 200
+    check("orders.v3.yml", response, bc_store.store_hash)
+    first, second = response.json()["data"]
+    assert first["id"] < second["id"]
+    assert first["items"][0] == {
+        "item_type": "PRODUCT",
+        "item_id": line["id"],
+        "quantity": 1,
+        "requested_amount": float(Decimal(line["price_inc_tax"])),
+    }
+    assert second["total_amount"] == 1.25 and second["items"][0]["item_type"] == "ORDER"
+
+
+def test_channel_endpoints_conform(bc_store, seeded):
+    """Issue 15 item 8: channels and product channel assignments."""
+    pid = seeded["product"]["id"]
+    assigned = bc_store.put(
+        "/v3/catalog/products/channel-assignments",
+        [{"product_id": pid, "channel_id": 1}, {"product_id": pid, "channel_id": 2}],
+        headers=_json_headers(),
+    )
+    assert assigned.status_code == 204
+    check(PRODUCTS, assigned, bc_store.store_hash)
+    listed = bc_store.get(
+        "/v3/catalog/products/channel-assignments", params={"product_id:in": str(pid)}
+    )
+    assert listed.status_code == 200
+    check(PRODUCTS, listed, bc_store.store_hash)
+    assert {row["channel_id"] for row in listed.json()["data"]} == {1, 2}
+    refused = bc_store.put(
+        "/v3/catalog/products/channel-assignments",
+        [{"product_id": pid, "channel_id": 99}],
+        headers=_json_headers(),
+    )
+    assert refused.status_code == 422
+    check(PRODUCTS, refused, bc_store.store_hash)
+    channels = bc_store.get("/v3/channels")
+    assert channels.status_code == 200
+    check("channels.v3.yml", channels, bc_store.store_hash)
+    assert [c["id"] for c in channels.json()["data"]] == [1, 2]

@@ -72,6 +72,55 @@ def test_default_location_is_listed(bc_store):
     assert (location["id"], location["enabled"]) == (1, True)
 
 
+ADDRESS = {
+    "address1": "5th Ave",
+    "city": "New York",
+    "state": "NY",
+    "zip": "10021",
+    "email": "shop@example.com",
+    "geo_coordinates": {"latitude": 40.77, "longitude": -73.96},
+    "country_code": "US",
+}
+
+
+def test_locations_are_created_as_the_real_api_does(bc_store, product_id):
+    answer = bc_store.post(
+        "/v3/inventory/locations",
+        [
+            {"code": "MALL", "label": "Mall", "address": ADDRESS},
+            {"code": "WEB", "label": "Web warehouse", "type_id": "VIRTUAL", "enabled": False},
+        ],
+    )
+    # 200 with a transaction id only: the new ids are learnt by listing again.
+    assert answer.status_code == 200
+    assert set(answer.json()) == {"transaction_id"}
+    listed = bc_store.get("/v3/inventory/locations").json()["data"]
+    assert [(loc["id"], loc["code"], loc["enabled"]) for loc in listed] == [
+        (1, "BC-LOCATION-1", True),
+        (2, "MALL", True),
+        (3, "WEB", False),
+    ]
+    # A new location takes stock at once.
+    assert adjust(bc_store, [{"location_id": 2, "product_id": product_id, "quantity": 4}]).ok
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"code": "X", "label": "X", "address": ADDRESS},  # an object, not an array
+        [],
+        [{"label": "No code", "address": ADDRESS}],
+        [{"code": "BC-LOCATION-1", "label": "Taken code", "address": ADDRESS}],
+        [{"code": "P", "label": "Physical without an address"}],
+        [{"code": "A", "label": "A", "type_id": "VIRTUAL"}, {"code": "a", "label": "Same code"}],
+    ],
+)
+def test_an_invalid_location_batch_is_422_and_creates_nothing(bc_store, body):
+    answer = bc_store.post("/v3/inventory/locations", body)
+    assert answer.status_code == 422
+    assert len(bc_store.get("/v3/inventory/locations").json()["data"]) == 1
+
+
 def test_delayed_application_is_eventually_consistent(bc_sim, bc_store, product_id):
     bc_sim.config.inventory_apply_delay = 0.2
     adjust(bc_store, [{"location_id": 1, "product_id": product_id, "quantity": 7}])

@@ -39,7 +39,12 @@ def token_fields(config: BCSimConfig, query: dict[str, str], **overrides: str) -
 def test_install_redirects_to_auth_callback_with_code_scope_context(bc_sim, bc_store):
     query = install_query(bc_sim.url, "abc123")
     assert query["context"] == "stores/abc123"
-    assert query["scope"] == bc_sim.config.scopes
+    # Real installs grant extras on top of the app profile's scopes (issue 15 item 1).
+    assert query["scope"].split() == [
+        *bc_sim.config.scopes.split(),
+        "store_v2_default",
+        "users_basic_information",
+    ]
     assert query["account_uuid"] == bc_sim.config.account_uuid
     assert query["code"]
 
@@ -54,7 +59,7 @@ def test_code_exchange_answers_documented_token_response(bc_sim, bc_store, encod
     assert set(body) == {"access_token", "scope", "user", "owner", "context", "account_uuid"}
     assert set(body["user"]) == {"id", "username", "email"}
     assert body["context"] == "stores/abc123"
-    assert body["scope"] == bc_sim.config.scopes
+    assert body["scope"] == bc_sim.config.granted_scopes()
     new_token = body["access_token"]
     assert bc_store.get("/v2/time", headers={"X-Auth-Token": new_token}).status_code == 200
     assert bc_store.get("/v2/time").status_code == 401  # the old token is replaced

@@ -15,7 +15,10 @@ from tests.sandbox.conftest import product_body
 @pytest.fixture
 def tracked(bc_store) -> int:
     body = product_body(inventory_tracking="product", inventory_level=5, price=10)
-    return bc_store.post("/v3/catalog/products", body).json()["data"]["id"]
+    pid = bc_store.post("/v3/catalog/products", body).json()["data"]["id"]
+    # Multi-storefront: an API-created product is sellable once assigned to the channel.
+    bc_store.put("/v3/catalog/products/channel-assignments", [{"product_id": pid, "channel_id": 1}])
+    return pid
 
 
 def checkout(bc_sim, lines, **extra):
@@ -35,12 +38,16 @@ def test_checkout_builds_awaiting_fulfillment_order_and_lowers_stock(bc_sim, bc_
     assert response.status_code == 201
     order = bc_store.get(f"/v2/orders/{response.json()['id']}").json()
     assert (order["status_id"], order["status"]) == (11, "Awaiting Fulfillment")
-    assert order["total_inc_tax"] == "20.0000"
+    # 20.00 of goods - 2.00 coupon + 5.00 shipping + 8.25% tax on 18.00 and on 5.00
+    assert (order["subtotal_ex_tax"], order["coupon_discount"]) == ("20.0000", "2.0000")
+    assert (order["shipping_cost_ex_tax"], order["total_tax"]) == ("5.0000", "1.9000")
+    assert order["total_inc_tax"] == "24.9000"
     assert order["billing_address"]["email"] == "ann@example.com"
     assert order["shipping_addresses"]["resource"].endswith("/shippingaddresses")
     assert level(bc_store, tracked) == 3
     [line] = bc_store.get(f"/v2/orders/{order['id']}/products").json()
-    assert (line["product_id"], line["quantity"], line["price_inc_tax"]) == (tracked, 2, "10.0000")
+    assert (line["product_id"], line["quantity"], line["price_ex_tax"]) == (tracked, 2, "10.0000")
+    assert line["price_inc_tax"] == "10.8300"
     for path in ("shipping_addresses", "shippingaddresses"):
         [address] = bc_store.get(f"/v2/orders/{order['id']}/{path}").json()
         assert address["email"] == "ann@example.com"
@@ -94,7 +101,8 @@ def test_cancel_and_refund_statuses_restock(bc_sim, bc_store, tracked, status_id
 
 
 def test_refund_helper_partial_then_full(bc_sim, bc_store, tracked):
-    order_id = checkout(bc_sim, [{"product_id": tracked, "quantity": 2}]).json()["id"]
+    no_extras = {"tax_rate": "0", "coupon": None, "shipping_cost_ex_tax": "0"}
+    order_id = checkout(bc_sim, [{"product_id": tracked, "quantity": 2}], **no_extras).json()["id"]
     [line] = bc_store.get(f"/v2/orders/{order_id}/products").json()
     refund_url = f"{bc_sim.url}/_sim/stores/abc123/orders/{order_id}/refund"
     items = [{"order_product_id": line["id"], "quantity": 1}]

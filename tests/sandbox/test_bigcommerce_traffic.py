@@ -20,7 +20,9 @@ RATE_HEADERS = (
 
 @pytest.fixture
 def bc_config(bc_portal) -> BCSimConfig:
-    return BCSimConfig(app_url=bc_portal.url, rate_limit_quota=3, rate_limit_window_ms=60_000)
+    return BCSimConfig(
+        demo_mode=True, app_url=bc_portal.url, rate_limit_quota=3, rate_limit_window_ms=60_000
+    )
 
 
 def add_fault(bc_sim, **fault):

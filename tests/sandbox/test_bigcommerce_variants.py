@@ -136,6 +136,9 @@ def test_variant_stock_by_variant_id_and_sku_only(bc_store):
 
 def test_orders_name_the_variant_and_move_its_stock(bc_store, bc_sim):
     tee = create_tee(bc_store)
+    bc_store.put(
+        "/v3/catalog/products/channel-assignments", [{"product_id": tee["id"], "channel_id": 1}]
+    )  # sellable on the storefront channel
     small_red = next(v for v in tee["variants"] if v["sku"] == "TEE-S-Red")
     state = bc_sim.state
     url = f"{bc_sim.url}/_sim/stores/{bc_store.store_hash}/checkout"

@@ -115,6 +115,7 @@ def test_merchant_edit_fires_product_updated(bc_sim, bc_store, bc_portal):
 def test_inventory_and_order_events(bc_sim, bc_store, bc_portal):
     body = product_body(inventory_tracking="product", inventory_level=3)
     pid = bc_store.post("/v3/catalog/products", body).json()["data"]["id"]
+    bc_store.put("/v3/catalog/products/channel-assignments", [{"product_id": pid, "channel_id": 1}])
     subscribe(bc_store, bc_portal, "store/product/inventory/updated")
     subscribe(bc_store, bc_portal, "store/order/*")
     bc_store.put(
@@ -150,3 +151,23 @@ def test_webhook_fault_switches(bc_sim, bc_store, bc_portal, drop_ratio, duplica
     assert bc_sim.state.wait_deliveries(5)
     assert len(bc_portal.webhooks) == expected
     assert len({w["headers"]["Webhook-Id"] for w in bc_portal.webhooks}) == min(expected, 1)
+
+
+def test_inventory_api_writes_of_tracked_products_fire_product_updated(bc_sim, bc_store, bc_portal):
+    # Issue 15 item 7: real BigCommerce fires store/product/updated for a tracked product's
+    # inventory level, including the app's own Inventory API writes (echoes).
+    tracked = bc_store.post(
+        "/v3/catalog/products", product_body(inventory_tracking="product", inventory_level=3)
+    ).json()["data"]["id"]
+    untracked = bc_store.post(
+        "/v3/catalog/products", product_body(name="Plate", sku="plate-1")
+    ).json()["data"]["id"]
+    subscribe(bc_store, bc_portal, "store/product/updated")
+    items = [
+        {"location_id": 1, "product_id": tracked, "quantity": 8},
+        {"location_id": 1, "product_id": untracked, "quantity": 8},
+    ]
+    bc_store.put("/v3/inventory/adjustments/absolute", {"items": items})
+    bc_store.put("/v3/inventory/adjustments/absolute", {"items": items[:1]})  # same level: none
+    assert bc_sim.state.wait_deliveries(5)
+    assert [p["data"] for p in payloads(bc_portal)] == [{"type": "product", "id": tracked}]

@@ -660,3 +660,56 @@ def test_demo_catalog_covers_every_documented_case(sim: Sim) -> None:
     assert len(sim.get("/locations").json()["data"]) == 2
     image = requests.get(products[0]["images"][0]["url"], timeout=5)
     assert image.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"custom_attributes": {"Weight": "2 lb"}},
+        {"custom_attributes": ["Weight"]},
+        {"custom_attributes": [{"name": "Weight"}]},
+        {"image_count": "three"},
+        {"stock": ["10"]},
+    ],
+)
+def test_a_product_of_the_wrong_shape_answers_400_and_uses_up_no_id(sim: Sim, bad) -> None:
+    control = f"{sim.server.url}/_sim/stores/{STORE}/products"
+    before = requests.post(control, json={"name": "First"}, timeout=5).json()["data"]["id"]
+    refused = requests.post(control, json={"name": "Bad", **bad}, timeout=5)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "bad_request"
+    after = requests.post(control, json={"name": "Next"}, timeout=5).json()["data"]["id"]
+    assert after == before + 1
+    names = [p["name"] for p in sim.get("/products").json()["data"]]
+    assert "Bad" not in names
+
+
+def test_a_refused_edit_changes_nothing(sim: Sim) -> None:
+    product = sim.state.create_product(STORE, name="Mug", price="5")
+    url = f"{sim.server.url}/_sim/stores/{STORE}/products/{product['id']}"
+    answer = requests.patch(url, json={"price": "9", "custom_attributes": {"a": 1}}, timeout=5)
+    assert answer.status_code == 400
+    assert sim.get(f"/products/{product['id']}").json()["data"]["price"] == "5.00"
+
+
+def test_the_back_office_reorders_a_products_images(sim: Sim) -> None:
+    product = sim.state.create_product(STORE, name="Tent", image_count=3)
+    first, second, third = (img["id"] for img in product["images"])
+    sim.clock.now += timedelta(minutes=1)
+    page = f"{sim.server.url}/_sim/stores/{STORE}/products/{product['id']}/back-office"
+    form = {"action": "reorder_images", "image_order": f"{third}, {first}, {second}"}
+    assert requests.post(page, data=form, allow_redirects=False, timeout=5).status_code == 303
+    data = sim.get(f"/products/{product['id']}").json()["data"]
+    assert [img["id"] for img in data["images"]] == [third, first, second]
+    assert [img["position"] for img in data["images"]] == [1, 2, 3]
+    assert data["updated_at"] != product["updated_at"]
+    events = sim.state.store(STORE).events
+    assert events[-1]["type"] == "product.updated"
+
+    # The JSON control does the same; an order that drops or repeats an image is refused.
+    control = f"{sim.server.url}/_sim/stores/{STORE}/products/{product['id']}/images"
+    ok = requests.put(control, json={"order": [first, second, third]}, timeout=5)
+    assert [img["id"] for img in ok.json()["data"]["images"]] == [first, second, third]
+    assert requests.put(control, json={"order": [first, first]}, timeout=5).status_code == 422
+    refused = requests.post(page, data={**form, "image_order": "x"}, timeout=5)
+    assert refused.status_code == 400

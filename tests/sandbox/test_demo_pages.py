@@ -18,7 +18,9 @@ STORE = "demo1"
 @pytest.fixture
 def bc():
     app = bc_create_app(
-        BCSimConfig(time_scale=0.001, client_secret="demo-pages-secret-of-32-bytes-min")
+        BCSimConfig(
+            demo_mode=True, time_scale=0.001, client_secret="demo-pages-secret-of-32-bytes-min"
+        )
     )
     state = app.extensions["bcsim"]
     store = state.create_store(STORE)

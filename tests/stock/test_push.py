@@ -9,6 +9,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import ProductBinding, SyncRun, WebhookEvent
+from tests.conftest import wait_for
 from tests.stock.helpers import (
     BINDO_LOCATION,
     bc_level,
@@ -157,3 +158,92 @@ def test_ten_thousand_changes_cost_at_most_five_requests(stack):
 
 def _unused() -> None:  # keep os imported for FULL_SCENARIOS readers
     os.environ.get("FULL_SCENARIOS")
+
+
+def test_a_burst_of_stock_changes_gives_one_push_plus_at_most_one_follow_up(stack, worker_process):
+    """Changes merge into one queued push (pending set + coalescing flag, no delayed job);
+    changes made while it runs queue exactly one follow-up; every change reaches BigCommerce."""
+    from portal.models import JobRecord
+    from portal.queue import DEFAULT, get_queue
+
+    m = stack.linked_merchant("stkburst")
+    products = [bound_product(stack, m, stock={BINDO_LOCATION: 5}) for _ in range(4)]
+    for p in products[:2]:
+        stock.request_push(m, [p.bindo_product_id])
+    queued = get_queue(DEFAULT).get_job_ids()
+    assert len(queued) == 1  # one push for the burst
+    assert stock.take_pending(m.id) == sorted(p.bindo_product_id for p in products[:2])
+
+    # The push starts (its flag cleared), and more changes arrive while it runs.
+    from portal.queue import clear_flag
+
+    clear_flag(get_queue(DEFAULT).fetch_job(queued[0]))
+    for p in products[2:]:
+        stock.request_push(m, [p.bindo_product_id])
+    assert len(get_queue(DEFAULT).get_job_ids()) == 2  # exactly one follow-up
+
+    def pushed() -> bool:
+        db.session.expire_all()
+        return all(bc_level(stack, "stkburst", p.bc_product_id) == 5 for p in products)
+
+    assert not pushed()
+    worker_process("--no-ticker")
+
+    wait_for(pushed, timeout=60)
+    wait_for(lambda: get_queue(DEFAULT).count == 0, timeout=30)
+    db.session.expire_all()
+    runs = db.session.query(JobRecord).filter(JobRecord.func == stock.PUSH_JOB).all()
+    assert len(runs) == 2 and stock.take_pending(m.id) == []
+
+
+# --- issue 15 item 6: one bad item must not block a store's stock ------------------------------
+
+
+def _delete_in_bigcommerce(stack, store_hash: str, bc_product_id: int) -> None:
+    with stack.bc.lock:
+        store = stack.bc.store(store_hash)
+        del store.products[bc_product_id]
+        for key in [k for k in store.stock if k[0] == bc_product_id]:
+            del store.stock[key]
+
+
+def _binding(binding_id: int) -> ProductBinding:
+    db.session.expire_all()
+    return db.session.get(ProductBinding, binding_id)
+
+
+@pytest.mark.parametrize("run", ["push", "reconcile"])
+def test_a_product_deleted_in_bigcommerce_is_unlinked_and_the_rest_is_pushed(stack, run):
+    m = stack.linked_merchant(f"stk6{run[0]}")
+    good = [bound_product(stack, m, stock={BINDO_LOCATION: 7}) for _ in range(4)]
+    gone = bound_product(stack, m, stock={BINDO_LOCATION: 7})
+    gone_bc_id = gone.bc_product_id
+    _delete_in_bigcommerce(stack, m.store_hash, gone_bc_id)
+    result = stock.push_stock(m, None) if run == "push" else stock.reconcile_stock(m)
+    assert result.refused == 1
+    for binding in good:
+        assert bc_level(stack, m.store_hash, binding.bc_product_id) == 7
+        assert _binding(binding.id).stock_pushed == {"1": 7}
+    unlinked = _binding(gone.id)
+    assert unlinked.bc_product_id is None and unlinked.sync_state == "failed"
+    assert unlinked.error_code == "bc_notfound"
+    assert "no longer exists" in unlinked.error_message  # what Sync errors shows staff
+    # The next push no longer trips over it.
+    stack.bindo.set_stock(m.bindo_store_id, good[0].bindo_product_id, BINDO_LOCATION, 2)
+    assert stock.push_stock(m, None).refused == 0
+    assert bc_level(stack, m.store_hash, good[0].bc_product_id) == 2
+
+
+def test_a_tracking_mismatch_is_recorded_and_keeps_the_link(stack):
+    m = stack.linked_merchant("stk6t")
+    good = bound_product(stack, m, stock={BINDO_LOCATION: 4})
+    odd = bound_product(stack, m, stock={BINDO_LOCATION: 4})
+    with stack.bc.lock:
+        stack.bc.store("stk6t").products[odd.bc_product_id]["inventory_tracking"] = "variant"
+    result = stock.push_stock(m, None)
+    assert result.refused == 1
+    assert bc_level(stack, "stk6t", good.bc_product_id) == 4
+    marked = _binding(odd.id)
+    assert marked.bc_product_id == odd.bc_product_id and marked.sync_state == "failed"
+    assert "tracked by variant" in marked.error_message
+    assert not marked.stock_pushed  # sent again once fixed

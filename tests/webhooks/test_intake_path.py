@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 
 from portal import webhooks
 from portal.crypto import encrypt
 from portal.extensions import db
 from portal.models import Merchant, MerchantState, WebhookEvent
-from portal.queue import HIGH, get_queue, inbox_dispatch_key, put_on_queue
+from portal.queue import HIGH, get_queue, put_event_job
 from tests.conftest import wait_for
 from tests.webhooks.conftest import bc_delivery, bc_payload
 from worker import inbox
@@ -41,8 +39,8 @@ def test_a_delivery_is_answered_without_a_session_cookie_and_with_security_heade
     assert "Set-Cookie" not in response.headers
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
-    [event] = _events()
-    assert get_queue(HIGH).get_job_ids() == [f"evt-{event.id}"]
+    assert len(_events()) == 1
+    assert get_queue(HIGH).get_job_ids() == []  # the clock's relay queues it
 
 
 def test_routing_answers_stay_flasks_own(app, client, merchant):
@@ -122,106 +120,41 @@ def test_a_change_made_in_this_process_is_seen_at_once(app, client, merchant):
     assert len(_events()) == 1
 
 
-def test_deliveries_share_one_dispatch_until_a_job_starts(app, client, merchant, redis_conn):
-    assert _deliver(client, 5) == ["ok"] * 5
-    events = _events()
-    # The first found no dispatch pending and queued its own job; the other four wait for it.
-    assert get_queue(HIGH).get_job_ids() == [f"evt-{events[0].id}"]
-    assert [e.enqueued_at is not None for e in events] == [True] + [False] * 4
-
-    assert inbox.dispatch(signalled=False) == 4  # a job starts: later rows need a new signal
-    assert inbox.dispatch(signalled=False) == 0  # the next job finds no signal
-    body, headers = bc_delivery()
-    assert client.post(URL, data=body, headers=headers).text == "ok"
-    events = _events()
-    assert get_queue(HIGH).get_job_ids() == [f"evt-{e.id}" for e in events]
-    assert all(e.enqueued_at is not None for e in events)
-
-
-def test_the_signalled_job_dispatches_even_after_the_signal_expired(
+def test_the_intake_queues_nothing_and_the_relay_queues_each_new_row_once(
     app, client, merchant, redis_conn
 ):
-    assert _deliver(client, 3) == ["ok"] * 3
+    assert _deliver(client, 5) == ["ok"] * 5
+    assert redis_conn.dbsize() == 0  # the web process does not touch Redis at all
     events = _events()
-    [job] = get_queue(HIGH).get_jobs()
-    assert (job.id, job.args) == (f"evt-{events[0].id}", [events[0].id, True])
-    # Its job waited behind a backlog (or a restarting worker) longer than the key lives.
-    redis_conn.delete(inbox_dispatch_key())
-    assert inbox.dispatch(signalled=False) == 0  # any other job: nothing signalled
-    assert inbox.dispatch(signalled=True) == 2  # the signalled job still covers them
+    assert inbox.relay_inbox() == 5
+    assert get_queue(HIGH).get_job_ids() == [f"evt-{e.id}" for e in events]
+    assert all(e.enqueued_at is not None for e in _events())
+    assert inbox.relay_inbox() == 0
+    assert _deliver(client, 1) == ["ok"]
+    assert inbox.relay_inbox() == 1
 
 
-def test_a_row_claimed_first_by_a_running_dispatch_gets_a_dispatch_job_for_the_signal(
-    app, client, merchant, redis_conn, monkeypatch
+def test_a_duplicate_delivery_and_a_duplicate_job_process_the_event_once(
+    app, client, merchant, worker_process
 ):
-    assert _deliver(client, 1) == ["ok"]
-    redis_conn.delete(inbox_dispatch_key())  # its job started: the signal is taken
-    get_queue(HIGH).empty()
-    # The next row is claimed by that job's dispatch between its commit and its signal, and
-    # the job it queued may start before the signal is set, so no processing job takes it.
-    claimed_first = (
-        update(WebhookEvent)
-        .where(WebhookEvent.id == bindparam("event_id"), WebhookEvent.id < 0)
-        .values(enqueued_at=bindparam("now"))
-        .returning(WebhookEvent.id)
+    """The same delivery twice is one row; the row's job queued twice (two relays, or a relay
+    racing a slow job) runs the row once: the row's state is the dedupe authority."""
+    body, headers = bc_delivery(bc_payload(scope="store/unknown/thing"))
+    assert client.post(URL, data=body, headers=headers).text == "ok"
+    assert client.post(URL, data=body, headers=headers).text == "ok"
+    [event] = _events()
+    assert inbox.relay_inbox() == 1
+    put_event_job(event.id)  # a second copy of its job
+    assert get_queue(HIGH).count == 2
+    worker_process()
+    assert wait_for(
+        lambda: get_queue(HIGH).count == 0 and _events()[0].state == "ignored", timeout=60
     )
-    monkeypatch.setattr(webhooks, "_CLAIM", claimed_first)
-    assert _deliver(client, 1) == ["ok"]
-    second = _events()[1]
-    assert redis_conn.exists(inbox_dispatch_key())
-    assert get_queue(HIGH).get_job_ids() == [f"inbox_dispatch-{second.id}"]
-    # That job takes the signal and queues what is unqueued (here the unclaimed row stands in
-    # for the rows stored while the signal was set).
-    assert inbox.dispatch_received() == 1
-    assert not redis_conn.exists(inbox_dispatch_key())
-
-
-def test_a_second_dispatch_queues_nothing_twice(app, client, merchant):
-    _deliver(client, 3)
-    assert inbox.dispatch_received() == 2  # the first delivery queued its own
-    assert inbox.dispatch_received() == 0
-    assert len([j for j in get_queue(HIGH).get_job_ids() if j.startswith("evt-")]) == 3
-
-
-def test_a_dispatch_that_fails_costs_the_starting_job_nothing(app, client, merchant, monkeypatch):
-    _deliver(client, 2)
-
-    def broken(*_args, **_kwargs):
-        raise RuntimeError("database hiccup")
-
-    monkeypatch.setattr(inbox, "_queue_unqueued", broken)
-    assert inbox.dispatch(signalled=True) == 0  # logged, not raised: the job goes on
-    assert [e.enqueued_at is None for e in _events()] == [False, True]  # the relay's row
-
-
-def test_a_dispatch_that_redis_refuses_hands_its_rows_back(app, client, merchant, monkeypatch):
-    _deliver(client, 2)
-
-    def refused(*_args, **_kwargs):
-        raise RedisConnectionError("down")
-
-    monkeypatch.setattr(inbox, "put_event_job", refused)
-    with pytest.raises(RedisConnectionError):
-        inbox.dispatch_received()
-    # The first delivery's row was queued by the delivery; the second is the relay's again.
-    assert [e.enqueued_at is None for e in _events()] == [False, True]
-    monkeypatch.undo()
-    assert inbox.dispatch_received() == 1
+    [event] = _events()
+    assert event.attempts == 1  # claimed once; the other run found it done
 
 
 def test_a_real_worker_processes_every_row_of_a_burst(app, client, merchant, worker_process):
     assert _deliver(client, 4, bc_payload(scope="store/unknown/thing")) == ["ok"] * 4
-    assert len(get_queue(HIGH).get_job_ids()) == 1  # the first row's job dispatches the rest
-    worker_process()
+    worker_process()  # with the clock, whose relay queues the rows
     assert wait_for(lambda: [e.state for e in _events()] == ["ignored"] * 4, timeout=30)
-
-
-def test_a_dispatch_job_of_the_previous_release_still_runs(app, client, merchant, worker_process):
-    body, headers = bc_delivery(bc_payload(scope="store/unknown/thing"))
-    assert client.post(URL, data=body, headers=headers).text == "ok"
-    get_queue(HIGH).empty()
-    db.session.execute(update(WebhookEvent).values(enqueued_at=None))
-    db.session.commit()
-    put_on_queue("worker.jobs.inbox.dispatch_received", queue=HIGH, job_id="inbox_dispatch-1")
-    worker_process()
-    assert wait_for(lambda: _events()[0].state == "ignored", timeout=30)

@@ -377,7 +377,7 @@ def test_set_absolute_levels_sends_sequential_batches_of_2000(rsps, client):
         responses.PUT, f"{BASE}/v3/inventory/adjustments/absolute", json={"transaction_id": "t"}
     )
     items = [{"product_id": i, "location_id": 1, "quantity": 3} for i in range(4500)]
-    assert client.set_absolute_levels(items, reason="pos sync") == ["t", "t", "t"]
+    assert client.set_absolute_levels(items, reason="pos sync") == {}  # nothing refused
     bodies = [json.loads(c.request.body) for c in rsps.calls]
     assert [len(b["items"]) for b in bodies] == [2000, 2000, 500]
     assert all(b["reason"] == "pos sync" for b in bodies)
@@ -467,3 +467,36 @@ def test_token_never_appears_in_errors_or_logs(rsps, caplog, sleeps):
     assert caplog.records
     for record in caplog.records:
         assert TOKEN not in record.getMessage()
+
+
+ABSOLUTE = f"{BASE}/v3/inventory/adjustments/absolute"
+
+
+def _refuse_product(bad: int, named: bool):
+    """An absolute adjustment refused as a whole while it holds product ``bad``."""
+
+    def callback(request):
+        items = json.loads(request.body)["items"]
+        positions = [n for n, item in enumerate(items) if item["product_id"] == bad]
+        if not positions:
+            return 200, {}, json.dumps({"transaction_id": "t"})
+        errors = {f"items.{positions[0]}": "does not exist"} if named else {}
+        return 422, {}, json.dumps({"status": 422, "title": "failed", "errors": errors})
+
+    return callback
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_a_refused_inventory_batch_is_split_and_the_rest_written(rsps, client, named):
+    rsps.add_callback(responses.PUT, ABSOLUTE, callback=_refuse_product(6, named))
+    items = [{"location_id": 1, "product_id": p, "quantity": 1} for p in range(1, 9)]
+    refused = client.set_absolute_levels(items, "pos")
+    assert list(refused) == [5] and isinstance(refused[5], ValidationFailed)
+    written = [
+        item["product_id"]
+        for call in rsps.calls
+        if call.response.status_code == 200
+        for item in json.loads(call.request.body)["items"]
+    ]
+    assert sorted(written) == [1, 2, 3, 4, 5, 7, 8]
+    assert len(rsps.calls) == (2 if named else 7)  # named: one re-send; else bisection

@@ -49,6 +49,7 @@ PRODUCT_BATCH = 10  # PUT /v3/catalog/products accepts at most 10 items (413 bey
 VARIANT_BATCH = 50  # PUT /v3/catalog/variants accepts at most 50 items (413 beyond)
 SKU_CHUNK = 50  # max ids per `sku:in` is unconfirmed: keep URLs modest
 CATEGORY_BATCH = 50  # trees batch limit is unconfirmed; 50 is the documented trees upsert cap
+CHANNEL_ASSIGNMENT_BATCH = 500  # maximum UNCONFIRMED: keep requests modest
 INVENTORY_BATCH = 2000  # Inventory API maximum items per adjustment request
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
@@ -72,6 +73,8 @@ _STATUS_ERRORS: dict[int, type[ApiError]] = {
     422: ValidationFailed,
 }
 _INDEX_RE = re.compile(r"^(?:[a-z_]*\[)?(\d+)(?:\]|\.|$)", re.IGNORECASE)
+# Inventory errors name items as "items.3" or "items[3]" (position in the request).
+_ITEM_RE = re.compile(r"^items(?:\.|\[)(\d+)")
 _ID_SEGMENT_RE = re.compile(r"/\d+(?=/|$)")
 
 
@@ -169,6 +172,7 @@ class BigCommerceClient:
         max_attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        on_request: Callable[[str, str, int | str, float, float], None] | None = None,
     ) -> None:
         # Validate before the hash is ever interpolated into a URL (path injection, SSRF).
         if not isinstance(store_hash, str) or not STORE_HASH_RE.match(store_hash):
@@ -183,6 +187,9 @@ class BigCommerceClient:
         self._max_attempts = max(1, max_attempts)
         self._sleep = sleep
         self._rng = rng
+        # Told of every attempt: (store, "METHOD /template", status or error name, seconds,
+        # seconds paced); the worker passes portal.metrics' recorder (this module knows none).
+        self._on_request = on_request
 
     def __repr__(self) -> str:  # never show the token
         return f"BigCommerceClient(store_hash={self.store_hash!r})"
@@ -216,8 +223,9 @@ class BigCommerceClient:
         while True:
             if self._breaker is not None:
                 self._breaker.check(self.store_hash)
+            waited = 0.0
             if self._pacer is not None:
-                self._pacer.before_request(self.store_hash)
+                waited = self._pacer.before_request(self.store_hash) or 0.0
             started = time.monotonic()
             try:
                 resp = self._session.request(
@@ -235,6 +243,8 @@ class BigCommerceClient:
                 elapsed = (time.monotonic() - started) * 1000
                 kind = type(exc).__name__
                 logger.debug("%s -> %s after %.0f ms", label, kind, elapsed)
+                if self._on_request is not None:
+                    self._on_request(self.store_hash, label, kind, elapsed / 1000, waited)
                 if self._breaker is not None:
                     self._breaker.record_failure(self.store_hash)
                 not_sent = isinstance(exc, requests.exceptions.ConnectionError) and _sent_nothing(
@@ -265,6 +275,8 @@ class BigCommerceClient:
             elapsed = (time.monotonic() - started) * 1000
             status = resp.status_code
             logger.debug("%s -> %s in %.0f ms", label, status, elapsed)
+            if self._on_request is not None:
+                self._on_request(self.store_hash, label, status, elapsed / 1000, waited)
             if self._pacer is not None:
                 self._pacer.after_response(self.store_hash, status, resp.headers)
 
@@ -480,6 +492,19 @@ class BigCommerceClient:
         if resp.status == 207:
             logger.warning("product created with partial errors: %s", sorted(resp.errors))
         return resp.data
+
+    def assign_channels(self, product_ids: Sequence[int], channel_ids: Sequence[int]) -> None:
+        """``PUT /v3/catalog/products/channel-assignments`` (204): every product on every
+        channel, 500 assignments a request, one after another (BigCommerce asks for no
+        parallel assignment calls with the same products). Idempotent."""
+        pairs = [
+            {"product_id": int(p), "channel_id": int(c)} for p in product_ids for c in channel_ids
+        ]
+        for chunk in _chunks(pairs, CHANNEL_ASSIGNMENT_BATCH):
+            self.request("PUT", "/v3/catalog/products/channel-assignments", json=chunk)
+
+    def list_channels(self) -> list[dict[str, Any]]:
+        return list(self._iter_v3("/v3/channels"))
 
     def update_product(self, product_id: int, payload: Mapping[str, Any]) -> dict[str, Any]:
         resp = self.request("PUT", f"/v3/catalog/products/{int(product_id)}", json=dict(payload))
@@ -747,20 +772,54 @@ class BigCommerceClient:
 
     # ---------------------------------------------------------------- inventory
 
-    def set_absolute_levels(self, items: Sequence[Mapping[str, Any]], reason: str) -> list[str]:
+    def set_absolute_levels(
+        self, items: Sequence[Mapping[str, Any]], reason: str
+    ) -> dict[int, ApiError]:
         """Set on-hand stock (``{product_id|variant_id|sku, location_id, quantity}``).
 
         Batches of 2000, strictly one after another: the Inventory API asks for each 200 before
-        the next write. Absolute levels make retries safe. Returns the transaction ids.
+        the next write. Absolute levels make retries safe. One bad item does not block the
+        others: BigCommerce refuses a whole adjustment (400/404/422) when one item is invalid (a
+        product deleted meanwhile, a tracking mismatch). Such a batch is split, by the item
+        positions the error names (``items.3``) or else in halves, until the refused items are
+        isolated; every other item is written. Returns {input position: error} of the refused
+        items; errors about the whole store (401, 403, retryable) are raised.
         """
-        transactions: list[str] = []
-        for chunk in _chunks(list(items), INVENTORY_BATCH):
-            body = {"reason": reason, "items": [dict(i) for i in chunk]}
-            resp = self.request("PUT", "/v3/inventory/adjustments/absolute", json=body)
-            data = resp.data if isinstance(resp.data, dict) else {}
-            if data.get("transaction_id"):
-                transactions.append(str(data["transaction_id"]))
-        return transactions
+        refused: dict[int, ApiError] = {}
+        for start in range(0, len(items), INVENTORY_BATCH):
+            positions = list(range(start, min(start + INVENTORY_BATCH, len(items))))
+            self._absolute_isolating(items, positions, reason, refused)
+        return refused
+
+    def _absolute_isolating(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        positions: list[int],
+        reason: str,
+        refused: dict[int, ApiError],
+    ) -> None:
+        body = {"reason": reason, "items": [dict(items[pos]) for pos in positions]}
+        try:
+            self.request("PUT", "/v3/inventory/adjustments/absolute", json=body)
+            return
+        except BATCH_ITEM_ERRORS as exc:
+            if len(positions) == 1:
+                refused[positions[0]] = exc
+                return
+            named: dict[int, dict[str, Any]] = {}
+            for key, message in (exc.errors or {}).items():
+                match = _ITEM_RE.match(str(key))
+                if match and int(match.group(1)) < len(positions):
+                    named.setdefault(int(match.group(1)), {})[str(key)] = message
+            if named and len(named) < len(positions):
+                for index, item_errors in named.items():
+                    refused[positions[index]] = self._item_error(exc, item_errors)
+                rest = [pos for index, pos in enumerate(positions) if index not in named]
+                self._absolute_isolating(items, rest, reason, refused)
+                return
+            mid = len(positions) // 2
+            self._absolute_isolating(items, positions[:mid], reason, refused)
+            self._absolute_isolating(items, positions[mid:], reason, refused)
 
     def list_locations(self, **filters: Any) -> list[dict[str, Any]]:
         return list(self._iter_v3("/v3/inventory/locations", filters))
@@ -775,6 +834,14 @@ class BigCommerceClient:
 
     def get_order_shipping_addresses(self, order_id: int) -> list[dict[str, Any]]:
         return list(self._iter_v2(f"/v2/orders/{int(order_id)}/shipping_addresses"))
+
+    def get_order_refunds(self, order_id: int) -> list[dict[str, Any]]:
+        """Refunds of one order, oldest first (v3 ``payment_actions/refunds``)."""
+        resp = self.request("GET", f"/v3/orders/{int(order_id)}/payment_actions/refunds")
+        return list(resp.data or [])  # not paginated (the spec has no page/limit)
+
+    def get_order_coupons(self, order_id: int) -> list[dict[str, Any]]:
+        return list(self._iter_v2(f"/v2/orders/{int(order_id)}/coupons"))
 
     def iter_orders(self, min_date_modified: datetime, **filters: Any) -> Iterator[dict[str, Any]]:
         """Orders modified at or after ``min_date_modified`` (naive datetimes are taken as UTC)."""

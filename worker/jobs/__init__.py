@@ -22,10 +22,10 @@ def diagnostics_fail(message: str) -> None:
 
 @tracked
 def tick() -> int:
-    """Run every due periodic check (relays, sweeps, reconciliations, alerts)."""
+    """Run every due periodic check (sweeps, reconciliations, alerts); the clock queues it."""
     from worker import inbox, periodic
 
-    # Importing the areas registers their @periodic checks (reconciles, sweeps) with the relay's.
+    # Importing the areas registers their @periodic checks (reconciles, sweeps).
     inbox.load_areas()
     import worker.alerts  # noqa: F401 - registers the queue backlog / failing product checks
 

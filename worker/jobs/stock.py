@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rq import get_current_job
+
+from portal import metrics
 from worker.clients.errors import Unauthorized
 from worker.context import load_merchant, mark_needs_reauth
 from worker.runtime import tracked
@@ -32,6 +35,9 @@ def push_stock(merchant_id: int, bindo_product_ids: list[int] | None = None) -> 
         mark_needs_reauth(merchant, exc)
         raise
     stock.done_pending(merchant_id, pending)
+    if result.sent:
+        job = get_current_job()
+        metrics.record_stock_push(result.sent, job.created_at if job else None)
     return stock.result_summary(result)
 
 

@@ -10,12 +10,12 @@ cumulative refunded quantities (a retry replays it). See docs/stock-and-orders.m
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -26,15 +26,16 @@ from portal.extensions import db
 from portal.models import ImportedOrder, Merchant, ProductBinding, WebhookEvent, audit, utcnow
 from portal.queue import HIGH, enqueue, make_job_id
 from shared.mapping import (
+    bindo_refund,
     customer_from_billing,
     external_reference,
     is_cancelled,
     is_refunded,
+    is_waiting,
     map_order,
-    refund_lines,
+    refund_reference,
     should_import,
 )
-from shared.mapping.orders import STATUS_INCOMPLETE
 from worker.clients.bigcommerce import BigCommerceClient
 from worker.clients.bindo import BindoClient
 from worker.clients.errors import Conflict, RetryableError
@@ -76,6 +77,7 @@ class FetchedOrder:
     order: dict[str, Any]
     lines: list[dict[str, Any]]
     addresses: list[dict[str, Any]]
+    coupons: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def status_id(self) -> int:
@@ -155,12 +157,21 @@ def order_lock(merchant: Merchant, bc_order_id: int) -> Iterator[None]:
 # --- reading BigCommerce -------------------------------------------------------------------
 
 
+def _has_coupon(order: Mapping[str, Any]) -> bool:
+    try:
+        return Decimal(str(order.get("coupon_discount") or "0")) != 0
+    except ArithmeticError:
+        return False
+
+
 def fetch_order(client: BigCommerceClient, bc_order_id: int) -> FetchedOrder:
+    """The order, its lines and addresses; its coupons (codes) only when it has a coupon."""
     order = client.get_order(bc_order_id)
     return FetchedOrder(
         order=order,
         lines=client.get_order_products(bc_order_id),
         addresses=client.get_order_shipping_addresses(bc_order_id),
+        coupons=client.get_order_coupons(bc_order_id) if _has_coupon(order) else [],
     )
 
 
@@ -240,6 +251,7 @@ def create_bindo_order(
         product_bindings=by_id,
         customer_id=row.bindo_customer_id,
         sku_bindings=by_sku,
+        coupons=fetched.coupons,
     )
     mapped = variant_orders.with_variants(merchant, mapped, fetched.lines)
     if mapped.unknown_lines:
@@ -262,59 +274,77 @@ def create_bindo_order(
 # --- lifecycle -----------------------------------------------------------------------------
 
 
-def refund_reference(store_hash: str, order_id: int, lines: Sequence[Mapping[str, Any]]) -> str:
-    """Deterministic refund key from BigCommerce's cumulative refunded quantities.
-
-    The same BigCommerce state always gives the same reference, so a run that crashed after
-    Bindo accepted the refund replays it instead of refunding again; a later refund changes
-    the totals and with them the reference.
-    """
-    totals = sorted(
-        (int(line["id"]), int(line.get("quantity_refunded") or 0))
-        for line in lines
-        if int(line.get("quantity_refunded") or 0) > 0
-    )
-    digest = hashlib.sha256(repr(totals).encode()).hexdigest()[:16]
-    return f"{external_reference(store_hash, order_id)}-refund-{digest}"
-
-
 def apply_refunds(
-    merchant: Merchant, row: ImportedOrder, fetched: FetchedOrder, bindo: BindoClient
+    merchant: Merchant,
+    row: ImportedOrder,
+    fetched: FetchedOrder,
+    bindo: BindoClient,
+    bc: BigCommerceClient,
 ) -> bool:
-    """Refund in Bindo what BigCommerce refunded and Bindo has not (with restock)."""
+    """Apply in Bindo each BigCommerce refund it has not got yet (lines restocked).
+
+    Refunds are read through the v3 refunds API, one Bindo refund per BigCommerce refund,
+    keyed by its id: a second partial refund (the status stays 14, so no statusUpdated) is a
+    new refund, and a replayed webhook or a crashed run re-sends a known reference, which Bindo
+    answers without refunding again.
+    """
     bindo_order = bindo.get_order(row.bindo_order_id)
-    missing = refund_lines(fetched.lines, bindo_order)
-    if not missing:
-        return False
-    reference = refund_reference(merchant.store_hash, row.bc_order_id, fetched.lines)
-    refund, replayed = bindo.create_refund(
-        row.bindo_order_id, reference=reference, line_items=missing, restock=True
-    )
-    audit(
-        "order.refunded",
-        merchant=merchant,
-        bc_order_id=row.bc_order_id,
-        reference=reference,
-        lines=missing,
-        replayed=replayed,
-        refund_id=refund.get("id"),
-    )
-    return True
+    done = {r.get("reference") for r in bindo_order.get("refunds") or ()}
+    applied = False
+    for refund in bc.get_order_refunds(row.bc_order_id):
+        reference = refund_reference(merchant.store_hash, row.bc_order_id, int(refund["id"]))
+        if reference in done:
+            continue
+        body = bindo_refund(refund, bindo_order)
+        created, replayed = bindo.create_refund(
+            row.bindo_order_id,
+            reference=reference,
+            line_items=body["line_items"],
+            restock=True,
+            amount=body["amount"],
+        )
+        audit(
+            "order.refunded",
+            merchant=merchant,
+            bc_order_id=row.bc_order_id,
+            bc_refund_id=refund["id"],
+            reference=reference,
+            lines=body["line_items"],
+            amount=body["amount"],
+            replayed=replayed,
+            refund_id=created.get("id"),
+        )
+        applied = True
+        bindo_order = bindo.get_order(row.bindo_order_id)  # the next refund's caps
+    return applied
+
+
+def refunded_amount(order: Mapping[str, Any]) -> Decimal:
+    try:
+        return Decimal(str(order.get("refunded_amount") or "0"))
+    except ArithmeticError:
+        return Decimal(0)
 
 
 def follow_lifecycle(
-    merchant: Merchant, row: ImportedOrder, fetched: FetchedOrder, bindo: BindoClient
+    merchant: Merchant,
+    row: ImportedOrder,
+    fetched: FetchedOrder,
+    bindo: BindoClient,
+    bc: BigCommerceClient,
 ) -> None:
     """Cancel or refund the Bindo order to match BigCommerce's current status."""
     status = fetched.status_id
     refunded_any = any(int(line.get("quantity_refunded") or 0) for line in fetched.lines)
-    if refunded_any or is_refunded(status):
-        apply_refunds(merchant, row, fetched, bindo)
+    if refunded_any or is_refunded(status) or refunded_amount(fetched.order) > 0:
+        apply_refunds(merchant, row, fetched, bindo, bc)
         fully = all(
             int(line.get("quantity_refunded") or 0) >= int(line.get("quantity") or 0)
             for line in fetched.lines
         )
         row.state = REFUNDED if fully or status == 4 else PARTIALLY_REFUNDED
+    # What the sweep compares: a later refund changes it even when the status does not.
+    row.refunded_amount = str(refunded_amount(fetched.order))
     if is_cancelled(status):
         if row.state != CANCELLED:
             bindo.cancel_order(row.bindo_order_id, restock=True)  # a no-op the second time
@@ -337,12 +367,12 @@ def import_order(merchant: Merchant, bc_order_id: int) -> str:
         bindo = bindo_client(merchant)
         if row.bindo_order_id is None and not adopt_existing(merchant, row, fetched, bindo):
             if not should_import(fetched.status_id):
-                row.state = WAITING if fetched.status_id == STATUS_INCOMPLETE else SKIPPED
+                row.state = WAITING if is_waiting(fetched.status_id) else SKIPPED
                 row.error_message = None
                 db.session.commit()
                 return row.state
             create_bindo_order(merchant, row, fetched, bindo)
-        follow_lifecycle(merchant, row, fetched, bindo)
+        follow_lifecycle(merchant, row, fetched, bindo, bc)
         row.error_message = None
         db.session.commit()
         return row.state
@@ -353,7 +383,7 @@ def adopt_existing(
 ) -> bool:
     """A cancelled or declined order we never recorded may still have been created in Bindo
     by a run that crashed before its commit: find it by reference so it is cancelled too."""
-    if fetched.status_id == STATUS_INCOMPLETE or should_import(fetched.status_id):
+    if is_waiting(fetched.status_id) or should_import(fetched.status_id):
         return False
     found = bindo.find_order_by_reference(external_reference(merchant.store_hash, row.bc_order_id))
     if found is None:
@@ -412,7 +442,11 @@ def needs_import(merchant: Merchant, order: Mapping[str, Any]) -> bool:
     )
     if row is None:
         return True
-    return row.state in (FAILED, "pending") or row.bc_status_id != int(order.get("status_id") or 0)
+    if row.state in (FAILED, "pending") or row.bc_status_id != int(order.get("status_id") or 0):
+        return True
+    # A second partial refund leaves the status at 14: compare the refunded amounts too.
+    seen = Decimal(row.refunded_amount) if row.refunded_amount else Decimal(0)
+    return row.bindo_order_id is not None and refunded_amount(order) != seen
 
 
 def reactivate_hooks(merchant: Merchant, bc: BigCommerceClient) -> int:

@@ -11,13 +11,12 @@ See docs/stock-and-orders.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -25,6 +24,7 @@ from portal.models import Merchant, ProductBinding, SyncRun, WebhookEvent, utcno
 from portal.queue import DEFAULT, enqueue, make_job_id
 from shared.mapping import stock_level
 from worker.clients.bigcommerce import BigCommerceClient
+from worker.clients.errors import ApiError, NotFound
 from worker.context import bc_client, bindo_client, redis
 from worker.inbox import handles
 from worker.periodic import enqueue_when_due, periodic
@@ -38,7 +38,6 @@ REASON = "Bindo POS stock"
 INVENTORY_PAGE = 1000  # max page size of GET /v3/inventory/items (CONTRACT 7.2)
 PRODUCT_ID_CHUNK = 200  # ids per `product_id:in` filter: keeps URLs short
 LOCK_TIMEOUT = 600  # seconds; longer than any push of a large catalog
-DEFAULT_DEBOUNCE_SECONDS = 0.5
 
 # (BigCommerce location id, the Bindo locations summed into it)
 Target = tuple[int, tuple[int, ...]]
@@ -55,6 +54,7 @@ class PushResult:
     unchanged: int = 0
     drift: int = 0
     requests: int = 0
+    refused: int = 0
     sent_items: list[dict[str, int]] = field(default_factory=list)
 
 
@@ -174,17 +174,83 @@ def read_bindo_stock(
     return {loc: client.get_stock(loc, product_ids) for loc in locations}
 
 
-def send(client: BigCommerceClient, items: list[dict[str, int]]) -> int:
-    """Send absolute levels (batches of 2,000); returns the number of requests made."""
+def send(
+    client: BigCommerceClient, merchant: Merchant, items: list[dict[str, int]]
+) -> tuple[int, set[int]]:
+    """Send absolute levels (batches of 2,000); returns (requests, bc product ids refused).
+
+    One bad item refuses a whole batch (422), so the client isolates the refused items and
+    writes the rest; each refused product's binding is marked (see ``_refused``) and keeps its
+    old watermark, so it is tried again once fixed.
+    """
     if not items:
-        return 0
-    client.set_absolute_levels(items, REASON)
-    return (len(items) + 1999) // 2000
+        return 0, set()
+    refused = client.set_absolute_levels(items, REASON)
+    by_product: dict[int, ApiError] = {}
+    for pos, exc in refused.items():
+        by_product.setdefault(int(items[pos]["product_id"]), exc)
+    for bc_product_id, exc in by_product.items():
+        _refused(client, merchant, bc_product_id, exc)
+    # Requests of the plain batches; the re-sends of a refused one are not counted.
+    return (len(items) + 1999) // 2000, set(by_product)
 
 
-def _save_watermarks(bindings: Sequence[ProductBinding], marks: Mapping[int, dict[str, int]]):
+def _refused(
+    client: BigCommerceClient, merchant: Merchant, bc_product_id: int, exc: ApiError
+) -> None:
+    """Mark the binding of a product whose level BigCommerce refused, for staff (Sync errors).
+
+    A product deleted in BigCommerce is unlinked (a staff retry creates it again); any other
+    refusal (a tracking mismatch) is recorded with BigCommerce's answer.
+    """
+    from worker.sync.catalog.errors import record_error  # stock builds on catalog bindings
+
+    bindings = db.session.scalars(
+        select(ProductBinding).where(
+            ProductBinding.merchant_id == merchant.id,
+            ProductBinding.bc_product_id == bc_product_id,
+        )
+    ).all()
+    try:
+        client.get_product(bc_product_id, include=None)
+        gone = False
+    except NotFound:
+        gone = True
+    for binding in bindings:
+        if gone:
+            record_error(
+                binding,
+                NotFound(
+                    f"BigCommerce product {bc_product_id} no longer exists",
+                    status=404,
+                    service="bigcommerce",
+                ),
+            )
+            binding.bc_product_id = None
+            binding.stock_pushed = {}
+            binding.image_map = {}
+            binding.last_pushed = binding.last_online = binding.last_payload_hash = None
+        else:
+            record_error(binding, exc)
+        log.warning(
+            "store %s: BigCommerce refused the stock of product %s (%s)%s",
+            merchant.store_hash,
+            bc_product_id,
+            exc.status,
+            "; deleted in BigCommerce, unlinked" if gone else "",
+        )
+    db.session.commit()
+
+
+def _save_watermarks(
+    bindings: Sequence[ProductBinding],
+    marks: Mapping[int, dict[str, int]],
+    refused: Collection[int] = (),
+) -> None:
     now = utcnow()
     for binding in bindings:
+        if binding.bc_product_id in refused or binding.bc_product_id is None:
+            continue  # not written (or unlinked): its levels are sent again next time
         if binding.id in marks:
             # A new dict, so SQLAlchemy sees the JSON column change.
             binding.stock_pushed = dict(marks[binding.id])
@@ -217,14 +283,15 @@ def push_stock(merchant: Merchant, bindo_product_ids: Iterable[int] | None) -> P
             plan,
             merchant.safety_buffer or 0,
         )
-        requests = send(bc_client(merchant), items + variant_items)
-        _save_watermarks(bindings, marks)
-        variant_stock.save_watermarks(variants, variant_marks)
+        requests, refused = send(bc_client(merchant), merchant, items)
+        _save_watermarks(bindings, marks, refused)
+        requests += variant_stock.send(bc_client(merchant), variants, variant_items, variant_marks)
     result = PushResult(
         checked=len(bindings) + len(variants),
         sent=len(items) + len(variant_items),
         unchanged=_unchanged(bindings, variants, items, variant_items),
         requests=requests,
+        refused=len(refused),
         sent_items=items + variant_items,
     )
     log.info("store %s: stock pushed %s", merchant.store_hash, result_summary(result))
@@ -249,6 +316,7 @@ def result_summary(result: PushResult) -> dict[str, int]:
         "unchanged": result.unchanged,
         "drift": result.drift,
         "requests": result.requests,
+        "refused": result.refused,
     }
 
 
@@ -333,15 +401,16 @@ def _reconcile(merchant: Merchant) -> PushResult:
             merchant.safety_buffer or 0,
             current=variant_stock.bigcommerce_levels(client, variants, [loc for loc, _ in plan]),
         )
-        requests = send(client, items + variant_items)
-        _save_watermarks(bindings, marks)
-        variant_stock.save_watermarks(variants, variant_marks)
+        requests, refused = send(client, merchant, items)
+        _save_watermarks(bindings, marks, refused)
+        requests += variant_stock.send(client, variants, variant_items, variant_marks)
     return PushResult(
         checked=len(bindings) + len(variants),
         sent=len(items) + len(variant_items),
         drift=len(items) + len(variant_items),
         unchanged=_unchanged(bindings, variants, items, variant_items),
         requests=requests,
+        refused=len(refused),
         sent_items=items + variant_items,
     )
 
@@ -355,17 +424,16 @@ def pending_key(merchant_id: int) -> str:
 
 
 def request_push(merchant: Merchant, bindo_product_ids: Iterable[int]) -> None:
-    """Note the products and enqueue one debounced push per merchant.
+    """Note the products and queue the merchant's push unless one is queued already.
 
-    The job id is deterministic and the job waits a moment (scheduled), so a burst of
-    inventory events (an in-store sale of ten items) becomes a single push: later events
-    find the job still pending and only add their ids to the set.
+    The ids go into the merchant's pending set; ``enqueue`` coalesces by job id (a flag the run
+    clears as it starts), so a burst of inventory events (an in-store sale of ten items)
+    becomes one push, and changes made while a push runs become exactly one follow-up push.
     """
     ids = [int(i) for i in bindo_product_ids]
     if not ids:
         return
     redis().sadd(pending_key(merchant.id), *ids)
-    delay = float(current_app.config.get("STOCK_DEBOUNCE_SECONDS", DEFAULT_DEBOUNCE_SECONDS))
     enqueue(
         PUSH_JOB,
         merchant.id,
@@ -373,7 +441,6 @@ def request_push(merchant: Merchant, bindo_product_ids: Iterable[int]) -> None:
         queue=DEFAULT,
         job_id=make_job_id("stock", merchant.store_hash),
         merchant_id=merchant.id,
-        delay=delay or None,
     )
 
 

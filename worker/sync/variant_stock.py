@@ -129,3 +129,20 @@ def bigcommerce_levels(
                 for loc in item.get("locations") or ()
             }
     return levels
+
+
+def send(
+    client: BigCommerceClient,
+    rows: Sequence[VariantBinding],
+    items: list[dict[str, int]],
+    marks: Mapping[int, dict[str, int]],
+) -> int:
+    """Send the variants' absolute levels (2,000 per request); save the watermarks of the
+    variants BigCommerce took (a refused one is sent again next time). Returns requests."""
+    if not items:
+        save_watermarks(rows, marks)
+        return 0
+    refused = client.set_absolute_levels(items, "Bindo POS stock")
+    bad = {int(items[pos]["variant_id"]) for pos in refused}
+    save_watermarks([r for r in rows if r.bc_variant_id not in bad], marks)
+    return (len(items) + 1999) // 2000

@@ -65,6 +65,7 @@ from worker.sync.images import (
 
 log = logging.getLogger(__name__)
 
+CHANNEL_ERROR = "bc_channel_assignment"  # the binding's error_code when assigning failed
 CHUNK = 50  # products per batch in full syncs and drift checks (1 SKU lookup per 50)
 
 
@@ -331,14 +332,20 @@ class CatalogSync:
         try:
             creates = [p for p in writes if p.step == "create"]
             self._find_existing(creates)
+            created: list[Outcome] = []
             for plan in creates:
                 if plan.step == "failed":  # a link refused (already linked, variant clash)
                     message = ProductError.of(plan.bindo_id, plan.error).message
                     report.outcomes.append(Outcome(plan.bindo_id, "failed", message))
             for plan in creates:
                 if plan.step == "create":
-                    report.outcomes.append(self._create(plan))
+                    created.append(self._create(plan))
+            report.outcomes.extend(created)
             updates = [p for p in writes if p.step in ("update", "hide")]
+            self._assign_channels(
+                [o for o in created if o.action == "created"]
+                + [o for p in updates if (o := self._unassigned(p)) is not None]
+            )
             self._send_updates(updates, report, final=not self.batch_across_calls)
             with_variants = [p for p in fresh if p.step in ("update", "variants")]
             report.outcomes.extend(
@@ -355,6 +362,40 @@ class CatalogSync:
                 if plan.bindo_id not in done:
                     report.outcomes.append(self._fail(plan, exc))
             db.session.commit()
+
+    def _assign_channels(self, outcomes: list[Outcome]) -> None:
+        """One channel-assignments request for the products this batch created (a product on
+        no channel is not sellable on a multi-storefront store); nothing when none was.
+
+        A refusal is recorded on the products' bindings (Sync errors; the next push of such a
+        product assigns it again); a retryable error is raised like any write's.
+        """
+        bc_ids = sorted({int(o.bc_id) for o in outcomes if o.bc_id is not None})
+        if not bc_ids:
+            return
+        channels = [int(c) for c in (self.merchant.bc_channel_ids or [1])]
+        try:
+            self.bc.assign_channels(bc_ids, channels)
+        except (RetryableError, Unauthorized):
+            raise
+        except ApiError as exc:
+            for binding in db.session.scalars(
+                select(ProductBinding).where(
+                    ProductBinding.merchant_id == self.merchant.id,
+                    ProductBinding.bc_product_id.in_(bc_ids),
+                )
+            ):
+                record_error(binding, exc)
+                binding.error_code = CHANNEL_ERROR
+            db.session.commit()
+
+    @staticmethod
+    def _unassigned(plan: Plan) -> Outcome | None:
+        """A product whose channel assignment failed earlier: assign it with this push."""
+        binding = plan.binding
+        if binding is None or binding.error_code != CHANNEL_ERROR or plan.bc_id is None:
+            return None
+        return Outcome(plan.bindo_id, "assign", bc_id=plan.bc_id)
 
     def _send_updates(self, updates: list[Plan], report: SyncReport, *, final: bool) -> None:
         """Batch PUTs of 10; unless ``final``, fewer than 10 left over wait for the next call."""
@@ -403,8 +444,10 @@ class CatalogSync:
             binding.name = plan.mapped.name[:255]
             binding.sku = plan.mapped.sku
             binding.upc = plan.mapped.upc
-        elif binding.name is None:
-            binding.name = str(plan.record.get("name") or "")[:255]
+        else:
+            # Mapping failed: keep Bindo's own name and SKU so staff can search for them.
+            binding.name = binding.name or str(plan.record.get("name") or "")[:255]
+            binding.sku = binding.sku or (str(plan.record.get("sku") or "")[:255] or None)
         return binding
 
     def _fail(self, plan: Plan, exc: Exception | None) -> Outcome:

@@ -102,14 +102,24 @@ def record_error(binding: ProductBinding, exc: Exception) -> ProductError:
     """Write the error columns; the caller commits."""
     err = ProductError.of(binding.bindo_product_id, exc)
     now = utcnow()
+    value = err.value[:ERROR_VALUE_CHARS] if err.value else None
+    # The same final error again (a settings save, a resume or a retry with nothing changed in
+    # Bindo) is not a new attempt: only a try that could have ended otherwise counts.
+    repeated = (
+        binding.sync_state == SyncState.FAILED.value
+        and not err.retryable
+        and (binding.error_code, binding.error_field, binding.error_value)
+        == (err.code[:64], err.field, value)
+    )
     binding.sync_state = SyncState.FAILED.value
     binding.error_code = err.code[:64]
     binding.error_field = err.field
-    binding.error_value = err.value[:ERROR_VALUE_CHARS] if err.value else None
+    binding.error_value = value
     binding.error_message = err.message
     binding.error_detail = err.detail
     binding.error_retryable = err.retryable
-    binding.attempts = (binding.attempts or 0) + 1
+    if not repeated:
+        binding.attempts = (binding.attempts or 0) + 1
     binding.first_error_at = binding.first_error_at or now
     binding.last_error_at = now
     return err
