@@ -38,6 +38,7 @@ from portal.models import (
     ProductBinding,
     SyncRun,
     SyncState,
+    VariantBinding,
     audit,
     merchant_by_hash,
     utcnow,
@@ -253,6 +254,21 @@ def _sync_counts(merchant: Merchant) -> dict[str, int]:
     )
 
 
+def _variant_count(merchant: Merchant) -> int:
+    """Live variants in BigCommerce (products with sizes, colours...): shown next to the
+    product counts; removed (unpurchasable) ones are not counted."""
+    return int(
+        db.session.scalar(
+            select(func.count(VariantBinding.id)).where(
+                VariantBinding.merchant_id == merchant.id,
+                VariantBinding.bc_variant_id.is_not(None),
+                VariantBinding.removed.is_(False),
+            )
+        )
+        or 0
+    )
+
+
 def _last_finished_run(merchant: Merchant) -> SyncRun | None:
     """The newest finished catalog run (dry runs change nothing, so they are not a sync)."""
     return db.session.scalar(
@@ -320,6 +336,7 @@ def _status(merchant: Merchant) -> dict[str, Any]:
         "failing": counts.get(SyncState.FAILED.value, 0),
         "pending": counts.get(SyncState.PENDING.value, 0),
         "total": sum(counts.values()),
+        "variants": _variant_count(merchant),
         "last_finished": _last_finished_run(merchant),
         "running": _running_run(merchant),
         "last_product_synced_at": last_synced_at,

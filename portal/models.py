@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -335,6 +336,38 @@ class ProductBinding(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<ProductBinding {self.merchant_id}:{self.bindo_product_id}->{self.bc_product_id}>"
+
+
+class VariantBinding(TimestampMixin, db.Model):
+    """Links one Bindo variant to one BigCommerce variant (docs/catalog-sync.md, Variants).
+
+    The product itself is bound by its ProductBinding (errors, visibility, images live there);
+    this row holds what is per variant: the ids, how staff recognise it (``label``: option
+    values and SKU), the hash of what was last written, and the stock watermark.
+    """
+
+    __tablename__ = "variant_bindings"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "bindo_variant_id"),
+        UniqueConstraint("merchant_id", "bc_variant_id"),
+        Index("ix_variant_bindings_merchant_product", "merchant_id", "bindo_product_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"))
+    bindo_product_id: Mapped[int] = mapped_column(BigInteger)
+    bindo_variant_id: Mapped[int] = mapped_column(BigInteger)
+    bc_product_id: Mapped[int | None] = mapped_column(BigInteger)
+    bc_variant_id: Mapped[int | None] = mapped_column(BigInteger)
+    sku: Mapped[str | None] = mapped_column(String(255))
+    label: Mapped[str | None] = mapped_column(String(512))
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_hash: Mapped[str | None] = mapped_column(String(64))
+    stock_pushed: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<VariantBinding {self.merchant_id}:{self.bindo_variant_id}->{self.bc_variant_id}>"
 
 
 class CategoryCache(db.Model):

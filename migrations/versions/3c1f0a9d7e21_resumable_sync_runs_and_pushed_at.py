@@ -1,7 +1,7 @@
 """resumable sync runs (cursor, steps) and product_bindings.pushed_at
 
 Revision ID: 3c1f0a9d7e21
-Revises: c41d7e2a9b10
+Revises: 095ec5ae00f2
 Create Date: 2026-11-29 07:45:00
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 import portal.models
 
 revision = "3c1f0a9d7e21"
-down_revision = "c41d7e2a9b10"
+down_revision = "095ec5ae00f2"
 branch_labels = None
 depends_on = None
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from . import catalog, hooks, inventory, orders, storeinfo
+from . import catalog, hooks, inventory, orders, storeinfo, variants
 from .errors import ApiError, batch_too_large
 from .state import BCSimState, Store
 from .traffic import FaultRule
@@ -184,9 +184,16 @@ def _api_error(error: ApiError) -> Response:
 
 
 def _with_images(product: dict[str, Any]) -> dict[str, Any]:
-    if "images" not in request.args.get("include", "").split(","):
-        return product
-    return {**product, "images": catalog.list_images(store(), product["id"])}
+    """The product plus what ``include`` asks for (images, variants, options)."""
+    include = request.args.get("include", "").split(",")
+    extra: dict[str, Any] = {}
+    if "images" in include:
+        extra["images"] = catalog.list_images(store(), product["id"])
+    if "variants" in include:
+        extra["variants"] = variants.product_variants(store(), product["id"])
+    if "options" in include:
+        extra["options"] = variants.product_options(store(), product["id"])
+    return {**product, **extra} if extra else product
 
 
 @bp.get("/v3/catalog/products")
@@ -210,7 +217,10 @@ def create_product() -> Response:
         raise ApiError(422, "Image could not be downloaded", {"images": image_errors})
     with sim().lock:
         product = catalog.create_product(sim(), store(), payload)
-        return v3(_with_images(product))
+        data = _with_images(product)
+        if payload.get("variants"):  # the created variants come back, as in the spec example
+            data = {**data, "variants": variants.product_variants(store(), product["id"])}
+        return v3(data)
 
 
 @bp.put("/v3/catalog/products/channel-assignments")
@@ -281,6 +291,105 @@ def delete_product(id: int) -> Response:
     with sim().lock:
         catalog.delete_product(sim(), store(), id)
     return Response(status=204)
+
+
+# -- catalog: variants and options -----------------------------------------------------------
+
+
+@bp.get("/v3/catalog/products/<int:id>/variants")
+def list_product_variants(id: int) -> Response:
+    with sim().lock:
+        catalog.get_product(store(), id)
+        chunk, meta = paginate(variants.product_variants(store(), id))
+        return v3(chunk, meta)
+
+
+@bp.post("/v3/catalog/products/<int:id>/variants")
+def create_product_variant(id: int) -> Response:
+    payload = body()
+    with sim().lock:
+        return v3(variants.create_one(sim(), store(), id, payload))
+
+
+def _variant_of(product_id: int, variant_id: int) -> dict[str, Any]:
+    catalog.get_product(store(), product_id)
+    variant = store().variants.get(variant_id)
+    if variant is None or variant["product_id"] != product_id:
+        raise ApiError(404, f"Variant with id {variant_id} not found")
+    return variant
+
+
+@bp.get("/v3/catalog/products/<int:id>/variants/<int:variant_id>")
+def get_product_variant(id: int, variant_id: int) -> Response:
+    with sim().lock:
+        return v3(_variant_of(id, variant_id))
+
+
+@bp.put("/v3/catalog/products/<int:id>/variants/<int:variant_id>")
+def update_product_variant(id: int, variant_id: int) -> Response:
+    payload = body()
+    if not isinstance(payload, dict):
+        raise ApiError(422, "JSON data is missing or invalid", {"body": "must be an object"})
+    errors = variants.validate_fields(payload)
+    if errors:
+        raise ApiError(422, "JSON data is missing or invalid", errors)
+    with sim().lock:
+        variant = _variant_of(id, variant_id)
+        sku = payload.get("sku")
+        if sku and variants.sku_taken(store(), sku, variant_id):
+            raise ApiError(409, f"Sku '{sku}' is not unique", {"sku": "duplicate"})
+        variants.update_one(sim(), store(), variant, payload)
+        return v3(variant)
+
+
+@bp.get("/v3/catalog/products/<int:id>/options")
+def list_product_options(id: int) -> Response:
+    with sim().lock:
+        catalog.get_product(store(), id)
+        chunk, meta = paginate(variants.product_options(store(), id))
+        return v3(chunk, meta)
+
+
+@bp.post("/v3/catalog/products/<int:id>/options")
+def create_product_option(id: int) -> Response:
+    payload = body()
+    with sim().lock:
+        catalog.get_product(store(), id)
+        return v3(variants.create_option(sim(), store(), id, payload))
+
+
+@bp.get("/v3/catalog/products/<int:id>/options/<int:option_id>/values")
+def list_option_values(id: int, option_id: int) -> Response:
+    with sim().lock:
+        catalog.get_product(store(), id)
+        for option in variants.product_options(store(), id):
+            if option["id"] == option_id:
+                chunk, meta = paginate(option["option_values"])
+                return v3(chunk, meta)
+        raise ApiError(404, f"Option {option_id} not found")
+
+
+@bp.post("/v3/catalog/products/<int:id>/options/<int:option_id>/values")
+def create_option_value(id: int, option_id: int) -> Response:
+    payload = body()
+    with sim().lock:
+        catalog.get_product(store(), id)
+        return v3(variants.add_option_value(sim(), store(), id, option_id, payload))
+
+
+@bp.get("/v3/catalog/variants")
+def list_all_variants() -> Response:
+    with sim().lock:
+        found = [v for v in store().variants.values() if variants.matches(v, request.args)]
+        chunk, meta = paginate(sorted(found, key=lambda v: v["id"]))
+        return v3(chunk, meta)
+
+
+@bp.put("/v3/catalog/variants")
+def batch_update_variants() -> Response:
+    payload = body()
+    with sim().lock:
+        return v3(variants.batch_update(sim(), store(), payload))
 
 
 # -- catalog: images -------------------------------------------------------------------------

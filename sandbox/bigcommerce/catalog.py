@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import variants
 from .errors import ApiError
 from .images import ImageDownloadError, download
 from .state import DEFAULT_LOCATION_ID, BCSimState, Store, iso_now
@@ -139,6 +140,8 @@ def validate_product(body: Any, creating: bool) -> dict[str, str]:
             if message:
                 errors[name] = message
     errors.update(_validate_custom_url(body.get("custom_url")))
+    if creating:
+        errors.update(variants.validate_inline(body))
     if "images" in body:
         if not creating:
             pass  # image semantics inside product PUT are UNCONFIRMED: ignored here
@@ -216,6 +219,9 @@ def _conflicts(store: Store, body: dict[str, Any], own_id: int | None) -> dict[s
         sku = body.get("sku")
         if sku and other["sku"].lower() == sku.lower():
             errors["sku"] = f"Sku '{sku}' is not unique"
+    sku = body.get("sku")
+    if sku and any(v["sku"].lower() == sku.lower() for v in store.variants.values()):
+        errors["sku"] = f"Sku '{sku}' is not unique"
     missing = [c for c in body.get("categories", []) if c not in store.categories]
     if missing:
         errors["categories"] = f"Category ids {missing} do not exist"
@@ -281,7 +287,7 @@ def create_product(
     state: BCSimState, store: Store, body: dict[str, Any], images_ok: bool = True
 ) -> dict[str, Any]:
     """POST /catalog/products after validation and image download (lock held)."""
-    conflicts = _conflicts(store, body, None)
+    conflicts = _conflicts(store, body, None) | variants.inline_conflicts(store, body)
     if conflicts:
         raise _conflict_error(conflicts)
     product = new_product(state, body)
@@ -291,6 +297,7 @@ def create_product(
     store.products[product["id"]] = product
     store.stock[(product["id"], DEFAULT_LOCATION_ID)] = product["inventory_level"]
     store.channel_assignments[product["id"]] = set() if state.config.multi_storefront else {1}
+    variants.create_inline(state, store, product, body)
     for image in body.get("images", []):
         add_image(state, store, product["id"], image)
     state.emit(store, "store/product/created", {"type": "product", "id": product["id"]})
@@ -323,6 +330,9 @@ def _save_update(
     if not changed:
         return product
     product["date_modified"] = iso_now()
+    if changed & {"price", "sale_price", "weight"}:
+        for variant in variants.product_variants(store, product["id"]):
+            variants.refresh(product, variant)
     data = {"type": "product", "id": product["id"]}
     if changed & WATCHED_FIELDS:
         state.emit(store, "store/product/updated", data)
@@ -384,6 +394,7 @@ def delete_product(state: BCSimState, store: Store, product_id: int) -> None:
     store.images.pop(product_id, None)
     for key in [k for k in store.stock if k[0] == product_id]:
         del store.stock[key]
+    variants.delete_product(store, product_id)
     state.emit(store, "store/product/deleted", {"type": "product", "id": product_id})
 
 

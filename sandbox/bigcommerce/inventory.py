@@ -6,6 +6,7 @@ import threading
 import uuid
 from typing import Any
 
+from . import variants
 from .catalog import MAX_INT
 from .errors import ApiError
 from .state import DEFAULT_LOCATION_ID, BCSimState, Store, iso_now
@@ -13,8 +14,15 @@ from .state import DEFAULT_LOCATION_ID, BCSimState, Store, iso_now
 MAX_ITEMS = 2000
 
 
-def _resolve(store: Store, item: Any) -> tuple[int | None, str | None]:
-    """Map one adjustment item to a product id, or explain why it cannot be applied."""
+Target = tuple[str, int]  # ("product", product_id) or ("variant", variant_id)
+
+
+def _resolve(store: Store, item: Any) -> tuple[Target | None, str | None]:
+    """Map one adjustment item to what it sets, or explain why it cannot be applied.
+
+    Products without variants (and products with variants tracked by product) take
+    ``product_id``; variants of variant-tracked products take ``variant_id`` or ``sku``.
+    """
     if not isinstance(item, dict):
         return None, "must be an object"
     quantity = item.get("quantity")
@@ -28,11 +36,14 @@ def _resolve(store: Store, item: Any) -> tuple[int | None, str | None]:
             return None, f"Product {item['product_id']} does not exist"
         if product["inventory_tracking"] == "variant":  # the mirror of the documented case
             return None, (
-                f"Item with product_id {item['product_id']} is tracked by variant, "
+                f"Item with product_id {product['id']} is tracked by variant, "
                 "please update stock by variant id or sku"
             )
-        return item["product_id"], None
+        return ("product", product["id"]), None
     if "variant_id" in item:
+        variant = store.variants.get(item["variant_id"])
+        if variant is not None:
+            return _variant_target(store, variant, f"variant_id {variant['id']}")
         for product in store.products.values():
             if product["base_variant_id"] == item["variant_id"]:
                 return None, (
@@ -41,11 +52,21 @@ def _resolve(store: Store, item: Any) -> tuple[int | None, str | None]:
                 )
         return None, f"Variant {item['variant_id']} does not exist"
     if "sku" in item:
+        wanted = str(item["sku"]).lower()
         for product in store.products.values():
-            if product["sku"] and product["sku"].lower() == str(item["sku"]).lower():
-                return product["id"], None
+            if product["sku"] and product["sku"].lower() == wanted:
+                return ("product", product["id"]), None
+        for variant in store.variants.values():
+            if variant["sku"].lower() == wanted:
+                return _variant_target(store, variant, f"sku {variant['sku']}")
         return None, f"SKU {item['sku']} does not exist"
     return None, "one of product_id, variant_id or sku is required"
+
+
+def _variant_target(store: Store, variant: dict[str, Any], label: str):
+    if store.products[variant["product_id"]]["inventory_tracking"] != "variant":
+        return None, f"Item with {label} is tracked by product, please update stock by product id"
+    return ("variant", variant["id"]), None
 
 
 def absolute_adjustment(state: BCSimState, store: Store, body: Any) -> str:
@@ -55,14 +76,14 @@ def absolute_adjustment(state: BCSimState, store: Store, body: Any) -> str:
         raise ApiError(422, "JSON data is missing or invalid", {"items": "error.path.missing"})
     if len(items) > MAX_ITEMS:
         raise ApiError(422, f"The maximum number of items is {MAX_ITEMS}", {"items": "too many"})
-    resolved: list[tuple[int, int, int]] = []
+    resolved: list[tuple[Target, int, int]] = []
     errors: dict[str, str] = {}
     for index, item in enumerate(items):
-        product_id, problem = _resolve(store, item)
-        if problem:
-            errors[f"items.{index}"] = problem
+        target, problem = _resolve(store, item)
+        if problem or target is None:
+            errors[f"items.{index}"] = problem or "unresolved"
         else:
-            resolved.append((product_id, item["location_id"], item["quantity"]))
+            resolved.append((target, item["location_id"], item["quantity"]))
     if errors:
         raise ApiError(422, "Inventory adjustment failed", errors)
     delay = state.config.inventory_apply_delay
@@ -75,14 +96,20 @@ def absolute_adjustment(state: BCSimState, store: Store, body: Any) -> str:
     return str(uuid.uuid4())
 
 
-def _apply_later(state: BCSimState, store: Store, resolved: list[tuple[int, int, int]]) -> None:
+def _apply_later(state: BCSimState, store: Store, resolved: list[tuple[Target, int, int]]) -> None:
     with state.lock:
         apply_levels(state, store, resolved)
 
 
-def apply_levels(state: BCSimState, store: Store, resolved: list[tuple[int, int, int]]) -> None:
+def apply_levels(state: BCSimState, store: Store, resolved: list[tuple[Target, int, int]]) -> None:
     """Write levels; the default location also drives the product's inventory_level."""
-    for product_id, location_id, quantity in resolved:
+    for (kind, target_id), location_id, quantity in resolved:
+        if kind == "variant":
+            variant = store.variants.get(target_id)
+            if variant is not None:  # else deleted while a delayed write waited
+                variants.set_level(state, store, variant, location_id, quantity)
+            continue
+        product_id = target_id
         product = store.products.get(product_id)
         if product is None:  # deleted while a delayed write waited
             continue
@@ -115,29 +142,37 @@ def inventory_items(store: Store, args: dict[str, str]) -> list[dict[str, Any]]:
     product_ids = csv_ints("product_id:in")
     location_ids = csv_ints("location_id:in")
     skus = {s.lower() for s in args["sku:in"].split(",")} if "sku:in" in args else None
+    variant_ids = csv_ints("variant_id:in")
     items = []
     for product in sorted(store.products.values(), key=lambda p: p["id"]):
         if product_ids is not None and product["id"] not in product_ids:
             continue
-        if skus is not None and product["sku"].lower() not in skus:
-            continue
-        locations = [
-            _location_level(store, product, location)
-            for location in store.locations.values()
-            if location_ids is None or location["id"] in location_ids
+        own = variants.product_variants(store, product["id"])
+        # One item per variant for products with variants, else one for the product.
+        entries = [(v["sku"], v["id"], v, store.variant_stock) for v in own] or [
+            (product["sku"], product["base_variant_id"], product, store.stock)
         ]
-        identity = {
-            "sku": product["sku"],
-            "variant_id": product["base_variant_id"],
-            "product_id": product["id"],
-            "sku_id": product["base_variant_id"],
-        }
-        items.append({"identity": identity, "locations": locations})
+        for sku, variant_id, holder, levels in entries:
+            if skus is not None and sku.lower() not in skus:
+                continue
+            if variant_ids is not None and variant_id not in variant_ids:
+                continue
+            locations = [
+                _location_level(levels.get((holder["id"], location["id"]), 0), holder, location)
+                for location in store.locations.values()
+                if location_ids is None or location["id"] in location_ids
+            ]
+            identity = {
+                "sku": sku,
+                "variant_id": variant_id,
+                "product_id": product["id"],
+                "sku_id": variant_id,
+            }
+            items.append({"identity": identity, "locations": locations})
     return items
 
 
-def _location_level(store: Store, product: dict[str, Any], location: dict[str, Any]):
-    onhand = store.stock.get((product["id"], location["id"]), 0)
+def _location_level(onhand: int, product: dict[str, Any], location: dict[str, Any]):
     return {
         "location_id": location["id"],
         "location_code": location["code"],

@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
+from . import variants
 from .errors import ApiError
 from .state import DEFAULT_LOCATION_ID, BCSimState, Store
 
@@ -62,26 +63,49 @@ def _line_problem(store: Store, line: Any) -> str | None:
     if "product_id" in line:
         if line["product_id"] not in store.products:
             return f"product {line['product_id']} does not exist"
-        return None
+        return _variant_problem(store, line)
     for name in ("name", "price_inc_tax", "price_ex_tax"):
         if name not in line:
             return f"custom product needs {name}"
     return None
 
 
+def _variant_problem(store: Store, line: dict[str, Any]) -> str | None:
+    """A product with options needs the variant bought (``variant_id``), and only then."""
+    own = variants.product_variants(store, line["product_id"])
+    variant_id = line.get("variant_id")
+    if not own:
+        return None if variant_id is None else f"product {line['product_id']} has no variants"
+    if variant_id is None:
+        return f"product {line['product_id']} has options: variant_id is required"
+    if all(v["id"] != variant_id for v in own):
+        return f"variant {variant_id} is not a variant of product {line['product_id']}"
+    variant = store.variants[variant_id]
+    if variant["purchasing_disabled"]:
+        return f"variant {variant_id} cannot be purchased"
+    return None
+
+
 def _check_stock(store: Store, lines: list[dict[str, Any]]) -> None:
-    wanted: dict[int, int] = {}
+    wanted: dict[tuple[str, int], int] = {}
     for line in lines:
         pid = line.get("product_id")
-        if pid is not None and store.products[pid]["inventory_tracking"] == "product":
-            wanted[pid] = wanted.get(pid, 0) + line["quantity"]
-    for pid, quantity in wanted.items():
-        level = store.products[pid]["inventory_level"]
+        if pid is None:
+            continue
+        tracking = store.products[pid]["inventory_tracking"]
+        if tracking == "product":
+            wanted[("product", pid)] = wanted.get(("product", pid), 0) + line["quantity"]
+        elif tracking == "variant" and line.get("variant_id") is not None:
+            key = ("variant", line["variant_id"])
+            wanted[key] = wanted.get(key, 0) + line["quantity"]
+    for (kind, item_id), quantity in wanted.items():
+        holder = store.products[item_id] if kind == "product" else store.variants[item_id]
+        level = holder["inventory_level"]
         if quantity > level:
             raise ApiError(
                 422,
                 f"The quantity specified ({quantity}) is greater than the number of items "
-                f"in stock ({level}) for product {pid}",
+                f"in stock ({level}) for {kind} {item_id}",
             )
 
 
@@ -221,7 +245,43 @@ def _build_line(
     }  # fmt: skip
     if product is not None:
         line["variant_id"] = product["base_variant_id"]
+        variant = store.variants.get(raw.get("variant_id", -1))
+        if variant is not None:
+            _on_variant(state, line, variant, raw)
     return line
+
+
+def _on_variant(
+    state: BCSimState, line: dict[str, Any], variant: dict[str, Any], raw: dict[str, Any]
+) -> None:
+    """A line for one variant: its id, SKU, UPC, price and the chosen option values."""
+    price = Decimal(str(raw.get("price_inc_tax", variant["calculated_price"])))
+    total = price * line["quantity"]
+    line.update(
+        variant_id=variant["id"], sku=variant["sku"], upc=variant["upc"],
+        weight=variant["calculated_weight"], base_price=money(price), price_ex_tax=money(price),
+        price_inc_tax=money(price), base_total=money(total), total_ex_tax=money(total),
+        total_inc_tax=money(total), discounted_total_inc_tax=money(total),
+    )  # fmt: skip
+    line["product_options"] = [
+        {
+            "id": state.next_id(),
+            "option_id": value["option_id"],
+            "order_product_id": line["id"],
+            "product_option_id": value["option_id"],
+            "display_name": value["option_display_name"],
+            "display_name_customer": value["option_display_name"],
+            "display_name_merchant": value["option_display_name"],
+            "display_value": value["label"],
+            "display_value_customer": value["label"],
+            "display_value_merchant": value["label"],
+            "value": str(value["id"]),
+            "type": "Multiple choice",
+            "name": value["option_display_name"],
+            "display_style": "Rectangle",
+        }
+        for value in variant["option_values"]
+    ]
 
 
 def _address(raw: dict[str, Any]) -> dict[str, Any]:
@@ -318,7 +378,14 @@ def _order_record(
 def _move_stock(state: BCSimState, store: Store, line: dict[str, Any], delta: int) -> None:
     """Order-driven stock move on tracked catalog products; fires inventory/order/updated."""
     product = store.products.get(line["product_id"])
-    if product is None or product["inventory_tracking"] != "product" or delta == 0:
+    if product is None or delta == 0:
+        return
+    variant = store.variants.get(line.get("variant_id") or -1)
+    if product["inventory_tracking"] == "variant" and variant is not None:
+        level = max(0, variant["inventory_level"] + delta)
+        variants.set_level(state, store, variant, DEFAULT_LOCATION_ID, level, method="relative")
+        return
+    if product["inventory_tracking"] != "product":
         return
     product["inventory_level"] = max(0, product["inventory_level"] + delta)
     store.stock[(product["id"], DEFAULT_LOCATION_ID)] = product["inventory_level"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
-from . import catalog, orders
+from . import catalog, orders, variants
 from .errors import ApiError
 from .state import BCSimState, Store
 
@@ -32,7 +32,8 @@ def _product_rows(store: Store) -> list[dict[str, Any]]:
         names = [
             store.categories[c]["name"] for c in product["categories"] if c in store.categories
         ]
-        rows.append({"product": product, "thumb": thumb, "categories": names})
+        own = variants.product_variants(store, product["id"])
+        rows.append({"product": product, "thumb": thumb, "categories": names, "variants": own})
     return rows
 
 
@@ -76,6 +77,8 @@ def shop(store_hash: str) -> Response:
             }
         ],
     }
+    if request.form.get("variant_id"):  # a size/colour of a product with variants
+        body["products"][0]["variant_id"] = int(request.form["variant_id"])
     with state.lock:
         store = state.store(store_hash)
         try:

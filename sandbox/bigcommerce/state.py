@@ -58,6 +58,11 @@ class Store:
     categories: dict[int, dict[str, Any]] = field(default_factory=dict)
     locations: dict[int, dict[str, Any]] = field(default_factory=dict)
     stock: dict[tuple[int, int], int] = field(default_factory=dict)
+    # Variants (sandbox/bigcommerce/variants.py): options per product, variants by id and
+    # their on-hand per (variant_id, location_id).
+    options: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    variants: dict[int, dict[str, Any]] = field(default_factory=dict)
+    variant_stock: dict[tuple[int, int], int] = field(default_factory=dict)
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     order_lines: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     order_addresses: dict[int, list[dict[str, Any]]] = field(default_factory=dict)

@@ -73,8 +73,18 @@ def create_product(store_id: str) -> tuple[Response, int]:
     if not isinstance(image_urls, list) or not all(isinstance(u, str) for u in image_urls):
         raise SimError(400, "bad_request", "image_urls must be a list of URLs")
     stock = {int(k): v for k, v in stock.items()}
+    variants = [
+        {**v, "stock": {int(k): q for k, q in (v.get("stock") or {}).items()}}
+        for v in data.pop("variants", None) or []
+    ]
     product = sim().create_product(
-        store_id, image_count=image_count, image_urls=image_urls, stock=stock, **data
+        store_id,
+        image_count=image_count,
+        image_urls=image_urls,
+        stock=stock,
+        variants=variants,
+        options=data.pop("options", None),
+        **data,
     )
     return jsonify({"data": product}), 201
 
@@ -104,11 +114,39 @@ def in_store_only(store_id: str, product_id: int) -> Response:
     return jsonify({"data": sim().set_in_store_only(store_id, product_id, value)})
 
 
+@bp.put("/stores/<store_id>/products/<int:product_id>/options")
+def set_options(store_id: str, product_id: int) -> Response:
+    return jsonify({"data": sim().set_options(store_id, product_id, body().get("options", []))})
+
+
+@bp.post("/stores/<store_id>/products/<int:product_id>/variants")
+def add_variant(store_id: str, product_id: int) -> tuple[Response, int]:
+    data = body()
+    stock = {int(k): v for k, v in (data.pop("stock", None) or {}).items()}
+    return jsonify({"data": sim().add_variant(store_id, product_id, stock=stock, **data)}), 201
+
+
+@bp.patch("/stores/<store_id>/products/<int:product_id>/variants/<int:variant_id>")
+def update_variant(store_id: str, product_id: int, variant_id: int) -> Response:
+    product = sim().update_variant(store_id, product_id, variant_id, **body())
+    return jsonify({"data": product})
+
+
+@bp.delete("/stores/<store_id>/products/<int:product_id>/variants/<int:variant_id>")
+def delete_variant(store_id: str, product_id: int, variant_id: int) -> Response:
+    return jsonify({"data": sim().delete_variant(store_id, product_id, variant_id)})
+
+
 @bp.put("/stores/<store_id>/stock")
 def set_stock(store_id: str) -> Response:
     data = body()
-    qty = sim().set_stock(store_id, data["product_id"], data["location_id"], data["quantity"])
+    variant_id = data.get("variant_id")
+    qty = sim().set_stock(
+        store_id, data["product_id"], data["location_id"], data["quantity"], variant_id
+    )
     row = {"product_id": data["product_id"], "location_id": data["location_id"], "quantity": qty}
+    if variant_id is not None:
+        row["variant_id"] = variant_id
     return jsonify({"data": row})
 
 

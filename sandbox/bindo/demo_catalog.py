@@ -1,6 +1,7 @@
 # ruff: noqa: E501  (the catalog table reads best one product per line)
 """A realistic demo catalog for the Bindo simulator: every weight unit, category paths,
-UPC and custom products, In Store Only items, zero/negative stock, two locations.
+UPC and custom products, In Store Only items, zero/negative stock, two locations, and two
+products with variants (sizes and colours, some with their own price and weight).
 """
 
 from __future__ import annotations
@@ -70,6 +71,59 @@ CATALOG: tuple[Row, ...] = (
 # fmt: on
 
 
+# Products with variants (sizes and colours): (name, price, sku prefix, category, weight,
+# options, per-variant overrides by SKU suffix).
+VARIANT_PRODUCTS: tuple[tuple[str, str, str, str, str, dict[str, list[str]], dict], ...] = (
+    (
+        "Trail Tee",
+        "29.00",
+        "APP-TEE",
+        "Apparel > Shirts",
+        "180 g",
+        {"Size": ["S", "M", "L"], "Colour": ["Red", "Blue"]},
+        {
+            "L-Red": {
+                "price": "32.00",
+                "custom_attributes": [{"name": "Weight", "value": "220 g"}],
+            },
+            "L-Blue": {
+                "price": "32.00",
+                "custom_attributes": [{"name": "Weight", "value": "220 g"}],
+            },
+        },
+    ),
+    (
+        "Fleece Jacket",
+        "99.00",
+        "APP-FJ",
+        "Apparel > Jackets",
+        "600 g",
+        {"Size": ["S", "M", "L", "XL"]},
+        {"XL": {"price": "109.00"}},
+    ),
+)
+
+
+def _variant_rows(
+    sku: str, options: dict[str, list[str]], overrides: dict, first: int, second: int
+) -> list[dict[str, Any]]:
+    combos: list[list[tuple[str, str]]] = [[]]
+    for option, values in options.items():
+        combos = [combo + [(option, value)] for combo in combos for value in values]
+    rows = []
+    for n, combo in enumerate(combos):
+        suffix = "-".join(value for _, value in combo)
+        rows.append(
+            {
+                "option_values": [{"option": o, "value": v} for o, v in combo],
+                "sku": f"{sku}-{suffix}",
+                "stock": {first: str((n * 3) % 7), second: str(n % 3)},
+                **overrides.get(suffix, {}),
+            }
+        )
+    return rows
+
+
 def _attributes(row: Row) -> list[dict[str, str]]:
     weight, category_attr = row[5], row[6]
     attrs = [{"name": "Brand", "value": "Northwind Outfitters"}]
@@ -109,6 +163,22 @@ def build_demo_catalog(
                 category=category,
                 custom_attributes=_attributes(row),
                 in_store_only=in_store_only,
+            )
+        )
+    for name, price, sku, category, weight, options, overrides in VARIANT_PRODUCTS:
+        products.append(
+            sim_state.create_product(
+                store_id,
+                image_count=2,
+                image_base_url=image_base_url,
+                name=name,
+                description=f"<p>{name}: in every size, by Northwind Outfitters.</p>",
+                price=price,
+                sku=sku,
+                category=category,
+                custom_attributes=[{"name": "Weight", "value": weight}],
+                options=[{"name": o, "values": v} for o, v in options.items()],
+                variants=_variant_rows(sku, options, overrides, first, second),
             )
         )
     return products

@@ -45,6 +45,7 @@ def store_page(store_id: str) -> str:
         products = [state.render_product(p, base) for _, p in sorted(store.products.items())]
         locations = list(store.locations.values())
         stock = {(pid, loc): qty for (pid, loc), qty in store.stock.items()}
+        variant_stock = dict(store.variant_stock)
         orders = state.orders(store_id)
         customers = state.customers(store_id)
         hooks = state.list_webhooks(store_id)
@@ -54,6 +55,7 @@ def store_page(store_id: str) -> str:
         products=products,
         locations=locations,
         stock=stock,
+        variant_stock=variant_stock,
         orders=orders,
         customers=customers,
         hooks=hooks,

@@ -30,6 +30,7 @@ PRODUCT_FIELDS = (
     "custom_attributes",
     "in_store_only",
 )
+VARIANT_FIELDS = ("option_values", "sku", "upc", "price", "custom_attributes")
 DEFAULT_LOCATIONS = ({"id": 10, "name": "Main Street"},)
 
 
@@ -121,6 +122,8 @@ class Store:
     locations: dict[int, dict[str, Any]] = field(default_factory=dict)
     products: dict[int, dict[str, Any]] = field(default_factory=dict)
     stock: dict[tuple[int, int], Decimal] = field(default_factory=dict)
+    # Products with variants count stock per variant: (variant_id, location_id) -> quantity.
+    variant_stock: dict[tuple[int, int], Decimal] = field(default_factory=dict)
     customers: dict[int, dict[str, Any]] = field(default_factory=dict)
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     orders_by_ref: dict[str, int] = field(default_factory=dict)
@@ -142,6 +145,7 @@ class SimState:
             name: itertools.count(start)
             for name, start in (
                 ("product", 101),
+                ("variant", 5001),
                 ("image", 9001),
                 ("customer", 1),
                 ("order", 1),
@@ -225,6 +229,10 @@ class SimState:
             }
             for img in sorted(product["images"], key=lambda i: i["position"])
         ]
+        if not product.get("variants"):
+            # Products without variants look exactly as they did before variants existed.
+            out.pop("options", None)
+            out.pop("variants", None)
         return out
 
     def create_product(
@@ -235,6 +243,8 @@ class SimState:
         image_urls: Iterable[str] = (),
         image_base_url: str | None = None,
         stock: Mapping[int, Any] | None = None,
+        options: Iterable[Mapping[str, Any]] | None = None,
+        variants: Iterable[Mapping[str, Any]] | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
         """Add a product (fires product.created, then inventory.updated per stocked location).
@@ -242,7 +252,8 @@ class SimState:
         ``image_count`` images are generated and served by the simulator; ``image_urls``
         adds images hosted elsewhere. ``image_base_url`` pins the generated images' URLs
         (otherwise they follow the host each request came in on). ``stock`` maps location
-        id to quantity.
+        id to quantity. ``options`` (``{"name", "values"}``) and ``variants`` (variant fields
+        plus their own ``stock``) make a product with variants; its stock is per variant.
         """
         with self.lock:
             store = self.store(store_id)
@@ -268,6 +279,16 @@ class SimState:
             product["id"] = self._next("product")
             if fields.get("upc") and "kind" not in fields:
                 product["kind"] = "upc"
+            variant_rows = list(variants or [])
+            if variant_rows and stock:
+                raise invalid("a product with variants keeps its stock on the variants")
+            product["options"] = self._clean_options(options or [])
+            product["variants"] = []
+            variant_stock = []
+            for row in variant_rows:
+                row = dict(row)
+                variant_stock.append(row.pop("stock", None) or {})
+                product["variants"].append(self._new_variant(product, row))
             urls: list[str | None] = [None] * image_count + list(image_urls)
             for pos, url in enumerate(urls, start=1):
                 image_id = self._next("image")
@@ -278,7 +299,190 @@ class SimState:
             self._emit(store, "product.created", {"product_id": product["id"]})
             for location_id, qty in (stock or {}).items():
                 self._set_stock(store, product["id"], int(location_id), to_decimal(qty))
+            for variant, levels in zip(product["variants"], variant_stock, strict=True):
+                for location_id, qty in levels.items():
+                    loc = self._location(store, location_id)
+                    self._set_variant_stock(store, product, variant["id"], loc, to_decimal(qty))
             return self.render_product(product)
+
+    # -- variants ---------------------------------------------------------------------
+
+    @staticmethod
+    def _clean_options(options: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        cleaned: list[dict[str, Any]] = []
+        for option in options:
+            if not isinstance(option, Mapping) or not str(option.get("name") or "").strip():
+                raise invalid("each option needs a name")
+            values = [str(v) for v in option.get("values") or []]
+            if not values:
+                raise invalid(f"option {option['name']!r} needs values")
+            cleaned.append({"name": str(option["name"]).strip(), "values": values})
+        names = [o["name"].casefold() for o in cleaned]
+        if len(set(names)) != len(names):
+            raise invalid("option names must be unique")
+        return cleaned
+
+    def _check_option_values(self, product: dict[str, Any], values: Any) -> list[dict]:
+        """``[{"option", "value"}]``: one value of every option, each one of its values."""
+        options = {o["name"]: o for o in product["options"]}
+        if not options:
+            raise invalid("add options to the product before variants")
+        if not isinstance(values, list):
+            raise invalid("option_values must be a list")
+        chosen: dict[str, str] = {}
+        for item in values:
+            if not isinstance(item, Mapping) or item.get("option") not in options:
+                raise invalid(f"unknown option in {item!r}")
+            value = str(item.get("value"))
+            if value not in options[item["option"]]["values"]:
+                raise invalid(f"{value!r} is not a value of option {item['option']!r}")
+            chosen[item["option"]] = value
+        if set(chosen) != set(options):
+            raise invalid(f"a variant needs one value of each option {sorted(options)}")
+        for other in product["variants"]:
+            if other["deleted"]:
+                continue
+            if {v["option"]: v["value"] for v in other["option_values"]} == chosen:
+                raise SimError(409, "conflict", f"variant {other['id']} has these options")
+        # Listed in the product's option order.
+        return [{"option": o["name"], "value": chosen[o["name"]]} for o in product["options"]]
+
+    def _apply_variant_fields(
+        self, product: dict[str, Any], variant: dict[str, Any], fields: Mapping[str, Any]
+    ) -> None:
+        for key, value in fields.items():
+            if key not in VARIANT_FIELDS:
+                raise invalid(f"unknown variant field: {key}")
+            if key == "option_values":
+                value = self._check_option_values(product, value)
+            elif key == "price":
+                value = None if value is None else money(value)  # None: the product's price
+            elif key == "custom_attributes":
+                value = [{"name": str(a["name"]), "value": str(a["value"])} for a in value or []]
+            variant[key] = value
+
+    def _new_variant(self, product: dict[str, Any], fields: Mapping[str, Any]) -> dict:
+        if "option_values" not in fields:
+            raise invalid("a variant needs option_values")
+        variant: dict[str, Any] = {
+            "id": self._next("variant"),
+            "option_values": [],
+            "sku": None,
+            "upc": None,
+            "price": None,
+            "custom_attributes": [],
+            "deleted": False,
+            "updated_at": iso(self.now()),
+        }
+        self._apply_variant_fields(product, variant, fields)
+        return variant
+
+    def _variant(self, product: dict[str, Any], variant_id: Any) -> dict[str, Any]:
+        for variant in product.get("variants") or []:
+            if str(variant["id"]) == str(variant_id):
+                return variant
+        raise not_found(f"variant {variant_id} of product {product['id']}")
+
+    def _touch(self, store: Store, product: dict[str, Any]) -> dict[str, Any]:
+        product["updated_at"] = iso(self.now())
+        self._emit(store, "product.updated", {"product_id": product["id"]})
+        return self.render_product(product)
+
+    def set_options(
+        self, store_id: str, product_id: int, options: Iterable[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """Replace the option list (values may only be added while variants use them)."""
+        with self.lock:
+            store = self.store(store_id)
+            product = self._product(store, product_id)
+            cleaned = self._clean_options(options)
+            by_name = {o["name"]: set(o["values"]) for o in cleaned}
+            for variant in product.get("variants") or []:
+                for item in variant["option_values"]:
+                    if not variant["deleted"] and item["value"] not in by_name.get(
+                        item["option"], ()
+                    ):
+                        raise invalid(f"variant {variant['id']} uses {item['value']!r}")
+            product["options"] = cleaned
+            return self._touch(store, product)
+
+    def add_variant(
+        self,
+        store_id: str,
+        product_id: int,
+        stock: Mapping[Any, Any] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A new variant on a product with options (fires product.updated)."""
+        with self.lock:
+            store = self.store(store_id)
+            product = self._product(store, product_id)
+            if not product.get("variants") and any(
+                q for (pid, _), q in store.stock.items() if pid == product["id"]
+            ):
+                raise invalid("this product counts stock itself: it cannot get variants")
+            product.setdefault("variants", [])
+            variant = self._new_variant(product, fields)
+            product["variants"].append(variant)
+            rendered = self._touch(store, product)
+            for location_id, qty in (stock or {}).items():
+                loc = self._location(store, location_id)
+                self._set_variant_stock(store, product, variant["id"], loc, to_decimal(qty))
+            return rendered
+
+    def update_variant(
+        self, store_id: str, product_id: int, variant_id: int, **fields: Any
+    ) -> dict[str, Any]:
+        """Edit a variant (fires product.updated)."""
+        with self.lock:
+            store = self.store(store_id)
+            product = self._product(store, product_id)
+            variant = self._variant(product, variant_id)
+            if "option_values" in fields:
+                variant["deleted"] = True  # so it does not clash with itself
+                try:
+                    self._apply_variant_fields(product, variant, fields)
+                finally:
+                    variant["deleted"] = False
+            else:
+                self._apply_variant_fields(product, variant, fields)
+            variant["updated_at"] = iso(self.now())
+            return self._touch(store, product)
+
+    def delete_variant(self, store_id: str, product_id: int, variant_id: int) -> dict:
+        """Soft-delete a variant (kept with deleted=true, like products; product.updated)."""
+        with self.lock:
+            store = self.store(store_id)
+            product = self._product(store, product_id)
+            variant = self._variant(product, variant_id)
+            variant["deleted"] = True
+            variant["updated_at"] = iso(self.now())
+            return self._touch(store, product)
+
+    def _set_variant_stock(
+        self, store: Store, product: dict[str, Any], variant_id: int, location_id: int, qty
+    ) -> None:
+        store.variant_stock[(variant_id, location_id)] = qty
+        data = {
+            "product_id": product["id"],
+            "variant_id": variant_id,
+            "location_id": location_id,
+            "quantity": qty_str(qty),
+        }
+        self._emit(store, "inventory.updated", data)
+
+    def _adjust_line_stock(
+        self, store: Store, product_id: int, variant_id: int | None, location_id: int, delta
+    ) -> None:
+        """Move stock of a product, or of one of its variants when ``variant_id`` is set."""
+        if variant_id is None:
+            self._adjust_stock(store, product_id, location_id, delta)
+            return
+        current = store.variant_stock.get((variant_id, location_id), Decimal(0))
+        product = store.products[product_id]
+        self._set_variant_stock(
+            store, product, variant_id, location_id, current + to_decimal(delta)
+        )
 
     def _apply_fields(self, product: dict[str, Any], fields: Mapping[str, Any]) -> None:
         """Validate every field first, so a refused request changes nothing."""
@@ -399,18 +603,50 @@ class SimState:
         current = store.stock.get((product_id, location_id), Decimal(0))
         self._set_stock(store, product_id, location_id, current + to_decimal(delta))
 
-    def set_stock(self, store_id: str, product_id: int, location_id: int, qty: Any) -> str:
-        """Count stock in the back office (fires inventory.updated); returns the new qty."""
+    def set_stock(
+        self,
+        store_id: str,
+        product_id: int,
+        location_id: int,
+        qty: Any,
+        variant_id: int | None = None,
+    ) -> str:
+        """Count stock in the back office (fires inventory.updated); returns the new qty.
+
+        A product with variants counts per variant: ``variant_id`` is then required.
+        """
         with self.lock:
             store = self.store(store_id)
             product = self._product(store, product_id)
             loc = self._location(store, location_id)
-            self._set_stock(store, product["id"], loc, to_decimal(qty))
-            return qty_str(store.stock[(product["id"], loc)])
+            variant_id = self._line_variant(product, variant_id)
+            if variant_id is None:
+                self._set_stock(store, product["id"], loc, to_decimal(qty))
+                return qty_str(store.stock[(product["id"], loc)])
+            self._set_variant_stock(store, product, variant_id, loc, to_decimal(qty))
+            return qty_str(store.variant_stock[(variant_id, loc)])
 
-    def get_stock(self, store_id: str, product_id: int, location_id: int) -> Decimal:
+    def _line_variant(self, product: dict[str, Any], variant_id: Any) -> int | None:
+        """The variant a stock change or order line is for (422 when it does not fit)."""
+        if product.get("variants"):
+            if variant_id is None:
+                raise invalid(f"product {product['id']} has variants: send variant_id")
+            try:
+                return self._variant(product, variant_id)["id"]
+            except SimError:
+                raise invalid(f"variant {variant_id} is not a variant of {product['id']}") from None
+        if variant_id is not None:
+            raise invalid(f"product {product['id']} has no variants")
+        return None
+
+    def get_stock(
+        self, store_id: str, product_id: int, location_id: int, variant_id: int | None = None
+    ) -> Decimal:
         with self.lock:
-            return self.store(store_id).stock.get((int(product_id), int(location_id)), Decimal(0))
+            store = self.store(store_id)
+            if variant_id is not None:
+                return store.variant_stock.get((int(variant_id), int(location_id)), Decimal(0))
+            return store.stock.get((int(product_id), int(location_id)), Decimal(0))
 
     def stock_rows(
         self, store_id: str, location_id: Any = None, product_ids: Iterable[int] | None = None
@@ -431,39 +667,54 @@ class SimState:
                 products = [pid for pid, p in sorted(store.products.items()) if not p["deleted"]]
             else:
                 products = sorted(set(product_ids) & set(store.products))
-            return [
-                {
-                    "product_id": pid,
-                    "location_id": loc,
-                    "quantity": qty_str(store.stock.get((pid, loc), Decimal(0))),
-                }
-                for pid in products
-                for loc in locations
-            ]
+            rows: list[dict[str, Any]] = []
+            for pid in products:
+                live = [v for v in store.products[pid].get("variants") or [] if not v["deleted"]]
+                for loc in locations:
+                    if not store.products[pid].get("variants"):
+                        qty = store.stock.get((pid, loc), Decimal(0))
+                        rows.append(
+                            {"product_id": pid, "location_id": loc, "quantity": qty_str(qty)}
+                        )
+                        continue
+                    for variant in live:  # one row per live variant, no product row
+                        qty = store.variant_stock.get((variant["id"], loc), Decimal(0))
+                        rows.append(
+                            {
+                                "product_id": pid,
+                                "variant_id": variant["id"],
+                                "location_id": loc,
+                                "quantity": qty_str(qty),
+                            }
+                        )
+            return rows
 
     def sell_in_store(
         self, store_id: str, location_id: int, lines: Iterable[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
-        """A till sale: lower stock per ``{"product_id", "quantity"}`` line (may go negative)."""
+        """A till sale: lower stock per ``{"product_id", "variant_id"?, "quantity"}`` line
+        (may go negative)."""
         with self.lock:
             store = self.store(store_id)
             loc = self._location(store, location_id)
             lines = list(lines)
+            variants = []
             for line in lines:  # validate everything before changing anything
-                self._product(store, line["product_id"])
+                product = self._product(store, line["product_id"])
+                variants.append(self._line_variant(product, line.get("variant_id")))
                 to_decimal(line["quantity"])
-            for line in lines:
-                self._adjust_stock(
-                    store, int(line["product_id"]), loc, -to_decimal(line["quantity"])
-                )
-            return [
-                {
-                    "product_id": int(line["product_id"]),
-                    "location_id": loc,
-                    "quantity": qty_str(store.stock[(int(line["product_id"]), loc)]),
-                }
-                for line in lines
-            ]
+            rows = []
+            for line, variant_id in zip(lines, variants, strict=True):
+                pid = int(line["product_id"])
+                self._adjust_line_stock(store, pid, variant_id, loc, -to_decimal(line["quantity"]))
+                row: dict[str, Any] = {"product_id": pid, "location_id": loc}
+                if variant_id is None:
+                    row["quantity"] = qty_str(store.stock[(pid, loc)])
+                else:
+                    row["variant_id"] = variant_id
+                    row["quantity"] = qty_str(store.variant_stock[(variant_id, loc)])
+                rows.append(row)
+            return rows
 
     # -- customers --------------------------------------------------------------------
 
@@ -528,8 +779,12 @@ class SimState:
             store.orders_by_ref[ref] = order["id"]
             for line in order["line_items"]:
                 if line["product_id"] is not None:
-                    self._adjust_stock(
-                        store, line["product_id"], order["location_id"], -line["quantity"]
+                    self._adjust_line_stock(
+                        store,
+                        line["product_id"],
+                        line.get("variant_id"),
+                        order["location_id"],
+                        -line["quantity"],
                     )
             return public(order), False
 
@@ -585,12 +840,20 @@ class SimState:
         if not isinstance(raw, Mapping):
             raise invalid("each line item must be an object")
         product_id = raw.get("product_id")
+        variant_id = None
         if product_id is not None:
-            product_id = self._product(store, product_id)["id"]  # 404 would mislead: 422
+            try:
+                product = self._product(store, product_id)
+            except SimError:
+                raise invalid(f"product {product_id} does not exist") from None
+            product_id = product["id"]
+            variant_id = self._line_variant(product, raw.get("variant_id"))
+        elif raw.get("variant_id") is not None:
+            raise invalid("variant_id needs a product_id")
         quantity = raw.get("quantity")
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
             raise invalid("line item quantity must be a positive integer")
-        return {
+        line = {
             "id": self._next("line"),
             "product_id": product_id,
             "name": raw.get("name") or "",
@@ -600,6 +863,9 @@ class SimState:
             "refunded_quantity": 0,
             "external_line_id": raw.get("external_line_id"),
         }
+        if variant_id is not None:  # lines of products without variants look as before
+            line["variant_id"] = variant_id
+        return line
 
     def _order(self, store: Store, order_id: int) -> dict[str, Any]:
         try:
@@ -635,7 +901,13 @@ class SimState:
                 for line in order["line_items"]:
                     back = line["quantity"] - line["refunded_quantity"]
                     if line["product_id"] is not None and back > 0:
-                        self._adjust_stock(store, line["product_id"], order["location_id"], back)
+                        self._adjust_line_stock(
+                            store,
+                            line["product_id"],
+                            line.get("variant_id"),
+                            order["location_id"],
+                            back,
+                        )
             return public(order)
 
     def create_refund(
@@ -699,7 +971,9 @@ class SimState:
             line["refunded_quantity"] += qty
             # A cancel with restock already put these units back; don't count them twice.
             if restock and line["product_id"] is not None and not order["_cancel_restocked"]:
-                self._adjust_stock(store, line["product_id"], order["location_id"], qty)
+                self._adjust_line_stock(
+                    store, line["product_id"], line.get("variant_id"), order["location_id"], qty
+                )
         fully = all(li["refunded_quantity"] >= li["quantity"] for li in order["line_items"])
         order["payment_status"] = "refunded" if fully else "partially_refunded"
 

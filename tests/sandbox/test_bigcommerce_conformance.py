@@ -258,6 +258,103 @@ def test_webhook_endpoints_conform(bc_store, seeded):
         check(HOOKS, response, bc_store.store_hash)
 
 
+VARIANTS = "product-variants_catalog.v3.yml"
+
+
+def _nulls_dropped(response: requests.Response) -> requests.Response:
+    """Spec defect: the variants file marks most nullable numbers with OAS2's `x-nullable`,
+    which an OpenAPI 3 validator ignores, so the nulls its own text documents ("null: the
+    product's price is used") fail. Null values are dropped (they are optional properties);
+    everything else is validated as sent."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    response._content = json.dumps(strip(response.json())).encode()
+    return response
+
+
+def _base_variant_zeroed(response: requests.Response) -> requests.Response:
+    payload = response.json()
+    assert payload["data"]["base_variant_id"] is None
+    payload["data"]["base_variant_id"] = 0
+    response._content = json.dumps(payload).encode()
+    return response
+
+
+OPTIONS = "product-variant-options_catalog.v3.yml"
+
+
+def test_variant_endpoints_conform(bc_store):
+    from tests.sandbox.test_bigcommerce_variants import tee_body
+
+    created = bc_store.post("/v3/catalog/products", tee_body(), headers=_json_headers())
+    # Spec defect: the create body's variant items reuse the full variant schema, which
+    # requires the read-only `id` and `product_id`, although the same spec tells clients to
+    # create variants inline on a product POST; only the response is checked.
+    # Spec defect two: `base_variant_id` is a non-nullable integer in the schema, while the
+    # products reference (CONTRACT §3.2) says it is null for products with options; the
+    # simulator answers null, and only that one value is patched before validating.
+    check(PRODUCTS, _base_variant_zeroed(created), bc_store.store_hash, request_ok=False)
+    pid = created.json()["data"]["id"]
+    full = bc_store.get(f"/v3/catalog/products/{pid}", params={"include": "variants,options"})
+    assert full.json()["data"]["base_variant_id"] is None
+    check(PRODUCTS, _base_variant_zeroed(full), bc_store.store_hash)
+    first = full.json()["data"]["variants"][0]["id"]
+    option = full.json()["data"]["options"][0]["id"]
+    calls = [
+        (VARIANTS, bc_store.get("/v3/catalog/variants", params={"sku": "TEE-S-Red"})),
+        (VARIANTS, bc_store.get(f"/v3/catalog/products/{pid}/variants")),
+        (VARIANTS, bc_store.get(f"/v3/catalog/products/{pid}/variants/{first}")),
+        (
+            VARIANTS,
+            bc_store.put(
+                f"/v3/catalog/products/{pid}/variants/{first}",
+                {"price": 18.5},
+                headers=_json_headers(),
+            ),
+        ),
+        (
+            VARIANTS,
+            bc_store.put(
+                "/v3/catalog/variants",
+                [{"id": first, "purchasing_disabled": True}],
+                headers=_json_headers(),
+            ),
+        ),
+        (OPTIONS, bc_store.get(f"/v3/catalog/products/{pid}/options")),
+        (
+            OPTIONS,
+            bc_store.post(
+                f"/v3/catalog/products/{pid}/options/{option}/values",
+                {"label": "XL", "sort_order": 9},
+                headers=_json_headers(),
+            ),
+        ),
+        (
+            INVENTORY,
+            bc_store.put(
+                "/v3/inventory/adjustments/absolute",
+                {"items": [{"location_id": 1, "variant_id": first, "quantity": 4}]},
+                headers=_json_headers(),
+            ),
+        ),
+        (INVENTORY, bc_store.get("/v3/inventory/items", params={"product_id:in": str(pid)})),
+    ]
+    for spec_name, response in calls:
+        assert response.status_code == 200, response.text
+        if spec_name == VARIANTS:
+            _nulls_dropped(response)
+        check(spec_name, response, bc_store.store_hash)
+    too_many = bc_store.put("/v3/catalog/variants", [{"id": first}] * 51, headers=_json_headers())
+    assert too_many.status_code == 413
+    check(VARIANTS, too_many, bc_store.store_hash, request_ok=False)
+
+
 def test_checkout_order_with_shipping_tax_and_coupon_conforms(bc_sim, bc_store, seeded):
     """Issue 15 item 4: the checkout's order, its coupons and its totals."""
     bc_store.put(

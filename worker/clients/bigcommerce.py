@@ -46,6 +46,7 @@ STORE_HASH_RE = re.compile(r"^[a-z0-9]+$")
 
 PAGE_LIMIT = 250  # max `limit` on v3 lists and (by analogy) v2 lists, CONTRACT §3.4, §8.1
 PRODUCT_BATCH = 10  # PUT /v3/catalog/products accepts at most 10 items (413 beyond)
+VARIANT_BATCH = 50  # PUT /v3/catalog/variants accepts at most 50 items (413 beyond)
 SKU_CHUNK = 50  # max ids per `sku:in` is unconfirmed: keep URLs modest
 CATEGORY_BATCH = 50  # trees batch limit is unconfirmed; 50 is the documented trees upsert cap
 CHANNEL_ASSIGNMENT_BATCH = 500  # maximum UNCONFIRMED: keep requests modest
@@ -618,6 +619,72 @@ class BigCommerceClient:
             )
             for pos, errs in positions.items()
         }
+
+    # ---------------------------------------------------------------- variants
+
+    def find_variants(self, **filters: Any) -> list[dict[str, Any]]:
+        """``GET /v3/catalog/variants`` (filters ``sku``, ``upc``, ``product_id:in`` ...)."""
+        return list(self._iter_v3("/v3/catalog/variants", filters))
+
+    def find_variants_by(self, name: str, values: Sequence[str]) -> list[dict[str, Any]]:
+        """Variants whose ``sku`` or ``upc`` is in ``values``: ``<name>:in`` per 50, values
+        holding a comma one by one (they would split the list)."""
+        unique = list(dict.fromkeys(v for v in values if v))
+        found: list[dict[str, Any]] = []
+        for chunk in _chunks([v for v in unique if "," not in v], SKU_CHUNK):
+            found.extend(self.find_variants(**{f"{name}:in": ",".join(chunk)}))
+        for value in (v for v in unique if "," in v):
+            found.extend(self.find_variants(**{name: value}))
+        return found
+
+    def list_product_options(self, product_id: int) -> list[dict[str, Any]]:
+        return list(self._iter_v3(f"/v3/catalog/products/{int(product_id)}/options"))
+
+    def create_option(
+        self, product_id: int, display_name: str, labels: Sequence[str]
+    ) -> dict[str, Any]:
+        """A variant option with its values, on a product that has no variants yet."""
+        body = {
+            "display_name": display_name,
+            "type": "rectangles",
+            "option_values": [{"label": v, "sort_order": i} for i, v in enumerate(labels)],
+        }
+        path = f"/v3/catalog/products/{int(product_id)}/options"
+        return self.request("POST", path, json=body).data
+
+    def create_option_value(
+        self, product_id: int, option_id: int, label: str, sort_order: int = 0
+    ) -> dict[str, Any]:
+        path = f"/v3/catalog/products/{int(product_id)}/options/{int(option_id)}/values"
+        body = {"label": label, "sort_order": sort_order}
+        return self.request("POST", path, json=body).data
+
+    def update_variants(self, items: Sequence[Mapping[str, Any]]) -> BatchResult:
+        """``PUT /v3/catalog/variants`` in chunks of 50; keys are input positions.
+
+        Items are updates (``id``) or creates (``product_id``, ``sku``, ``option_values``).
+        A chunk refused as a whole is split until the bad items are isolated, as for
+        products; store-wide failures are raised (the writes are absolute: re-running is
+        safe, and a repeated create meets its own SKU: the caller links it).
+        """
+        rows = [dict(item) for item in items]
+        position = {id(row): pos for pos, row in enumerate(rows)}
+        result = BatchResult()
+
+        def send(chunk: list[dict[str, Any]], into: BatchResult) -> None:
+            try:
+                resp = self.request("PUT", "/v3/catalog/variants", json=chunk)
+            except BATCH_ITEM_ERRORS as exc:
+                self._split_refused(chunk, exc, into, send, key=lambda r: position[id(r)])
+                return
+            saved = [r for r in (resp.data or []) if isinstance(r, dict)]
+            for pos, item in enumerate(chunk):
+                row = saved[pos] if len(saved) == len(chunk) else item
+                into.results[position[id(item)]] = row
+
+        for chunk in _chunks(rows, VARIANT_BATCH):
+            send(chunk, result)
+        return result
 
     # ---------------------------------------------------------------- images
 

@@ -249,17 +249,34 @@ class BindoClient:
     def get_stock(
         self, location_id: int, product_ids: Iterable[int] | None = None
     ) -> dict[int, Decimal]:
-        """Quantity per product id at one location (Decimal: may be fractional or negative)."""
+        """Quantity per product id at one location (Decimal: may be fractional or negative).
+
+        Products with variants count stock per variant (their rows carry ``variant_id``):
+        those rows are left out here, see :meth:`get_variant_stock`."""
+        stock: dict[int, Decimal] = {}
+        for row in self._stock_rows(location_id, product_ids):
+            if row.get("variant_id") is None:
+                stock[int(row["product_id"])] = self._decimal(row["quantity"], "/stock")
+        return stock
+
+    def get_variant_stock(
+        self, location_id: int, product_ids: Iterable[int] | None = None
+    ) -> dict[int, Decimal]:
+        """Quantity per variant id at one location, for products with variants."""
+        stock: dict[int, Decimal] = {}
+        for row in self._stock_rows(location_id, product_ids):
+            if row.get("variant_id") is not None:
+                stock[int(row["variant_id"])] = self._decimal(row["quantity"], "/stock")
+        return stock
+
+    def _stock_rows(self, location_id: int, product_ids: Iterable[int] | None) -> Iterator[Record]:
         params: dict[str, Any] = {"location_id": int(location_id)}
         batches: Iterable[list[int] | None] = (
             [None] if product_ids is None else _chunks(product_ids)
         )
-        stock: dict[int, Decimal] = {}
         for batch in batches:
             query = params if batch is None else {**params, "product_ids": _join(batch)}
-            for row in self._pages("/stock", query):
-                stock[int(row["product_id"])] = self._decimal(row["quantity"], "/stock")
-        return stock
+            yield from self._pages("/stock", query)
 
     @staticmethod
     def _decimal(raw: Any, where: str) -> Decimal:

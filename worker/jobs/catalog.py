@@ -223,6 +223,8 @@ def dry_run(run_id: int) -> dict[str, int]:
         for outcome in part.outcomes:
             key = _dry_key(outcome.action, outcome.message)
             counts[key] += 1
+            for name, n in (outcome.variants or {}).items():  # products with variants
+                counts[name] = counts.get(name, 0) + n
             if key != "unchanged":
                 db.session.add(
                     SyncRunItem(

@@ -42,6 +42,7 @@ from worker.clients.errors import Conflict, RetryableError
 from worker.context import bc_client, bindo_client, redis
 from worker.inbox import handles
 from worker.periodic import enqueue_when_due, periodic
+from worker.sync import variant_orders
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,7 @@ def create_bindo_order(
         sku_bindings=by_sku,
         coupons=fetched.coupons,
     )
+    mapped = variant_orders.with_variants(merchant, mapped, fetched.lines)
     if mapped.unknown_lines:
         add_flag(row, FLAG_UNKNOWN_LINES)
     order, replayed = bindo.create_order(mapped.body)

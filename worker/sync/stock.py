@@ -28,6 +28,7 @@ from worker.clients.errors import ApiError, NotFound
 from worker.context import bc_client, bindo_client, redis
 from worker.inbox import handles
 from worker.periodic import enqueue_when_due, periodic
+from worker.sync import variant_stock
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,10 @@ def merchant_lock(merchant: Merchant) -> Iterator[None]:
 def pushed_bindings(merchant: Merchant, bindo_ids: Iterable[int] | None) -> list[ProductBinding]:
     """Bindings already created in BigCommerce, optionally only for some Bindo products."""
     stmt = select(ProductBinding).where(
-        ProductBinding.merchant_id == merchant.id, ProductBinding.bc_product_id.is_not(None)
+        ProductBinding.merchant_id == merchant.id,
+        ProductBinding.bc_product_id.is_not(None),
+        # Products with variants are tracked by variant: worker.sync.variant_stock sends them.
+        ProductBinding.bindo_product_id.not_in(variant_stock.variant_product_ids(merchant)),
     )
     if bindo_ids is None:
         return list(db.session.scalars(stmt.order_by(ProductBinding.id)))
@@ -262,24 +266,47 @@ def push_stock(merchant: Merchant, bindo_product_ids: Iterable[int] | None) -> P
     """
     with merchant_lock(merchant):
         bindings = pushed_bindings(merchant, bindo_product_ids)
-        if not bindings:
+        variants = variant_stock.bound_variants(merchant, bindo_product_ids)
+        if not bindings and not variants:
             return PushResult()
         plan = targets(merchant)
         ids = [b.bindo_product_id for b in bindings]
-        stock = read_bindo_stock(merchant, plan, None if bindo_product_ids is None else ids)
+        stock = (
+            read_bindo_stock(merchant, plan, None if bindo_product_ids is None else ids)
+            if bindings
+            else {}
+        )
         items, marks = changed_items(bindings, stock, plan, merchant.safety_buffer or 0)
+        variant_items, variant_marks = variant_stock.changed_items(
+            variants,
+            variant_stock.read_variant_stock(merchant, plan, variants),
+            plan,
+            merchant.safety_buffer or 0,
+        )
         requests, refused = send(bc_client(merchant), merchant, items)
         _save_watermarks(bindings, marks, refused)
+        requests += variant_stock.send(bc_client(merchant), variants, variant_items, variant_marks)
     result = PushResult(
-        checked=len(bindings),
-        sent=len(items),
-        unchanged=len(bindings) - len({i["product_id"] for i in items}),
+        checked=len(bindings) + len(variants),
+        sent=len(items) + len(variant_items),
+        unchanged=_unchanged(bindings, variants, items, variant_items),
         requests=requests,
         refused=len(refused),
-        sent_items=items,
+        sent_items=items + variant_items,
     )
     log.info("store %s: stock pushed %s", merchant.store_hash, result_summary(result))
     return result
+
+
+def _unchanged(
+    bindings: Sequence[ProductBinding],
+    variants: Sequence[Any],
+    items: Sequence[Mapping[str, int]],
+    variant_items: Sequence[Mapping[str, int]],
+) -> int:
+    """Products and variants checked whose levels needed no write."""
+    products = len(bindings) - len({i["product_id"] for i in items})
+    return products + len(variants) - len({i["variant_id"] for i in variant_items})
 
 
 def result_summary(result: PushResult) -> dict[str, int]:
@@ -357,6 +384,7 @@ def reconcile_stock(merchant: Merchant) -> PushResult:
 def _reconcile(merchant: Merchant) -> PushResult:
     with merchant_lock(merchant):
         bindings = pushed_bindings(merchant, None)
+        variants = variant_stock.bound_variants(merchant, None)
         plan = targets(merchant)
         stock = read_bindo_stock(merchant, plan, None)
         client = bc_client(merchant)
@@ -366,16 +394,24 @@ def _reconcile(merchant: Merchant) -> PushResult:
         items, marks = changed_items(
             bindings, stock, plan, merchant.safety_buffer or 0, current=current
         )
+        variant_items, variant_marks = variant_stock.changed_items(
+            variants,
+            variant_stock.read_variant_stock(merchant, plan, variants),
+            plan,
+            merchant.safety_buffer or 0,
+            current=variant_stock.bigcommerce_levels(client, variants, [loc for loc, _ in plan]),
+        )
         requests, refused = send(client, merchant, items)
         _save_watermarks(bindings, marks, refused)
+        requests += variant_stock.send(client, variants, variant_items, variant_marks)
     return PushResult(
-        checked=len(bindings),
-        sent=len(items),
-        drift=len(items),
-        unchanged=len(bindings) - len({i["product_id"] for i in items}),
+        checked=len(bindings) + len(variants),
+        sent=len(items) + len(variant_items),
+        drift=len(items) + len(variant_items),
+        unchanged=_unchanged(bindings, variants, items, variant_items),
         requests=requests,
         refused=len(refused),
-        sent_items=items,
+        sent_items=items + variant_items,
     )
 
 

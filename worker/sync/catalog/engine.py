@@ -48,10 +48,12 @@ from worker.clients.errors import (
     Unauthorized,
 )
 from worker.context import bc_client, bindo_client, mark_needs_reauth, redis
+from worker.sync.catalog import variants as variant_sync
 from worker.sync.catalog.errors import NameClash, ProductError, clear_error, record_error
 from worker.sync.catalog.handlers import PUSH_JOB
 from worker.sync.catalog.locks import ProductLocks
 from worker.sync.catalog.report import Outcome, SyncReport
+from worker.sync.catalog.variants import VariantPlan, VariantState
 from worker.sync.categories import CategoryResolver
 from worker.sync.images import (
     IMAGES_KEY,
@@ -86,6 +88,7 @@ class Plan:
     step: str = ""  # create | update | hide | offline | skip | unchanged | failed
     error: Exception | None = None
     linked_by: str | None = None  # "sku" / "upc" once an existing product was found
+    variants: VariantPlan | None = None  # products with variants (catalog/variants.py)
 
     @property
     def bc_id(self) -> int | None:
@@ -147,6 +150,7 @@ class CatalogSync:
         # so every batch PUT carries 10 products; flush() sends the rest.
         self.batch_across_calls = batch_across_calls
         self._carry: list[Plan] = []
+        self._variants = VariantState()  # variant writes kept back to fill batches of 50
         # Asked every few creates; True stops the batch early (see INTERRUPTED).
         self.interrupt: Callable[[], bool] | None = None
 
@@ -191,7 +195,8 @@ class CatalogSync:
             report.stopped = "needs_reauth"
         finally:
             if not self.dry_run:
-                self.locks.release_all(keep={p.bindo_id for p in self._carry})
+                keep = {p.bindo_id for p in self._carry} | self._variants.held()
+                self.locks.release_all(keep=keep)
         return report
 
     def flush(self) -> SyncReport:
@@ -201,8 +206,11 @@ class CatalogSync:
         if carried and self.merchant.state != "active":
             report.stopped = f"merchant is {self.merchant.state}"
             carried = []  # the run stopped (paused, needs re-auth): the next sync sends them
+        if self.merchant.state != "active":
+            self._variants.carry = []
         try:
             self._send_updates(carried, report, final=True)
+            report.outcomes.extend(variant_sync.send(self, final=True))
         except Unauthorized as exc:
             db.session.rollback()
             mark_needs_reauth(self.merchant, exc)
@@ -284,15 +292,20 @@ class CatalogSync:
                 return plan
             plan.payload = build_create_payload(mapped, plan.category_ids)
             plan.hash = payload_hash(plan.payload, mapped.images)
+            variant_sync.prepare(self, plan)
+            if plan.step == "failed":
+                return plan
             plan.step = "update" if plan.bc_id is not None else "create"
         if bindo_id not in forced and self._up_to_date(plan):
             plan.step = "unchanged"
+        if plan.step == "unchanged" and variant_sync.pending(self, plan):
+            plan.step = "variants"  # product fields unchanged, variants to write
         return plan
 
     @staticmethod
     def _up_to_date(plan: Plan) -> bool:
         binding = plan.binding
-        if binding is None:
+        if binding is None or plan.step == "variants":
             return False
         if _is_stale(plan.record, binding):
             return True
@@ -338,6 +351,10 @@ class CatalogSync:
             creates = [p for p in writes if p.step == "create"]
             self._find_existing(creates)
             created: list[Outcome] = []
+            for plan in creates:
+                if plan.step == "failed":  # a link refused (already linked, variant clash)
+                    message = ProductError.of(plan.bindo_id, plan.error).message
+                    report.outcomes.append(Outcome(plan.bindo_id, "failed", message))
             for n, plan in enumerate(creates):
                 if plan.step != "create":
                     continue
@@ -356,6 +373,10 @@ class CatalogSync:
                 + [o for p in updates if (o := self._unassigned(p)) is not None]
             )
             self._send_updates(updates, report, final=not self.batch_across_calls)
+            with_variants = [p for p in fresh if p.step in ("update", "variants")]
+            report.outcomes.extend(
+                variant_sync.write(self, with_variants, forced, final=not self.batch_across_calls)
+            )
         except CircuitOpen:
             raise
         except RetryableError as exc:
@@ -483,6 +504,8 @@ class CatalogSync:
         """Look for each new product in BigCommerce by SKU (1 request per 50), then UPC."""
         if not creates or self._empty_store():
             return
+        variant_sync.find_existing(self, creates)  # products with variants: by variant SKU
+        creates = [p for p in creates if p.step == "create"]
         taken = self._bound_bc_ids()
         skus = [p.mapped.sku for p in creates if p.mapped and p.mapped.sku]
         by_sku: dict[str, dict[str, Any]] = {}
@@ -555,10 +578,11 @@ class CatalogSync:
             return outcome
         binding = self._ensure_binding(plan)
         binding.bc_product_id = int(row["id"])
+        variant_sync.bind_created(self, plan, row)
         images = plan.mapped.images
         self._bind_success(
             plan,
-            sent=plan.payload,
+            sent=variant_sync.product_part(plan.payload),
             online=True,
             image_map=inline_image_map(images),
             images_sig=images_signature(images),
@@ -595,9 +619,12 @@ class CatalogSync:
             return build_hide_payload(bc_id)
         assert plan.mapped is not None and plan.binding is not None
         visibility = decide_visibility(True, plan.binding.last_online)
-        return build_update_payload(
+        item = build_update_payload(
             plan.mapped, plan.category_ids, bc_id=bc_id, visibility=visibility
         )
+        if plan.variants is not None:
+            item["inventory_tracking"] = plan.variants.tracking
+        return item
 
     def _update_chunk(self, chunk: list[Plan]) -> list[Outcome]:
         items = {p.bc_id: self._update_item(p) for p in chunk}
@@ -692,8 +719,12 @@ class CatalogSync:
             str(p.get("sku") or "").casefold()
             for p in (self.bc.find_products_by_skus(skus) if skus else [])
         }
+        found_variants = variant_sync.dry_lookup(self, plans)
         for plan in plans:
-            report.outcomes.append(self._dry_outcome(plan, found_skus))
+            outcome = self._dry_outcome(plan, found_skus)
+            if plan.variants is not None and plan.step != "failed":
+                outcome = variant_sync.dry_outcome(self, plan, outcome, found_variants)
+            report.outcomes.append(outcome)
         return report
 
     def _dry_outcome(self, plan: Plan, found_skus: set[str]) -> Outcome:
@@ -710,6 +741,7 @@ class CatalogSync:
             return Outcome(plan.bindo_id, "created", f"create '{mapped.name}'")
         action = {
             "update": "updated",
+            "variants": "updated",
             "hide": "hidden",
             "skip": "skipped",
             "offline": "unchanged",

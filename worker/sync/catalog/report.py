@@ -32,6 +32,7 @@ class Outcome:
     action: str  # one of COUNT_KEYS, or "deferred" (locked by another job)
     message: str | None = None
     bc_id: int | None = None
+    variants: dict[str, int] | None = None  # dry runs: variants to create/link/update/remove
 
 
 @dataclass
