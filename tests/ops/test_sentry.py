@@ -46,7 +46,7 @@ def test_no_secret_leaves_in_an_error_event(app, client, sentry, monkeypatch):
     password = f"pw {secrets.token_hex(6)} battery"
     leaks = [access_token, hook_secret, JWT, client_secret, password]
 
-    def broken_page():
+    def broken_page(*_args, **_kwargs):
         token = access_token  # noqa: F841 - a local that must not be attached
         raise RuntimeError(f"store refused X-Auth-Token: {access_token} jwt={JWT} ")
 
