@@ -37,12 +37,15 @@ STATUS_NAMES: dict[int, str] = {
 
 # Statuses at which an order is placed and paid: it becomes a Bindo sale (and lowers Bindo
 # stock). 2 Shipped, 3 Partially Shipped, 8 Awaiting Pickup, 9 Awaiting Shipment,
-# 10 Completed, 11 Awaiting Fulfillment; 14 Partially Refunded was paid too (first seen at 14:
-# imported, then its refunds follow). Everything else is not a sale yet or not any more:
+# 10 Completed, 11 Awaiting Fulfillment; 4 Refunded and 14 Partially Refunded were paid too
+# (first seen refunded: imported, then its refunds follow, so Bindo keeps the sale and its
+# refund and its stock nets out). Everything else is not a sale yet or not any more:
 # 1 Pending, 7 Awaiting Payment, 12 Manual Verification Required and 13 Disputed wait for a
 # status change (store/order/statusUpdated or the sweep imports them then); 0 Incomplete waits
-# too (a failed payment may be retried); 4 Refunded, 5 Cancelled and 6 Declined are skipped.
-IMPORTED_STATUSES: frozenset[int] = frozenset({2, 3, 8, 9, 10, 11, STATUS_PARTIALLY_REFUNDED})
+# too (a failed payment may be retried); 5 Cancelled and 6 Declined are skipped.
+IMPORTED_STATUSES: frozenset[int] = frozenset(
+    {2, 3, 8, 9, 10, 11, STATUS_REFUNDED, STATUS_PARTIALLY_REFUNDED}
+)
 WAITING_STATUSES: frozenset[int] = frozenset({STATUS_INCOMPLETE, 1, 7, 12, 13})
 REFUNDED_STATUSES: frozenset[int] = frozenset({STATUS_REFUNDED, STATUS_PARTIALLY_REFUNDED})
 

@@ -224,7 +224,7 @@ def test_customer_from_billing_needs_an_email(billing, expected):
 
 @pytest.mark.parametrize(
     ("status_id", "imported"),
-    [(0, False), (1, False), (2, True), (3, True), (4, False), (5, False), (6, False),
+    [(0, False), (1, False), (2, True), (3, True), (4, True), (5, False), (6, False),
      (7, False), (8, True), (9, True), (10, True), (11, True), (12, False), (13, False),
      (14, True)],
 )  # fmt: skip
