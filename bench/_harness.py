@@ -337,6 +337,78 @@ def link_merchant(app, world: World, store_hash: str, **settings: Any):
         return merchant.id
 
 
+def linked_probe_store(
+    app, world: World, store_hash: str, products: int, *, name: str, sku: str
+) -> tuple[int, list[tuple[int, int]]]:
+    """A linked merchant whose Bindo stock changes and BigCommerce orders reach the portal,
+    with ``products`` bound products (bindo id, bc id) that have stock: the store a latency
+    probe changes (bench_latency, bench_tenants' idle store)."""
+    from portal.extensions import db
+    from portal.models import Merchant, ProductBinding
+    from sandbox.bigcommerce import catalog as bc_catalog
+    from sandbox.bigcommerce import hooks as bc_hooks
+
+    merchant_id = link_merchant(app, world, store_hash)
+    with app.app_context():
+        hook_secret = db.session.get(Merchant, merchant_id).hook_secret
+    bindo_store = f"bindo-{store_hash}"
+    world.bindo.subscribe(
+        bindo_store, f"{world.portal_url}/webhooks/bindo/{merchant_id}", ["inventory.updated"]
+    )
+    with world.bc.lock:
+        bc_hooks.create_hook(
+            world.bc,
+            world.bc.store(store_hash),
+            {
+                "scope": "store/order/created",
+                "destination": f"{world.portal_url}/webhooks/bigcommerce",
+                "is_active": True,
+                "headers": {"X-Bindo-Hook-Secret": hook_secret},
+            },
+        )
+    pairs: list[tuple[int, int]] = []
+    for i in range(products):
+        product_sku = f"{sku}-{i:04d}"
+        with world.bc.lock:
+            bc = bc_catalog.create_product(
+                world.bc,
+                world.bc.store(store_hash),
+                {
+                    "name": f"{name} product {i}",
+                    "type": "physical",
+                    "sku": product_sku,
+                    "price": 12.5,
+                    "weight": 1.0,
+                    "inventory_tracking": "product",
+                    "inventory_level": 1_000_000,
+                },
+            )
+            # Listed on the storefront, as the merchant's own products are: the simulator's
+            # multi-storefront store sells no product that has no channel (issue 15).
+            bc_catalog.assign_channels(
+                world.bc.store(store_hash), [{"product_id": bc["id"], "channel_id": 1}]
+            )
+        bindo = world.bindo.create_product(
+            bindo_store, image_count=0, name=bc["name"], sku=product_sku
+        )
+        pairs.append((int(bindo["id"]), int(bc["id"])))
+    with app.app_context():
+        for bindo_id, bc_id in pairs:
+            db.session.add(
+                ProductBinding(
+                    merchant_id=merchant_id,
+                    bindo_product_id=bindo_id,
+                    bc_product_id=bc_id,
+                    sync_state="synced",
+                    image_map={},
+                    stock_pushed={"1": 1_000_000},
+                    attempts=0,
+                )
+            )
+        db.session.commit()
+    return merchant_id, pairs
+
+
 def create_categories(world: World, store_hash: str, names: Iterable[str]) -> dict[str, int]:
     """Top-level categories in tree 1 of a simulated store; name -> category id."""
     from sandbox.bigcommerce import catalog as bc_catalog

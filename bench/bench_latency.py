@@ -31,66 +31,7 @@ PG_NAME = os.environ.get("BENCH_PG_NAME", "bindo_bench_latency")
 
 def setup(app, world, products: int) -> tuple[int, list[tuple[int, int]]]:
     """A linked merchant, its webhooks subscribed, and bound products (bindo id, bc id)."""
-    from portal.extensions import db
-    from portal.models import Merchant, ProductBinding
-    from sandbox.bigcommerce import catalog as bc_catalog
-    from sandbox.bigcommerce import hooks as bc_hooks
-
-    merchant_id = h.link_merchant(app, world, STORE)
-    with app.app_context():
-        merchant = db.session.get(Merchant, merchant_id)
-        hook_secret = merchant.hook_secret
-    bindo_store = f"bindo-{STORE}"
-    world.bindo.subscribe(
-        bindo_store, f"{world.portal_url}/webhooks/bindo/{merchant_id}", ["inventory.updated"]
-    )
-    pairs: list[tuple[int, int]] = []
-    with world.bc.lock:
-        store = world.bc.store(STORE)
-        bc_hooks.create_hook(
-            world.bc,
-            store,
-            {
-                "scope": "store/order/created",
-                "destination": f"{world.portal_url}/webhooks/bigcommerce",
-                "is_active": True,
-                "headers": {"X-Bindo-Hook-Secret": hook_secret},
-            },
-        )
-    for i in range(products):
-        sku = f"LAT-{i:04d}"
-        with world.bc.lock:
-            bc = bc_catalog.create_product(
-                world.bc,
-                world.bc.store(STORE),
-                {
-                    "name": f"Latency product {i}",
-                    "type": "physical",
-                    "sku": sku,
-                    "price": 12.5,
-                    "weight": 1.0,
-                    "inventory_tracking": "product",
-                    "inventory_level": 1_000_000,
-                },
-            )
-        bindo = world.bindo.create_product(bindo_store, image_count=0, name=bc["name"], sku=sku)
-        pairs.append((int(bindo["id"]), int(bc["id"])))
-    with app.app_context():
-        for bindo_id, bc_id in pairs:
-            db.session.add(
-                ProductBinding(
-                    merchant_id=merchant_id,
-                    bindo_product_id=bindo_id,
-                    bc_product_id=bc_id,
-                    sync_state="synced",
-                    image_map={},
-                    stock_pushed={"1": 1_000_000},
-                    attempts=0,
-                )
-            )
-        db.session.commit()
-    # Subscribed only now, so set-up events are not delivered.
-    return merchant_id, pairs
+    return h.linked_probe_store(app, world, STORE, products, name="Latency", sku="LAT")
 
 
 def bc_level(world, bc_id: int) -> int | None:

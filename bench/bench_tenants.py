@@ -34,63 +34,7 @@ PG_NAME = os.environ.get("BENCH_PG_NAME", "bindo_bench_tenants")
 
 def setup_idle(app, world, products: int) -> list[tuple[int, int]]:
     """The idle store: webhooks subscribed, bound products (bindo id, bc id) with stock."""
-    from portal.extensions import db
-    from portal.models import Merchant, ProductBinding
-    from sandbox.bigcommerce import catalog as bc_catalog
-    from sandbox.bigcommerce import hooks as bc_hooks
-
-    merchant_id = h.link_merchant(app, world, IDLE)
-    with app.app_context():
-        hook_secret = db.session.get(Merchant, merchant_id).hook_secret
-    bindo_store = f"bindo-{IDLE}"
-    world.bindo.subscribe(
-        bindo_store, f"{world.portal_url}/webhooks/bindo/{merchant_id}", ["inventory.updated"]
-    )
-    pairs: list[tuple[int, int]] = []
-    with world.bc.lock:
-        bc_hooks.create_hook(
-            world.bc,
-            world.bc.store(IDLE),
-            {
-                "scope": "store/order/created",
-                "destination": f"{world.portal_url}/webhooks/bigcommerce",
-                "is_active": True,
-                "headers": {"X-Bindo-Hook-Secret": hook_secret},
-            },
-        )
-    for i in range(products):
-        sku = f"IDLE-{i:04d}"
-        with world.bc.lock:
-            bc = bc_catalog.create_product(
-                world.bc,
-                world.bc.store(IDLE),
-                {
-                    "name": f"Idle product {i}",
-                    "type": "physical",
-                    "sku": sku,
-                    "price": 12.5,
-                    "weight": 1.0,
-                    "inventory_tracking": "product",
-                    "inventory_level": 1_000_000,
-                },
-            )
-        bindo = world.bindo.create_product(bindo_store, image_count=0, name=bc["name"], sku=sku)
-        pairs.append((int(bindo["id"]), int(bc["id"])))
-    with app.app_context():
-        for bindo_id, bc_id in pairs:
-            db.session.add(
-                ProductBinding(
-                    merchant_id=merchant_id,
-                    bindo_product_id=bindo_id,
-                    bc_product_id=bc_id,
-                    sync_state="synced",
-                    image_map={},
-                    stock_pushed={"1": 1_000_000},
-                    attempts=0,
-                )
-            )
-        db.session.commit()
-    return pairs
+    return h.linked_probe_store(app, world, IDLE, products, name="Idle", sku="IDLE")[1]
 
 
 def idle_traffic(world, pairs, stop: threading.Event, gap: float, out: dict) -> None:
