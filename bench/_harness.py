@@ -301,12 +301,17 @@ def start_world(
     )
 
 
-def link_merchant(app, world: World, store_hash: str, **settings: Any):
-    """A merchant installed in the BigCommerce simulator and linked to a Bindo store."""
+def link_merchant(
+    app, world: World, store_hash: str, multi_storefront: bool | None = None, **settings: Any
+):
+    """A merchant installed in the BigCommerce simulator and linked to a Bindo store
+    (``multi_storefront``: the store's kind; the simulator's default when None)."""
     from portal.extensions import db
     from portal.models import Merchant, MerchantState, utcnow
 
-    bc_store = world.bc.create_store(store_hash, weight_units="LBS")
+    bc_store = world.bc.create_store(
+        store_hash, weight_units="LBS", multi_storefront=multi_storefront
+    )
     bindo_id = f"bindo-{store_hash}"
     token, secret = secrets.token_hex(12), secrets.token_hex(16)
     world.bindo.create_store(
@@ -320,6 +325,7 @@ def link_merchant(app, world: World, store_hash: str, **settings: Any):
             state=MerchantState.ACTIVE.value,
             scopes=app.config["BIGCOMMERCE_SCOPES"],
             weight_unit="LBS",
+            bc_multi_storefront=bc_store.multi_storefront,
             owner_email="owner@example.com",
             installed_at=utcnow(),
             activated_at=utcnow(),

@@ -106,6 +106,13 @@ def main() -> int:
     parser.add_argument("--changed", type=float, default=0.10, help="share of variants repriced")
     parser.add_argument("--quota", type=int, default=150)
     parser.add_argument("--window-ms", type=int, default=5000)
+    parser.add_argument(
+        "--storefronts",
+        choices=("one", "multi"),
+        default="one",
+        help="the store's kind: one storefront, or Multi-Storefront (created products then "
+        "need one channel assignment per batch)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     h.quiet_logs()
@@ -113,7 +120,8 @@ def main() -> int:
     rate = args.quota / window_s
     h.banner(
         f"bench_variants: {args.size:,} products x {args.variants} variants x {args.images} "
-        f"images, quota {args.quota} per {args.window_ms} ms ({rate:,.0f} req/s)"
+        f"images, quota {args.quota} per {args.window_ms} ms ({rate:,.0f} req/s), "
+        f"{args.storefronts} storefront(s)"
     )
     with h.temp_dir("bench-variants-") as tmp:
         h.flush_redis()
@@ -128,7 +136,7 @@ def main() -> int:
 
 def run(app, world, args, window_s: float, rate: float) -> int:
     names = h.category_names(args.categories)
-    merchant_id = h.link_merchant(app, world, STORE)
+    merchant_id = h.link_merchant(app, world, STORE, multi_storefront=args.storefronts == "multi")
     h.create_categories(world, STORE, names)
     started = time.perf_counter()
     catalog = create_catalog(world, args.size, args.variants, args.images, names)

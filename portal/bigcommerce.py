@@ -270,6 +270,9 @@ def apply_grant(grant: Grant, info: dict[str, Any]) -> tuple[Merchant, str]:
         merchant.bc_store_id = str(info["store_id"])[:32]
     if info.get("weight_units"):
         merchant.weight_unit = str(info["weight_units"])[:16]
+    msf = (info.get("features") or {}).get("multi_storefront_enabled")
+    if isinstance(msf, bool):
+        merchant.bc_multi_storefront = msf
     if grant.user_id is not None:
         upsert_user(merchant, grant.user_id, grant.user_email, grant.owner_id, revive=True)
     audit(

@@ -172,6 +172,9 @@ class Merchant(TimestampMixin, db.Model):
     bc_location_id: Mapped[int] = mapped_column(Integer, default=1)
     # Storefront channels new products are assigned to (multi-storefront stores; default 1).
     bc_channel_ids: Mapped[list[int]] = mapped_column(JSON, default=lambda: [1])
+    # GET /v2/store features.multi_storefront_enabled, read with the weight unit (None: not
+    # read yet). Without Multi-Storefront, new products need no channel assignment.
+    bc_multi_storefront: Mapped[bool | None] = mapped_column(Boolean)
 
     # Merchant settings (editable on the app page inside BigCommerce)
     default_category_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -318,8 +321,9 @@ class ProductBinding(TimestampMixin, db.Model):
     stock_pushed: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     bindo_updated_at: Mapped[str | None] = mapped_column(String(40))
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # When we last wrote the product itself to BigCommerce: its store/product/updated echo
-    # arrives shortly after and is dropped without a read (docs/catalog-sync.md, echoes).
+    # When we last wrote the product to BigCommerce (its fields, its variants or its stock):
+    # the store/product/updated echo arrives shortly after and is dropped at the relay,
+    # with no job and no read (docs/webhooks.md, echoes).
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     error_code: Mapped[str | None] = mapped_column(String(64), index=True)

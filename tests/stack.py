@@ -48,13 +48,16 @@ class Stack:
         active: bool = True,
         bindo_store_id: str | None = None,
         locations: list[dict[str, Any]] | None = None,
+        multi_storefront: bool | None = None,
         **settings: Any,
     ):
         """A merchant installed in the BigCommerce simulator and linked to a Bindo store."""
         from portal.extensions import db
         from portal.models import Merchant, MerchantState, utcnow
 
-        bc_store = self.bc.create_store(store_hash, weight_units=weight_units)
+        bc_store = self.bc.create_store(
+            store_hash, weight_units=weight_units, multi_storefront=multi_storefront
+        )
         bindo_id = bindo_store_id or f"bindo-{store_hash}"
         bindo_token, bindo_secret = secrets.token_hex(12), secrets.token_hex(16)
         self.bindo.create_store(
@@ -70,6 +73,7 @@ class Stack:
             state=MerchantState.ACTIVE.value if active else MerchantState.INSTALLED.value,
             scopes=self.app.config["BIGCOMMERCE_SCOPES"],
             weight_unit=weight_units,
+            bc_multi_storefront=bc_store.multi_storefront,  # read at install (GET /v2/store)
             owner_email="owner@example.com",
             installed_at=utcnow(),
             activated_at=utcnow() if active else None,

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[WebhookEvent, Merchant], None]
 HANDLERS: dict[tuple[str, str], Handler] = {}
+# Screens run by the relay on new rows, before any job exists: {event id: why} of the rows
+# that need no work (echoes of our own writes); those rows are marked ignored, never queued.
+Screen = Callable[[list[WebhookEvent]], dict[int, str]]
+SCREENS: dict[tuple[str, str], Screen] = {}
 # Handlers that must run even for a merchant that is not syncing (lifecycle events).
 LIFECYCLE: set[tuple[str, str]] = set()
 AREA_MODULES = ("worker.sync.catalog", "worker.sync.stock", "worker.sync.orders")
@@ -58,6 +62,17 @@ def handles(source: str, *scopes: str, lifecycle: bool = False) -> Callable[[Han
             HANDLERS[key] = func
             if lifecycle:
                 LIFECYCLE.add(key)
+        return func
+
+    return register
+
+
+def screens(source: str, *scopes: str) -> Callable[[Screen], Screen]:
+    """Register the decorated function as the relay's screen for ``(source, scope)`` pairs."""
+
+    def register(func: Screen) -> Screen:
+        for scope in scopes:
+            SCREENS[(source, scope)] = func
         return func
 
     return register
@@ -240,10 +255,11 @@ def job_alive(queue: Queue, job_id: str) -> bool:
 
 
 def due_for_relay() -> list[Row]:
-    """Unfinished rows (id, enqueued_at): never queued, or queued long ago (or lease expired)."""
+    """Unfinished rows (id, enqueued_at, source, scope): never queued, or queued long ago
+    (or lease expired)."""
     now = utcnow()
     stmt = (
-        select(WebhookEvent.id, WebhookEvent.enqueued_at)
+        select(WebhookEvent.id, WebhookEvent.enqueued_at, WebhookEvent.source, WebhookEvent.scope)
         .where(
             or_(
                 WebhookEvent.state == RECEIVED,
@@ -275,7 +291,13 @@ def relay_inbox() -> int:
         return 0
     now = utcnow()
     queue = get_queue(HIGH)
-    send = [i for i, stamped in rows if stamped is None or not job_alive(queue, event_job_id(i))]
+    settled = _screen([r for r in rows if r.enqueued_at is None], now)
+    send = [
+        r.id
+        for r in rows
+        if r.id not in settled
+        and (r.enqueued_at is None or not job_alive(queue, event_job_id(r.id)))
+    ]
     if send:
         with redis_conn().pipeline(transaction=False) as pipe:
             for event_id in send:
@@ -283,12 +305,38 @@ def relay_inbox() -> int:
             pipe.execute()
     db.session.execute(
         update(WebhookEvent)
-        .where(WebhookEvent.id.in_([i for i, _ in rows]))
+        .where(WebhookEvent.id.in_([r.id for r in rows]))
         .values(enqueued_at=now)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    resent = len(send) - sum(1 for _, stamped in rows if stamped is None)
+    resent = len(send) - sum(1 for r in rows if r.enqueued_at is None and r.id not in settled)
     if resent:
         log.warning("relayed %d inbox events whose jobs Redis no longer had", resent)
     return len(send)
+
+
+def _screen(new_rows: list[Row], now) -> set[int]:
+    """Run the registered screens over new rows; the rows they settle are marked ignored
+    (with the screen's reason) in the relay's transaction, and get no job."""
+    load_areas()
+    ids = [r.id for r in new_rows if (r.source, r.scope) in SCREENS]
+    if not ids:
+        return set()
+    try:
+        events = list(db.session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(ids))))
+    except RecursionError:  # a payload too deep to load: its job marks it failed
+        db.session.rollback()
+        return set()
+    groups: dict[Screen, list[WebhookEvent]] = {}
+    for event in events:
+        groups.setdefault(SCREENS[(event.source, event.scope)], []).append(event)
+    settled: set[int] = set()
+    for screen, group in groups.items():
+        reasons = screen(group)
+        for event in group:
+            if event.id in reasons:
+                event.state, event.error = IGNORED, reasons[event.id][:2000]
+                event.processed_at, event.attempts = now, 0
+                settled.add(event.id)
+    return settled

@@ -296,7 +296,7 @@ def create_product(
         product["custom_url"] = {"url": _slug(product["name"]), "is_customized": False}
     store.products[product["id"]] = product
     store.stock[(product["id"], DEFAULT_LOCATION_ID)] = product["inventory_level"]
-    store.channel_assignments[product["id"]] = set() if state.config.multi_storefront else {1}
+    store.channel_assignments[product["id"]] = set() if store.multi_storefront else {1}
     variants.create_inline(state, store, product, body)
     for image in body.get("images", []):
         add_image(state, store, product["id"], image)

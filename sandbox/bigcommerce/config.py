@@ -33,9 +33,12 @@ class BCSimConfig:
     time_scale: float = 1.0
     retry_schedule: tuple[float, ...] = field(default=RETRY_SCHEDULE)
     webhook_timeout: float = 5.0
-    # A multi-storefront store: channels 1 and 2, and a product created through the API is on
-    # no channel (not sellable) until assigned (channel-assignments API). UNCONFIRMED whether
-    # real stores auto-assign API-created products to channel 1; False models that kinder case.
+    # Whether new stores have Multi-Storefront enabled (a store can say otherwise when it is
+    # created): channels 1 and 2, `features.multi_storefront_enabled` true in GET /v2/store,
+    # and a product created through the API is on no channel (not sellable) until assigned
+    # (channel-assignments API). UNCONFIRMED whether real MSF stores auto-assign API-created
+    # products to channel 1, so True, the harsher case, is the default. A store without
+    # Multi-Storefront has one storefront, and API-created products are on it (channel 1).
     multi_storefront: bool = True
     # Inventory API writes to a tracked product's level also fire store/product/updated, as
     # the catalog's do (g-ev lists "inventory level (if tracked)"); off only to isolate a test.

@@ -91,6 +91,7 @@ def create_store() -> Response:
         weight_units=data.get("weight_units", "LBS"),
         owner_email=data.get("owner_email", "owner@example.com"),
         access_token=data.get("access_token"),
+        multi_storefront=data.get("multi_storefront"),
     )
     response = jsonify(store.public())
     response.status_code = 201

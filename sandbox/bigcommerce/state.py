@@ -72,6 +72,9 @@ class Store:
     # A product missing here was made in the control panel (or by a test writing the state),
     # which assigns it to the storefront it was made in: channel 1.
     channel_assignments: dict[int, set[int]] = field(default_factory=dict)
+    # Multi-Storefront enabled (channels 1 and 2; API-created products are on no channel until
+    # assigned). False: one storefront, and API-created products are on channel 1.
+    multi_storefront: bool = True
     created_at: str = field(default_factory=iso_now)
 
     def sellable_on(self, product_id: int, channel_id: int) -> bool:
@@ -129,8 +132,10 @@ class BCSimState:
         weight_units: str = "LBS",
         owner_email: str = "owner@example.com",
         access_token: str | None = None,
+        multi_storefront: bool | None = None,
     ) -> Store:
-        """Create an installed store with tree 1 for channel 1 and default location 1."""
+        """Create an installed store with tree 1 for channel 1 and default location 1;
+        ``multi_storefront`` defaults to the simulator's ``multi_storefront`` setting."""
         if weight_units not in WEIGHT_UNITS:
             raise ValueError(f"weight_units must be one of {WEIGHT_UNITS}")
         if not store_hash.isalnum() or store_hash.lower() != store_hash:
@@ -148,10 +153,13 @@ class BCSimState:
                 owner_email=owner_email,
                 access_token=access_token or secrets.token_hex(16),
                 users={owner_id: owner_email},
+                multi_storefront=(
+                    self.config.multi_storefront if multi_storefront is None else multi_storefront
+                ),
             )
             store.trees[1] = {"id": 1, "name": f"{name} tree", "channels": [1]}
             store.channels[1] = channel(1, f"{name} storefront")
-            if self.config.multi_storefront:
+            if store.multi_storefront:
                 store.channels[2] = channel(2, f"{name} second storefront")
             store.locations[DEFAULT_LOCATION_ID] = default_location()
             self.stores[store_hash] = store

@@ -71,7 +71,10 @@ def store_information(state: BCSimState, store: Store) -> dict[str, Any]:
             "wishlists_enabled": False,
             "graphql_storefront_api_enabled": True,
             "shopper_consent_tracking_enabled": False,
-            "multi_storefront_enabled": False,
-            "storefront_limits": {"active": 1, "total_including_inactive": 1},
+            "multi_storefront_enabled": store.multi_storefront,
+            "storefront_limits": {
+                "active": len(store.channels),
+                "total_including_inactive": len(store.channels),
+            },
         },
     }

@@ -56,6 +56,57 @@ def test_create_with_images_and_known_category_costs_one_request(stack):
     }
 
 
+def test_a_store_with_one_storefront_gets_no_channel_assignment(stack):
+    # Without Multi-Storefront (GET /v2/store features.multi_storefront_enabled false, read at
+    # install), an API-created product is on the one storefront: 1 request per product.
+    import requests
+
+    merchant = stack.linked_merchant("budget11", multi_storefront=False)
+    assert merchant.bc_multi_storefront is False
+    make_category(merchant, "Shoes")
+    ids = [new_product(stack, merchant, sku=f"ONE-{i}")["id"] for i in range(3)]
+    stack.bc.reset_requests()
+
+    assert push(merchant.id, ids)["created"] == 3
+
+    assert writes(stack, "budget11") == {"POST /v3/catalog/products": 3}
+    store = stack.bc.stores["budget11"]
+    for pid in ids:
+        bc_id = binding(merchant.id, pid).bc_product_id
+        store.products[bc_id]["inventory_tracking"] = "none"  # its stock push is not run here
+        sold = requests.post(
+            f"{stack.bc_url}/_sim/stores/budget11/checkout",
+            json={"products": [{"product_id": bc_id, "quantity": 1}]},
+            timeout=5,
+        )
+        assert sold.status_code == 201
+    # Extra channels chosen by staff are still assigned on such a store.
+    merchant.bc_channel_ids = [1, 2]
+    db.session.commit()
+    extra = new_product(stack, merchant, sku="ONE-X")
+    stack.bc.reset_requests()
+    push(merchant.id, [extra["id"]])
+    assert writes(stack, "budget11")["PUT /v3/catalog/products/channel-assignments"] == 1
+
+
+def test_a_merchant_whose_storefront_kind_is_unknown_reads_it_once(stack):
+    merchant = stack.linked_merchant("budget12", multi_storefront=False)
+    merchant.bc_multi_storefront = None  # linked before the column existed
+    db.session.commit()
+    make_category(merchant, "Shoes")
+    first, second = (new_product(stack, merchant, sku=f"UNK-{i}")["id"] for i in range(2))
+    stack.bc.reset_requests()
+
+    push(merchant.id, [first])
+    assert endpoints(stack, "budget12")["GET /v2/store"] == 1
+    assert "PUT /v3/catalog/products/channel-assignments" not in endpoints(stack, "budget12")
+    db.session.refresh(merchant)
+    assert merchant.bc_multi_storefront is False
+    stack.bc.reset_requests()
+    push(merchant.id, [second])
+    assert "GET /v2/store" not in endpoints(stack, "budget12")
+
+
 def test_unchanged_product_costs_no_request(stack):
     merchant = stack.linked_merchant("budget2")
     make_category(merchant, "Shoes")

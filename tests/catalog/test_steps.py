@@ -88,6 +88,36 @@ def test_a_sync_larger_than_the_quota_finishes_through_continuations(stack, work
     assert len(steps) == run.steps - 1 and all(s.state == "finished" for s in steps)
 
 
+def test_a_small_run_shows_progress_at_least_every_tenth_inside_a_chunk(stack):
+    # Issue 17 item 8: 30 products fit one chunk of 50; the run page still moves every 3.
+    from sqlalchemy import text
+
+    from worker.sync.catalog import steps
+
+    merchant = catalog(stack, "steps9", 30)
+    run = SyncRun(merchant_id=merchant.id, kind="initial")
+    db.session.add(run)
+    db.session.commit()
+    steps.start_run(run)
+    step = steps.Step(run, merchant, yield_when=lambda: False, seconds=600)
+    shown: list[int] = []
+    inner = step.engine.progress
+
+    def spy(bindo_id: int) -> None:
+        inner(bindo_id)
+        with db.engine.connect() as other:  # what the run page reads: committed rows only
+            query = text("SELECT done FROM sync_runs WHERE id = :id")
+            shown.append(other.execute(query, {"id": run.id}).scalar())
+
+    step.engine.progress = spy
+    result = step.run_once()
+
+    assert result.done and run.done == run.total == 30
+    assert len(shown) == 30  # one call per create
+    steps_seen = [b - a for a, b in zip([0, *shown], shown, strict=False)]
+    assert max(steps_seen) <= 3 and shown[-1] >= 27, shown
+
+
 def test_two_stores_syncing_at_once_take_turns_on_one_worker(stack, worker_process):
     small_quota(stack)
     first = catalog(stack, "turna", 60)
@@ -186,6 +216,49 @@ def test_an_echo_costs_nothing_and_genuine_edits_are_checked_in_one_batched_read
     assert [bc_product(stack, "echo1", b.bc_product_id)["price"] for b in bindings] == [10.0] * 3
     assert endpoints(stack, "echo1")["GET /v3/catalog/products"] == 1
     assert not redis_conn.scard(check_key(shop.id))
+
+
+def test_the_relay_settles_echoes_and_inventory_events_without_a_job(stack, redis_conn):
+    # Issue 14 item 3: an echo never becomes a job, so an order behind it is not delayed.
+    from portal.queue import HIGH, get_queue
+    from worker import inbox
+
+    shop = stack.linked_merchant("echo3")
+    make_category(shop, "Shoes")
+    products = [new_product(stack, shop, price="10.00") for _ in range(3)]
+    push(shop.id, [p["id"] for p in products])
+    bindings = [binding(shop.id, p["id"]) for p in products]
+    now = time.time()
+    echoes = [bc_event(shop, b.bc_product_id, now) for b in bindings]
+    foreign = bc_event(shop, 999_999, now)  # a product the merchant made in BigCommerce
+    genuine = bc_event(shop, bindings[0].bc_product_id, now + 600)  # edited well after us
+    stock = WebhookEvent(
+        source="bigcommerce",
+        event_key="inv-1",
+        merchant_id=shop.id,
+        scope="store/product/inventory/updated",
+        payload={"data": {"type": "product", "id": bindings[1].bc_product_id}},
+    )
+    order = WebhookEvent(
+        source="bigcommerce",
+        event_key="order-1",
+        merchant_id=shop.id,
+        scope="store/order/created",
+        payload={"data": {"type": "order", "id": 1}},
+    )
+    db.session.add_all([*echoes, foreign, genuine, stock, order])
+    db.session.commit()
+    get_queue(HIGH).empty()
+
+    assert inbox.relay_inbox() == 2  # the genuine edit and the order
+
+    queued = set(get_queue(HIGH).job_ids)
+    assert queued == {inbox.event_job_id(genuine.id), inbox.event_job_id(order.id)}
+    db.session.expire_all()
+    for event, why in [*((e, "echo of our own write") for e in echoes), (foreign, "not a product")]:
+        assert event.state == "ignored" and event.error.startswith(why), event.error
+    assert stock.state == "ignored" and genuine.state == order.state == "received"
+    assert inbox.relay_inbox() == 0  # settled rows are never relayed again
 
 
 def test_the_strict_setting_checks_every_event(stack, app, redis_conn):

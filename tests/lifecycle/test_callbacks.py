@@ -41,6 +41,7 @@ def test_install_exchanges_the_code_and_records_the_merchant(client, sim):
     assert merchant.store_name == f"Store {STORE}"
     assert merchant.bc_store_id == str(store.store_id)
     assert merchant.weight_unit == "KGS"
+    assert merchant.bc_multi_storefront is store.multi_storefront is True  # features flag
     assert merchant.owner_email == store.owner_email
     assert merchant.account_uuid == sim.config.account_uuid
     # The simulator grants store_v2_default and users_basic_information on top, as real installs do.

@@ -26,7 +26,7 @@ from shared.mapping import stock_level
 from worker.clients.bigcommerce import BigCommerceClient
 from worker.clients.errors import ApiError, NotFound
 from worker.context import bc_client, bindo_client, redis
-from worker.inbox import handles
+from worker.inbox import handles, screens
 from worker.periodic import enqueue_when_due, periodic
 from worker.sync import variant_stock
 
@@ -254,7 +254,9 @@ def _save_watermarks(
         if binding.id in marks:
             # A new dict, so SQLAlchemy sees the JSON column change.
             binding.stock_pushed = dict(marks[binding.id])
-            binding.last_synced_at = now
+            # BigCommerce also fires store/product/updated for a tracked product's level:
+            # stamped like a catalog write, so that echo is dropped too.
+            binding.last_synced_at = binding.pushed_at = now
     db.session.commit()
 
 
@@ -481,10 +483,18 @@ def on_bigcommerce_inventory_echo(event: WebhookEvent, merchant: Merchant) -> No
 
     We never push because of it: Bindo is the source of truth and the payload's ``value`` is
     ambiguous (CONTRACT 9.2). An echo matches the watermark and is ignored; a level edited by
-    hand in BigCommerce is drift, which the periodic reconciliation puts back.
+    hand in BigCommerce is drift, which the periodic reconciliation puts back. The relay's
+    screen below settles these rows before a job exists; this handler only sees rows queued
+    before the screen (or re-relayed ones).
     """
     data = (event.payload or {}).get("data") or {}
     log.debug("store %s: inventory event for product %s ignored", merchant.store_hash, data)
+
+
+@screens("bigcommerce", "store/product/inventory/updated")
+def screen_inventory_events(events: list[WebhookEvent]) -> dict[int, str]:
+    """Every inventory event is settled at the relay: no job, no request (see above)."""
+    return {event.id: "inventory levels follow Bindo (drift: stock reconcile)" for event in events}
 
 
 # --- periodic ------------------------------------------------------------------------------

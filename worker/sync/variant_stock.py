@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import Merchant, VariantBinding, utcnow
+from portal.models import Merchant, ProductBinding, VariantBinding, utcnow
 from shared.mapping import stock_level
 from worker.clients.bigcommerce import BigCommerceClient
 from worker.context import bindo_client
@@ -101,10 +101,25 @@ def changed_items(
 
 def save_watermarks(rows: Sequence[VariantBinding], marks: Mapping[int, dict[str, int]]) -> None:
     now = utcnow()
+    written: dict[int, set[int]] = {}
     for row in rows:
         if row.id in marks:
             row.stock_pushed = dict(marks[row.id])
             row.last_synced_at = now
+            if row.bc_product_id is not None:
+                written.setdefault(row.merchant_id, set()).add(row.bc_product_id)
+    for merchant_id, bc_ids in written.items():
+        # The products' store/product/updated echoes of these writes are ours (catalog
+        # handlers' is_echo), as for products without variants.
+        db.session.execute(
+            update(ProductBinding)
+            .where(
+                ProductBinding.merchant_id == merchant_id,
+                ProductBinding.bc_product_id.in_(sorted(bc_ids)),
+            )
+            .values(pushed_at=now)
+            .execution_options(synchronize_session=False)
+        )
     db.session.commit()
 
 

@@ -153,6 +153,8 @@ class CatalogSync:
         self._variants = VariantState()  # variant writes kept back to fill batches of 50
         # Asked every few creates; True stops the batch early (see INTERRUPTED).
         self.interrupt: Callable[[], bool] | None = None
+        # Told the Bindo id of each product created (a run's progress between chunks).
+        self.progress: Callable[[int], None] | None = None
 
     @property
     def store_empty(self) -> bool | None:
@@ -235,10 +237,15 @@ class CatalogSync:
         read from BigCommerce on full syncs (or when unknown) and kept on the merchant."""
         if self._settings is None:
             unit = self.merchant.weight_unit
-            if self.refresh_store or not unit:
-                unit = str(self.bc.get_store().get("weight_units") or "")
-                if unit and unit != self.merchant.weight_unit and not self.dry_run:
+            if self.refresh_store or not unit or self.merchant.bc_multi_storefront is None:
+                store = self.bc.get_store()
+                unit = str(store.get("weight_units") or "")
+                msf = (store.get("features") or {}).get("multi_storefront_enabled")
+                msf = msf if isinstance(msf, bool) else None
+                known = (self.merchant.weight_unit, self.merchant.bc_multi_storefront)
+                if unit and (unit, msf) != known and not self.dry_run:
                     self.merchant.weight_unit = unit
+                    self.merchant.bc_multi_storefront = msf
                     db.session.commit()
             try:
                 self._settings = MappingSettings(
@@ -366,6 +373,8 @@ class CatalogSync:
                     )
                     break
                 created.append(self._create(plan))
+                if self.progress is not None:
+                    self.progress(plan.bindo_id)
             report.outcomes.extend(created)
             updates = [p for p in writes if p.step in ("update", "hide")]
             self._assign_channels(
@@ -397,9 +406,9 @@ class CatalogSync:
         product assigns it again); a retryable error is raised like any write's.
         """
         bc_ids = sorted({int(o.bc_id) for o in outcomes if o.bc_id is not None})
-        if not bc_ids:
-            return
         channels = [int(c) for c in (self.merchant.bc_channel_ids or [1])]
+        if not bc_ids or (channels == [1] and self.merchant.bc_multi_storefront is False):
+            return  # a store with one storefront puts API-created products on it (channel 1)
         try:
             self.bc.assign_channels(bc_ids, channels)
         except (RetryableError, Unauthorized):

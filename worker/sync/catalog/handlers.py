@@ -108,6 +108,35 @@ def done_checks(merchant: Merchant, bc_ids: list[int]) -> None:
         )
 
 
+def screen_product_updates(events: list[WebhookEvent]) -> dict[int, str]:
+    """The relay's screen for store/product/updated, before any job exists: an echo of our
+    own write (``is_echo``) and an event about a product that is not ours are settled here,
+    one query per store, with no job and no request. The rest go to the handler below."""
+    wanted: dict[int, dict[int, list[WebhookEvent]]] = {}
+    settled: dict[int, str] = {}
+    for event in events:
+        data = event.payload.get("data") if isinstance(event.payload, dict) else None
+        bc_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(bc_id, int) and event.merchant_id is not None:
+            wanted.setdefault(event.merchant_id, {}).setdefault(bc_id, []).append(event)
+    for merchant_id, by_product in wanted.items():
+        stamps = dict(
+            db.session.execute(
+                select(ProductBinding.bc_product_id, ProductBinding.pushed_at).where(
+                    ProductBinding.merchant_id == merchant_id,
+                    ProductBinding.bc_product_id.in_(list(by_product)),
+                )
+            ).all()
+        )
+        for bc_id, group in by_product.items():
+            for event in group:
+                if bc_id not in stamps:
+                    settled[event.id] = "not a product of ours"
+                elif is_echo(stamps[bc_id], event.payload.get("created_at")):
+                    settled[event.id] = "echo of our own write"
+    return settled
+
+
 def on_bigcommerce_product_updated(event: WebhookEvent, merchant: Merchant) -> None:
     """store/product/updated: an echo of our own write is dropped (no request); for any other
     edit of a product of ours, the store's next batched check re-reads it (50 per GET) and
@@ -131,9 +160,10 @@ def on_bigcommerce_product_updated(event: WebhookEvent, merchant: Merchant) -> N
 def _register_handlers() -> None:
     """Hook the handlers into the inbox dispatcher (it imports this module lazily)."""
     try:
-        from worker.inbox import handles
+        from worker.inbox import handles, screens
     except ImportError:  # pragma: no cover - the dispatcher ships separately
         return
+    screens("bigcommerce", "store/product/updated")(screen_product_updates)
     handles("bindo", "product.created", "product.updated", "product.deleted")(
         on_bindo_product_event
     )

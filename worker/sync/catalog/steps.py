@@ -145,6 +145,7 @@ class Step:
         self.pacer = pacer or RatePacer(redis())
         self.yield_when = yield_when
         self.engine.interrupt = yield_when
+        self.engine.progress = self._progress
         self.deadline = time.monotonic() + (step_seconds() if seconds is None else seconds)
         self.report = SyncReport()
         self.delay: float | None = None  # set when the step stops before the run is done
@@ -187,6 +188,18 @@ class Step:
             return None
         return min(CHUNK, budget.available - RESERVE)
 
+    def _progress(self, bindo_id: int) -> None:
+        """Inside a chunk (creates cost a request each): show progress at least every 10 %
+        of the run or every 50 products, whichever comes first. Display only: the cursor is
+        saved at the end of the chunk."""
+        pos = self.positions.get(bindo_id)
+        if pos is None or not self.run.total:
+            return
+        every = max(1, min(CHUNK, self.run.total // 10))
+        if pos + 1 - (self.run.done or 0) >= every:
+            self.run.done = min(pos + 1, self.run.total)
+            db.session.commit()
+
     def _save(self, pos: int) -> None:
         self.cursor["pos"] = pos
         self.cursor["store_empty"] = self.engine.store_empty
@@ -220,6 +233,7 @@ class Step:
             return True
         if ids is not None:
             chunk_ids = [int(i) for i in ids[pos : pos + size]]
+            self.positions.update({i: pos + n for n, i in enumerate(chunk_ids)})
             part = self.engine.sync_ids(chunk_ids, force=chunk_ids)
             seen = {o.bindo_id for o in part.outcomes}
             for missing in sorted(set(chunk_ids) - seen):
@@ -231,17 +245,16 @@ class Step:
                         message="not in Bindo",
                     )
                 )
-            self.positions.update({i: pos + n for n, i in enumerate(chunk_ids)})
             self._merge(part, everything=True)
         else:
             page, offset = divmod(pos, PER_PAGE)
             records = self._page(page + 1)[offset : offset + size]
             if not records:
                 return False
-            part = self.engine.sync_records(records)
             self.positions.update(
                 {int(r["id"]): pos + n for n, r in enumerate(records) if "id" in r}
             )
+            part = self.engine.sync_records(records)
             self._merge(part)
             chunk_ids = records
             self._watermark(records)

@@ -425,6 +425,8 @@ def _after_write(sync: CatalogSync, write_: Write, answer: Any) -> Outcome:
         row.removed = True
         row.last_hash = variant_hash(write_.item)
         row.last_synced_at = utcnow()
+    if binding is not None:
+        binding.pushed_at = utcnow()  # the product's store/product/updated echo is ours
     bc_id = binding.bc_product_id if binding is not None else None
     return Outcome(write_.bindo_id, write_.action, write_.label, bc_id)
 
