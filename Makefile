@@ -40,10 +40,10 @@ lint: venv ## ruff check and ruff format --check
 	$(VENV)/bin/ruff format --check .
 
 test: lint check-redis check-postgres ## lint, then the suite on SQLite and on PostgreSQL
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not heavy"
 	@$(PY) -c "import psycopg; c = psycopg.connect('$(PG_ADMIN_URL)', autocommit=True); \
 	  c.execute('DROP DATABASE IF EXISTS bindo_test WITH (FORCE)'); c.execute('CREATE DATABASE bindo_test'); c.close()"
-	TEST_DATABASE_URL=$(TEST_PG_URL) $(PY) -m pytest -q -m db
+	TEST_DATABASE_URL=$(TEST_PG_URL) $(PY) -m pytest -q -m "db and not browser"
 
 clean: ## remove .venv, instance/ and the caches
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -201,6 +201,7 @@ def test_t20_redis_restart_under_load_loses_and_duplicates_nothing(
     assert len(refs) == len(set(refs)) == total  # 0 duplicates, 0 lost
 
 
+@pytest.mark.full_only  # waits out RQ's 61 s scheduler locks: about 70 s
 def test_delayed_jobs_run_again_after_redis_dies_under_a_running_job(
     app, own_redis, worker_process
 ):
