@@ -15,6 +15,7 @@ import platform
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -298,6 +299,27 @@ def start_world(
         bindo_url=bindo_url,
         portal_url=portal_url,
         servers=servers,
+    )
+
+
+def start_process(cfg, world: World, log_path: Path, module: str = "worker", *args: str):
+    """``python -m <module> <args>`` (a worker, or the clock) against the world's simulators,
+    its output in ``log_path``."""
+    env = env_from_config(
+        {
+            **cfg,
+            "BIGCOMMERCE_API_URL": world.bc_url,
+            "BIGCOMMERCE_LOGIN_URL": world.bc_url,
+            "BINDO_API_URL": world.bindo_url,
+            "APP_URL": world.portal_url,
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
     )
 
 

@@ -19,7 +19,6 @@ import argparse
 import logging
 import os
 import subprocess
-import sys
 import time
 
 import _harness as h
@@ -89,25 +88,6 @@ def order_events(world, pairs, count: int, gap: float) -> tuple[list[float], int
     return latencies, lost
 
 
-def start_worker(cfg, world, log_path, module: str = "worker", *args: str) -> subprocess.Popen:
-    env = h.env_from_config(
-        {
-            **cfg,
-            "BIGCOMMERCE_API_URL": world.bc_url,
-            "BIGCOMMERCE_LOGIN_URL": world.bc_url,
-            "BINDO_API_URL": world.bindo_url,
-            "APP_URL": world.portal_url,
-        }
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        cwd=h.ROOT,
-        env=env,
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=50, help="events of each kind (full: 200)")
@@ -129,9 +109,11 @@ def main() -> int:
         procs: list[subprocess.Popen] = []
         try:
             merchant_id, pairs = setup(app, world, products=20)
-            procs.append(start_worker(cfg, world, tmp / "worker.log"))
+            procs.append(h.start_process(cfg, world, tmp / "worker.log"))
             # The clock's relay queues the webhook rows' jobs (no periodic work here).
-            procs.append(start_worker(cfg, world, tmp / "clock.log", "worker.clock", "--no-tick"))
+            procs.append(
+                h.start_process(cfg, world, tmp / "clock.log", "worker.clock", "--no-tick")
+            )
             time.sleep(3)  # the worker imports and registers
             if any(p.poll() is not None for p in procs):
                 print((tmp / "worker.log").read_text()[-3000:])

@@ -21,7 +21,6 @@ import argparse
 import logging
 import os
 import subprocess
-import sys
 import threading
 import time
 
@@ -85,29 +84,9 @@ def idle_traffic(world, pairs, stop: threading.Event, gap: float, out: dict) -> 
 
 
 def start_workers(cfg, world, tmp, count: int) -> list[subprocess.Popen]:
-    env = h.env_from_config(
-        {
-            **cfg,
-            "BIGCOMMERCE_API_URL": world.bc_url,
-            "BIGCOMMERCE_LOGIN_URL": world.bc_url,
-            "BINDO_API_URL": world.bindo_url,
-            "APP_URL": world.portal_url,
-        }
-    )
-    usage = subprocess.run(
-        [sys.executable, "-m", "worker", "--help"], cwd=h.ROOT, env=env, capture_output=True
-    ).stdout.decode()
-    args = ["--no-ticker"] if "--no-ticker" in usage else []
-    return [
-        subprocess.Popen(
-            [sys.executable, "-m", "worker", *args],
-            cwd=h.ROOT,
-            env=env,
-            stdout=(tmp / f"worker{i}.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        for i in range(count)
-    ]
+    """``count`` workers and the clock, whose relay queues the webhook rows' jobs."""
+    workers = [h.start_process(cfg, world, tmp / f"worker{i}.log") for i in range(count)]
+    return [*workers, h.start_process(cfg, world, tmp / "clock.log", "worker.clock", "--no-tick")]
 
 
 def main() -> int:
