@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
@@ -316,7 +316,7 @@ def relay_inbox() -> int:
     return len(send)
 
 
-def _screen(new_rows: list[Row], now) -> set[int]:
+def _screen(new_rows: list[Row], now: datetime) -> set[int]:
     """Run the registered screens over new rows; the rows they settle are marked ignored
     (with the screen's reason) in the relay's transaction, and get no job."""
     load_areas()
