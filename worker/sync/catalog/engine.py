@@ -37,7 +37,8 @@ from shared.mapping import (
     map_product,
     payload_hash,
 )
-from worker.clients.bigcommerce import PRODUCT_BATCH, BigCommerceClient
+from worker.clients.bc_catalog import PRODUCT_BATCH
+from worker.clients.bigcommerce import BigCommerceClient
 from worker.clients.bindo import BindoClient
 from worker.clients.errors import (
     ApiError,
