@@ -11,7 +11,8 @@ import pytest
 import requests
 import responses
 
-from worker.clients.bigcommerce import ApiResponse, BigCommerceClient
+from worker.clients.bc_core import ApiResponse
+from worker.clients.bigcommerce import BigCommerceClient
 from worker.clients.errors import (
     ApiError,
     CircuitOpen,

@@ -1,6 +1,7 @@
 """Catalog sync, Bindo -> BigCommerce, one module per role (docs/catalog-sync.md):
 
 - engine:   CatalogSync, the export skeleton (fetch -> map -> hash -> lock -> write -> bind)
+- writer:   the engine's write side (link or create, batched updates and hides, binding stamps)
 - report:   Outcome / SyncReport, count keys and SyncRunItem actions
 - errors:   a product's error columns (record_error / clear_error), NameClash
 - locks:    per-product Redis write locks

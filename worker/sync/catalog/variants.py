@@ -43,7 +43,7 @@ from shared.mapping.variants import (
     variant_tracking,
     variant_update_item,
 )
-from worker.clients.bigcommerce import VARIANT_BATCH
+from worker.clients.bc_catalog import VARIANT_BATCH
 from worker.clients.errors import ApiError, Conflict, RetryableError, Unauthorized
 from worker.sync.catalog.errors import record_error
 from worker.sync.catalog.report import Outcome
