@@ -18,7 +18,7 @@ from tests.orders.helpers import place_order, subscribe_orders
 from tests.stock.helpers import BINDO_LOCATION, bc_level, bindo_qty, bound_product
 
 FULL = os.environ.get("FULL_SCENARIOS") == "1"
-ORDERS = 500 if FULL else 50
+ORDERS = 500 if FULL else 25
 ORDER_SCOPES = ("store/order/created", "store/order/statusUpdated")
 
 
