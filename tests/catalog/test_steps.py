@@ -175,13 +175,16 @@ def test_a_step_killed_mid_way_resumes_at_its_cursor_and_creates_nothing_twice(
 # --- echoes of our own writes ---------------------------------------------------------------
 
 
-def bc_event(merchant, bc_id: int, created_at: float) -> WebhookEvent:
+def bc_event(
+    merchant, bc_id: int, created_at: float, scope: str = "store/product/updated"
+) -> WebhookEvent:
+    kind = scope.split("/")[1]  # product, order
     return WebhookEvent(
         source="bigcommerce",
-        event_key=f"e-{bc_id}-{created_at}",
+        event_key=f"e-{scope}-{bc_id}-{created_at}",
         merchant_id=merchant.id,
-        scope="store/product/updated",
-        payload={"data": {"type": "product", "id": bc_id}, "created_at": int(created_at)},
+        scope=scope,
+        payload={"data": {"type": kind, "id": bc_id}, "created_at": int(created_at)},
     )
 
 
@@ -232,20 +235,8 @@ def test_the_relay_settles_echoes_and_inventory_events_without_a_job(stack, redi
     echoes = [bc_event(shop, b.bc_product_id, now) for b in bindings]
     foreign = bc_event(shop, 999_999, now)  # a product the merchant made in BigCommerce
     genuine = bc_event(shop, bindings[0].bc_product_id, now + 600)  # edited well after us
-    stock = WebhookEvent(
-        source="bigcommerce",
-        event_key="inv-1",
-        merchant_id=shop.id,
-        scope="store/product/inventory/updated",
-        payload={"data": {"type": "product", "id": bindings[1].bc_product_id}},
-    )
-    order = WebhookEvent(
-        source="bigcommerce",
-        event_key="order-1",
-        merchant_id=shop.id,
-        scope="store/order/created",
-        payload={"data": {"type": "order", "id": 1}},
-    )
+    stock = bc_event(shop, bindings[1].bc_product_id, now, "store/product/inventory/updated")
+    order = bc_event(shop, 1, now, "store/order/created")
     db.session.add_all([*echoes, foreign, genuine, stock, order])
     db.session.commit()
     get_queue(HIGH).empty()
