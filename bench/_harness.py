@@ -181,8 +181,25 @@ def make_app(cfg: dict[str, Any]):
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1/postgres")
 
 
-def teardown(app, world: World, pg_name: str | None) -> None:
-    """Stop the simulators, empty the bench Redis db and drop the bench database (if any)."""
+def stop_processes(procs: Sequence[subprocess.Popen]) -> None:
+    """SIGTERM every process still running, then wait for each (15 s, then SIGKILL)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def teardown(
+    app, world: World, pg_name: str | None, procs: Sequence[subprocess.Popen] = ()
+) -> None:
+    """Stop the bench's processes and the simulators, empty the bench Redis db and drop the
+    bench database (if any)."""
+    stop_processes(procs)
     world.close()
     flush_redis()
     if pg_name:

@@ -120,16 +120,7 @@ def main() -> int:
         try:
             return run(app, world, cfg, tmp, args, workers)
         finally:
-            for worker in workers:
-                if worker.poll() is None:
-                    worker.terminate()
-            for worker in workers:
-                try:
-                    worker.wait(15)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
-            h.teardown(app, world, PG_NAME if use_pg else None)
+            h.teardown(app, world, PG_NAME if use_pg else None, procs=workers)
 
 
 def run(app, world, cfg, tmp, args, workers: list) -> int:

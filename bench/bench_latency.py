@@ -127,15 +127,7 @@ def main() -> int:
                 print("   worker log tail:\n" + (tmp / "worker.log").read_text()[-2000:])
             return 0
         finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(15)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
-            h.teardown(app, world, PG_NAME if use_pg else None)
+            h.teardown(app, world, PG_NAME if use_pg else None, procs=procs)
 
 
 def report(label: str, values: list[float], lost: int) -> None:
