@@ -19,7 +19,7 @@ import time
 
 from portal.extensions import db
 from portal.queue import HIGH, enqueue
-from worker.inbox import relay_inbox
+from worker.inbox import load_areas, relay_inbox
 from worker.runtime import get_app
 
 log = logging.getLogger("worker.clock")
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = get_app()
+    # The relay's screens are registered by the area modules: import them now, not in the
+    # first pass that finds a row (a second of CPU just as deliveries start to arrive).
+    load_areas()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
