@@ -20,7 +20,7 @@ from tests.catalog.helpers import bc_product, binding, endpoints, make_category,
 from tests.conftest import wait_for
 from tests.reliability.test_worker_faults import children
 
-QUOTA, WINDOW_MS = 10, 1500  # a step gets at most 8 creates: runs need many steps
+QUOTA, WINDOW_MS = 10, 3000  # a step gets at most 8 creates: runs need many steps
 
 
 def scheduler_pid(worker) -> int:
