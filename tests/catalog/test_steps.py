@@ -188,15 +188,20 @@ def bc_event(
     )
 
 
+def pushed_shop(stack, store_hash: str):
+    """A merchant with three products at 10.00 pushed to BigCommerce, and their bindings."""
+    shop = stack.linked_merchant(store_hash)
+    make_category(shop, "Shoes")
+    products = [new_product(stack, shop, price="10.00") for _ in range(3)]
+    push(shop.id, [p["id"] for p in products])
+    return shop, [binding(shop.id, p["id"]) for p in products]
+
+
 def test_an_echo_costs_nothing_and_genuine_edits_are_checked_in_one_batched_read(stack, redis_conn):
     from worker.jobs.catalog import check_bc_products
     from worker.sync.catalog.handlers import CHECK_JOB, check_key, on_bigcommerce_product_updated
 
-    shop = stack.linked_merchant("echo1")
-    make_category(shop, "Shoes")
-    products = [new_product(stack, shop, price="10.00") for _ in range(3)]
-    push(shop.id, [p["id"] for p in products])
-    bindings = [binding(shop.id, p["id"]) for p in products]
+    shop, bindings = pushed_shop(stack, "echo1")
     stack.bc.reset_requests()
 
     # The store/product/updated our own create caused: dropped, no job, no request.
@@ -226,11 +231,7 @@ def test_the_relay_settles_echoes_and_inventory_events_without_a_job(stack, redi
     from portal.queue import HIGH, get_queue
     from worker import inbox
 
-    shop = stack.linked_merchant("echo3")
-    make_category(shop, "Shoes")
-    products = [new_product(stack, shop, price="10.00") for _ in range(3)]
-    push(shop.id, [p["id"] for p in products])
-    bindings = [binding(shop.id, p["id"]) for p in products]
+    shop, bindings = pushed_shop(stack, "echo3")
     now = time.time()
     echoes = [bc_event(shop, b.bc_product_id, now) for b in bindings]
     foreign = bc_event(shop, 999_999, now)  # a product the merchant made in BigCommerce
