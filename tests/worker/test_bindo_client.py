@@ -13,7 +13,7 @@ import responses
 
 from sandbox.bindo import BindoSimConfig, SimState, create_app
 from sandbox.server import RunningServer, Swappable, serve_in_thread
-from worker.clients.bindo import BindoClient, parse_retry_after
+from worker.clients.bindo import RETRY, BindoClient, parse_retry_after
 from worker.clients.errors import (
     Conflict,
     NotFound,
@@ -23,10 +23,20 @@ from worker.clients.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from worker.clients.retry import RetryPolicy
 
 STORE = "s-42"
 TOKEN = "very-secret-token-xyz"
 FAKE_URL = "http://bindo.test"
+
+
+def quick_retry(sleeps: list[float] | None = None) -> RetryPolicy:
+    """The client's own policy, with its waits recorded instead of slept (jitter at its top)."""
+    return RetryPolicy(
+        deduplicated=RETRY.deduplicated,
+        sleep=(sleeps if sleeps is not None else []).append,
+        rng=lambda: 1.0,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +62,7 @@ def state(shared_server: tuple[Swappable, RunningServer]) -> Iterator[SimState]:
 
 @pytest.fixture
 def client(shared_server: tuple[Swappable, RunningServer], state: SimState) -> BindoClient:
-    return BindoClient(shared_server[1].url, STORE, TOKEN, timeout=2.0)
+    return BindoClient(shared_server[1].url, STORE, TOKEN, timeout=2.0, retry=quick_retry())
 
 
 def order(ref: str, product_id: int | None, qty: int = 1) -> dict[str, Any]:
@@ -176,19 +186,30 @@ def test_bad_token_is_unauthorized_and_not_echoed(shared_server, state: SimState
     assert "wrong-token-abc" not in repr(bad)
 
 
-def test_simulated_server_error_and_rate_limit(client: BindoClient, state: SimState) -> None:
+def test_a_passing_fault_is_retried_inside_the_call(client: BindoClient, state: SimState) -> None:
     state.inject_api_fault(500, path_contains="/locations")
+    assert [loc["id"] for loc in client.list_locations()] == [10, 11]
+    state.inject_api_fault(503, path_contains="/locations", retry_after=2, count=2)
+    assert len(client.list_locations()) == 2
+
+
+def test_lasting_faults_and_long_waits_go_back_to_the_queue(shared_server, state: SimState) -> None:
+    sleeps: list[float] = []
+    bindo = BindoClient(shared_server[1].url, STORE, TOKEN, retry=quick_retry(sleeps))
+    state.inject_api_fault(500, path_contains="/locations", count=5)
     with pytest.raises(ServerError):
-        client.list_locations()
+        bindo.list_locations()
+    assert sleeps == [1.0, 2.0, 4.0, 8.0]  # five attempts, full-jitter ceilings between them
+    sleeps.clear()
     state.inject_api_fault(429, path_contains="/locations", retry_after=12)
     with pytest.raises(RateLimited) as err:
-        client.list_locations()
-    assert err.value.retry_after == 12
+        bindo.list_locations()
+    assert err.value.retry_after == 12 and sleeps == []  # longer than a worker should idle
 
 
-def test_slow_answer_is_a_transport_error(shared_server, state: SimState) -> None:
-    state.inject_api_fault(None, path_contains="/locations", delay=0.5)
-    impatient = BindoClient(shared_server[1].url, STORE, TOKEN, timeout=0.1)
+def test_slow_answers_are_a_transport_error(shared_server, state: SimState) -> None:
+    state.inject_api_fault(None, path_contains="/locations", delay=0.5, count=5)
+    impatient = BindoClient(shared_server[1].url, STORE, TOKEN, timeout=0.1, retry=quick_retry())
     with pytest.raises(TransportError) as err:
         impatient.list_locations()
     assert err.value.retryable
@@ -203,8 +224,8 @@ def fake() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def fake_client() -> BindoClient:
-    return BindoClient(FAKE_URL, STORE, TOKEN)
+def fake_client(sleeps: list[float] | None = None) -> BindoClient:
+    return BindoClient(FAKE_URL, STORE, TOKEN, retry=quick_retry(sleeps))
 
 
 LOCATIONS = f"{FAKE_URL}/api/v1/stores/{STORE}/locations"
@@ -233,6 +254,8 @@ def test_status_maps_to_typed_error(fake: responses.RequestsMock, status: int, e
     fake.get(LOCATIONS, status=status, json={"error": {"code": "x", "message": "boom"}})
     with pytest.raises(error_class) as err:
         fake_client().list_locations()
+    # A 5xx is tried five times in the call; a 4xx is final at once.
+    assert len(fake.calls) == (RETRY.attempts if status >= 500 else 1)
     assert err.value.status == status
     assert err.value.service == "bindo"
     assert err.value.errors == {"code": "x", "message": "boom"}
@@ -255,6 +278,17 @@ def test_timeout_is_a_transport_error(fake: responses.RequestsMock) -> None:
     fake.get(LOCATIONS, body=requests.Timeout("read timed out"))
     with pytest.raises(TransportError):
         fake_client().list_locations()
+    assert len(fake.calls) == RETRY.attempts
+
+
+def test_a_write_is_repeated_because_bindo_deduplicates_it(fake: responses.RequestsMock) -> None:
+    orders = f"{FAKE_URL}/api/v1/stores/{STORE}/orders"
+    fake.post(orders, body=requests.Timeout("read timed out"))
+    fake.post(orders, status=200, json={"data": {"id": 7}}, headers={"Idempotent-Replayed": "true"})
+    sleeps: list[float] = []
+    created, replayed = fake_client(sleeps).create_order(order("bc-1", 5))
+    assert created == {"id": 7} and replayed
+    assert len(fake.calls) == 2 and sleeps == [1.0]
 
 
 def test_connection_error_hides_details(fake: responses.RequestsMock) -> None:
@@ -269,6 +303,7 @@ def test_non_json_success_body_is_a_transport_error(fake: responses.RequestsMock
     with pytest.raises(TransportError) as err:
         fake_client().list_locations()
     assert err.value.status == 200
+    assert len(fake.calls) == 1  # an answer we cannot read is not asked for again
 
 
 def test_html_error_page_still_maps_by_status(fake: responses.RequestsMock) -> None:

@@ -1,4 +1,4 @@
-"""RatePacer, CircuitBreaker and backoff_delay against real Redis (the Lua scripts themselves;
+"""RatePacer and CircuitBreaker against real Redis (the Lua scripts themselves;
 there is no in-process copy) with a fake clock. The db is TEST_REDIS_URL's (default db 14)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from worker.clients.errors import CircuitOpen
-from worker.clients.pacing import CircuitBreaker, RatePacer, backoff_delay
+from worker.clients.pacing import CircuitBreaker, RatePacer
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 STORE = "abc123"
@@ -379,21 +379,3 @@ def test_only_one_of_many_threads_gets_the_probe(redis_db, clock):
     for t in threads:
         t.join()
     assert len(passed) == 1
-
-
-# ------------------------------------------------------------------------------- backoff
-
-
-@pytest.mark.parametrize(
-    ("attempt", "ceiling"),
-    [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (5, 32.0), (6, 60.0), (10, 60.0), (5000, 60.0)],
-)
-def test_backoff_delay_is_full_jitter_below_the_capped_ceiling(attempt, ceiling):
-    assert backoff_delay(attempt, rng=lambda: 0.0) == 0.0
-    assert backoff_delay(attempt, rng=lambda: 0.999999) == pytest.approx(ceiling, rel=1e-5)
-    assert 0.0 <= backoff_delay(attempt) <= ceiling
-
-
-def test_backoff_delay_honours_base_and_cap():
-    assert backoff_delay(3, base=0.5, cap=3.0, rng=lambda: 1.0) == 3.0
-    assert backoff_delay(1, base=0.5, cap=3.0, rng=lambda: 0.5) == 0.5

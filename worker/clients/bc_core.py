@@ -2,8 +2,9 @@
 breaker, v2/v3 paging, and the splitting of refused batch writes.
 
 Knows HTTP and Redis only: configuration comes in through the constructor. Every call goes
-through :meth:`BigCommerceCore.request`, which owns the retry policy described in
-``docs/bigcommerce-client.md``. The endpoints are in ``bc_catalog`` and ``bc_store``.
+through :meth:`BigCommerceCore.request`, which applies the retry policy of both clients
+(worker/clients/retry.py, docs/bigcommerce-client.md). The endpoints are in ``bc_catalog``
+and ``bc_store``.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from worker.clients.errors import (
 from worker.clients.pacing import (
     CircuitBreaker,
     RatePacer,
-    backoff_delay,
     has_rate_headers,
     rate_limit_wait_seconds,
 )
+from worker.clients.retry import RetryPolicy
 
 logger = logging.getLogger("worker.clients.bigcommerce")
 
@@ -49,8 +50,6 @@ BACKOFF_CAP = 60.0
 # 5xx and timeouts: the contract asks for >= 1 min between retries of a failed job.
 FINAL_RETRY_AFTER = 60.0
 
-# Methods that may change state twice if repeated (PUT/DELETE here are absolute, so idempotent).
-NON_IDEMPOTENT = frozenset({"POST", "PATCH"})
 # Item-level refusals of a batch: split the batch to find the culprits.
 BATCH_ITEM_ERRORS = (ValidationFailed, Conflict, NotFound)
 
@@ -159,9 +158,11 @@ class BigCommerceCore:
         self._breaker = breaker
         self._session = session or requests.Session()
         self._timeout = timeout
-        self._max_attempts = max(1, max_attempts)
-        self._sleep = sleep
-        self._rng = rng
+        # BigCommerce de-duplicates no POST: a POST is repeated only when it was not sent or
+        # was refused unprocessed (503, bare 429).
+        self._retry = RetryPolicy(
+            attempts=max_attempts, base=BACKOFF_BASE, cap=BACKOFF_CAP, sleep=sleep, rng=rng
+        )
         # Told of every attempt: (store, "METHOD /template", status or error name, seconds,
         # seconds paced); the worker passes portal.metrics' recorder (this module knows none).
         self._on_request = on_request
@@ -176,9 +177,6 @@ class BigCommerceCore:
         if has_body:
             headers["Content-Type"] = "application/json"
         return headers
-
-    def _backoff(self, attempt: int) -> float:
-        return backoff_delay(attempt, base=BACKOFF_BASE, cap=BACKOFF_CAP, rng=self._rng)
 
     def request(
         self,
@@ -226,21 +224,21 @@ class BigCommerceCore:
                     exc
                 )
                 failures += 1
-                # A POST that may have reached the server must not be repeated blindly: the
-                # caller looks the entity up (e.g. by SKU) before trying again.
-                if method in NON_IDEMPOTENT and not not_sent:
+                delay = self._retry.wait(failures, method, path, sent=not not_sent)
+                if delay is None:
+                    # A POST that may have reached the server is not repeated blindly: the
+                    # caller looks the entity up (e.g. by SKU) before trying again.
+                    maybe_done = not self._retry.repeatable(
+                        method, path, sent=not not_sent, status=None
+                    )
                     raise TransportError(
-                        f"{label}: {kind}; the request may have been processed",
+                        f"{label}: {kind}; the request may have been processed"
+                        if maybe_done
+                        else f"{label}: {kind} after {failures} attempts",
                         retry_after=FINAL_RETRY_AFTER,
                         service=SERVICE,
                     ) from None
-                if failures >= self._max_attempts:
-                    raise TransportError(
-                        f"{label}: {kind} after {failures} attempts",
-                        retry_after=FINAL_RETRY_AFTER,
-                        service=SERVICE,
-                    ) from None
-                self._sleep(self._backoff(failures - 1))
+                self._retry.pause(delay)
                 continue
             except BaseException:
                 if self._pacer is not None:
@@ -260,7 +258,7 @@ class BigCommerceCore:
                 if wait is not None and has_rate_headers(resp.headers):
                     # Quota spent: not a fault of the store, so the breaker is not told.
                     rate_waits += 1
-                    if rate_waits >= self._max_attempts:
+                    if rate_waits >= self._retry.attempts:
                         raise RateLimited(
                             f"{label}: still rate limited after {rate_waits} waits",
                             status=429,
@@ -269,7 +267,7 @@ class BigCommerceCore:
                         )
                     logger.info("%s -> 429; waiting %.1f s for the quota reset", label, wait)
                     if self._pacer is None:
-                        self._sleep(wait)
+                        self._retry.pause(wait)
                     # With a pacer, before_request waits out the block it just recorded, and
                     # every other worker on this store waits with us.
                     continue
@@ -277,14 +275,15 @@ class BigCommerceCore:
                 if self._breaker is not None:
                     self._breaker.record_failure(self.store_hash)
                 failures += 1
-                if failures >= self._max_attempts:
+                delay = self._retry.wait(failures, method, path, status=429)
+                if delay is None:
                     raise RateLimited(
                         f"{label}: 429 without rate headers after {failures} attempts",
                         status=429,
                         retry_after=BACKOFF_CAP,
                         service=SERVICE,
                     )
-                self._sleep(self._backoff(failures - 1))
+                self._retry.pause(delay)
                 continue
 
             if status >= 500:
@@ -293,10 +292,10 @@ class BigCommerceCore:
                 failures += 1
                 # Only a 503 says the request was not processed; other 5xx on POST may have
                 # created the entity.
-                retry_ok = method not in NON_IDEMPOTENT or status == 503
-                if not retry_ok or failures >= self._max_attempts:
+                delay = self._retry.wait(failures, method, path, status=status)
+                if delay is None:
                     raise self._error(ServerError, resp, label, retry_after=FINAL_RETRY_AFTER)
-                self._sleep(self._backoff(failures - 1))
+                self._retry.pause(delay)
                 continue
 
             # Any other answer means the store is reachable and healthy.

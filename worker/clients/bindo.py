@@ -1,6 +1,10 @@
 """HTTP client of the Bindo POS API (docs/bindo-api.md); knows HTTP, nothing of Flask or the DB.
 
-Failures surface as the typed errors of ``worker.clients.errors`` with ``service="bindo"``.
+Failures surface as the typed errors of ``worker.clients.errors`` with ``service="bindo"``,
+after the retries of the policy both clients share (worker/clients/retry.py). Every Bindo
+write is de-duplicated by the server (orders and refunds by reference, a cancel is a no-op the
+second time, a customer's email is unique, a webhook URL replaces its own subscription), so
+every request may be repeated.
 The token travels only in the Authorization header: it never appears in errors or logs.
 """
 
@@ -27,12 +31,15 @@ from worker.clients.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from worker.clients.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 SERVICE = "bindo"
 BATCH_SIZE = 100  # ids per request: keeps URLs short and matches per_page
 PER_PAGE = 100
+# Bindo's POSTs carry their own idempotency (see above): all may be repeated after a failure.
+RETRY = RetryPolicy(deduplicated=("/",))
 
 Record = dict[str, Any]
 
@@ -98,12 +105,14 @@ class BindoClient:
         *,
         session: requests.Session | None = None,
         timeout: float = 10.0,
+        retry: RetryPolicy = RETRY,
     ) -> None:
         self.base = f"{api_url.rstrip('/')}/api/v1/stores/{store_id}"
         self.store_id = store_id
         self._token = token
         self.session = session or requests.Session()
         self.timeout = timeout
+        self.retry = retry
 
     def __repr__(self) -> str:  # no token here: reprs end up in logs and tracebacks
         return f"BindoClient(base={self.base!r})"
@@ -118,7 +127,33 @@ class BindoClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
     ) -> tuple[Any, requests.Response]:
-        """Send one request; returns (parsed JSON or None for 204, response) or raises."""
+        """Send one request; returns (parsed JSON or None for 204, response) or raises.
+
+        A retryable failure is tried again as the shared policy says, then surfaces."""
+        failures = 0
+        while True:
+            try:
+                return self._attempt(method, path, params=params, json=json)
+            except (ServerError, RateLimited, TransportError) as exc:
+                if isinstance(exc, TransportError) and exc.status is not None:
+                    raise  # an answer we cannot read: sending it again would not help
+                failures += 1
+                delay = self.retry.wait(
+                    failures, method, path, status=exc.status, retry_after=exc.retry_after
+                )
+                if delay is None:
+                    raise
+                log.info("bindo %s %s failed (%s); again in %.1f s", method, path, exc, delay)
+                self.retry.pause(delay)
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> tuple[Any, requests.Response]:
         where = f"{method} {path}"
         try:
             resp = self.session.request(

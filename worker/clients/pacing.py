@@ -1,15 +1,14 @@
-"""Per-store request pacing, circuit breaking and backoff shared by every worker through Redis.
+"""Per-store request pacing and circuit breaking shared by every worker through Redis.
 
 BigCommerce gives each store one request quota per window, shared by all apps (CONTRACT §10).
 ``RatePacer`` keeps our view of that window in Redis so that all workers and threads draw from
-one budget; ``CircuitBreaker`` stops hammering a store that keeps failing; ``backoff_delay`` is
-the capped full-jitter delay used between retries (RELIABILITY §1 rows 9, 18, 19).
+one budget; ``CircuitBreaker`` stops hammering a store that keeps failing (RELIABILITY §1 rows
+9, 18, 19). The backoff between retries is worker/clients/retry.py's.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,25 +25,6 @@ circuit_logger = logging.getLogger("worker.clients.circuit")
 DEFAULT_WINDOW_MS = 30_000
 # Requests still unanswered this long after their window ended belong to a dead worker.
 STALE_INFLIGHT_MS = 120_000
-
-
-def backoff_delay(
-    attempt: int,
-    *,
-    base: float = 1.0,
-    cap: float = 60.0,
-    rng: Callable[[], float] = random.random,
-) -> float:
-    """Full-jitter delay before retry number ``attempt`` (0-based): ``rng() * min(cap, base*2^n)``.
-
-    Full jitter spreads competing clients over the whole interval, which is what keeps a crowd
-    of workers from retrying in lock step (AWS "Exponential Backoff And Jitter").
-    """
-    if attempt < 0:
-        attempt = 0
-    # Past 2**63 the product only matters through the cap; avoid float overflow on huge attempts.
-    ceiling = cap if attempt >= 63 else min(cap, base * (2**attempt))
-    return rng() * ceiling
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
