@@ -296,3 +296,43 @@ def test_a_lock_held_by_a_dead_job_is_taken_over_and_a_live_one_is_not(stack, ap
     assert [locks.retry_delay(2) for _ in range(6)] == [5, 10, 20, 40, 80, 120]
     locks.forget_retries([2])
     assert locks.retry_delay(2) == 5
+
+
+def test_a_step_gives_its_worker_up_between_update_batches_and_the_next_writes_the_rest(stack):
+    # Issue 14 item 2: an order waiting behind a re-send waits for one batch PUT, not a chunk.
+    from worker.sync.catalog import steps
+
+    def step(run: SyncRun, yield_when) -> steps.StepResult:
+        return steps.Step(run, merchant, yield_when=yield_when, seconds=600).run_once()
+
+    merchant = catalog(stack, "steps8", 30)
+    first = SyncRun(merchant_id=merchant.id, kind="initial")
+    db.session.add(first)
+    db.session.commit()
+    steps.start_run(first)
+    assert step(first, lambda: False).done
+    for product in stack.bindo.stores[merchant.bindo_store_id].products.values():
+        stack.bindo.update_product(merchant.bindo_store_id, product["id"], price="12.00")
+    stack.bc.reset_requests()
+
+    resend = SyncRun(merchant_id=merchant.id, kind="full")
+    db.session.add(resend)
+    db.session.commit()
+    steps.start_run(resend)
+    asked: list[int] = []
+
+    def after_one_put() -> bool:  # an order arrives while the first batch is written
+        asked.append(endpoints(stack, "steps8").get("PUT /v3/catalog/products", 0))
+        return asked[-1] >= 1
+
+    result = step(resend, after_one_put)
+    assert not result.done and result.delay == 0.0
+    assert endpoints(stack, "steps8")["PUT /v3/catalog/products"] == 1
+    assert resend.cursor["pos"] == resend.done == 10  # only the written batch is passed
+
+    while not (result := step(resend, lambda: False)).done:
+        pass
+    prices = [p["price"] for p in stack.bc.stores["steps8"].products.values()]
+    assert prices == [12.0] * 30
+    # 30 updates in 3 PUTs of 10: nothing written twice, nothing left out.
+    assert endpoints(stack, "steps8")["PUT /v3/catalog/products"] == 3

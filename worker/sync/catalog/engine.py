@@ -44,7 +44,6 @@ from worker.sync.catalog.writer import ProductWriter
 from worker.sync.categories import CategoryResolver
 
 INTERRUPTED = "interrupted"  # outcome of a create left for the next step (never counted)
-INTERRUPT_EVERY = 5  # creates between two questions to ``interrupt``
 CHANNEL_ERROR = "bc_channel_assignment"  # the binding's error_code when assigning failed
 CHUNK = 50  # products per batch in full syncs and drift checks (1 SKU lookup per 50)
 
@@ -343,7 +342,7 @@ class CatalogSync(ProductWriter):
             for n, plan in enumerate(creates):
                 if plan.step != "create":
                     continue
-                if n % INTERRUPT_EVERY == 0 and n and self.interrupt and self.interrupt():
+                if n and self._interrupted():
                     # Other work waits (a resumable run's step gives its worker up): the rest
                     # of the creates are left for the next step, unwritten and unlocked.
                     report.outcomes.extend(
@@ -360,7 +359,10 @@ class CatalogSync(ProductWriter):
                 + [o for p in updates if (o := self._unassigned(p)) is not None]
             )
             self._send_updates(updates, report, final=not self.batch_across_calls)
-            with_variants = [p for p in fresh if p.step in ("update", "variants")]
+            left = {o.bindo_id for o in report.outcomes if o.action == INTERRUPTED}
+            with_variants = [
+                p for p in fresh if p.step in ("update", "variants") and p.bindo_id not in left
+            ]
             report.outcomes.extend(
                 variant_sync.write(self, with_variants, forced, final=not self.batch_across_calls)
             )
@@ -415,8 +417,20 @@ class CatalogSync(ProductWriter):
         queued = [*self._carry, *updates]
         keep = 0 if final else len(queued) % PRODUCT_BATCH
         self._carry = queued[len(queued) - keep :] if keep else []
-        for chunk in chunks(queued[: len(queued) - keep], PRODUCT_BATCH):
-            report.outcomes.extend(self._update_chunk(chunk))
+        batches = list(chunks(queued[: len(queued) - keep], PRODUCT_BATCH))
+        for n, batch in enumerate(batches):
+            if n and not final and self._interrupted():
+                # Like the creates: the rest waits for the next step, which starts before it.
+                left = [*(p for rest in batches[n:] for p in rest), *self._carry]
+                self._carry = []
+                report.outcomes.extend(Outcome(p.bindo_id, INTERRUPTED) for p in left)
+                return
+            report.outcomes.extend(self._update_chunk(batch))
+
+    def _interrupted(self) -> bool:
+        """Asked before each create and each batch PUT after the first (two Redis LLENs): a
+        waiting order or stock change waits for one write at most, not a chunk."""
+        return self.interrupt is not None and self.interrupt()
 
     def _heal_unchanged(self, plan: Plan) -> None:
         """Same data as the last success but marked failed (the fix was undone): clear it."""
