@@ -53,6 +53,13 @@ DEFAULTS: dict[str, Any] = {
     # job) and the period of the tick job that runs the due periodic checks.
     "INBOX_POLL_SECONDS": 0.2,
     "TICK_SECONDS": 15,
+    # Waits between the runs of a failed job (RQ's Retry, portal/queue.py): five waits, so a
+    # job runs at most six times (worker/inbox.py MAX_ATTEMPTS counts on it).
+    "JOB_RETRY_SECONDS": "10,30,60,120,300",
+    # How long an order import holds the order's lock (worker/sync/orders.py): longer than any
+    # import, shorter than the high queue's 120 s job timeout, so a killed run blocks the order
+    # for this long at most.
+    "ORDER_LOCK_SECONDS": 60,
     "ALERT_QUEUE_BACKLOG_SECONDS": 300,  # oldest high/default job older than this: alert
     "ALERT_FAILING_ATTEMPTS": 5,  # a product failed this many times: alert
     "LOGIN_MAX_FAILURES": 10,
@@ -80,6 +87,7 @@ INT_KEYS = {
     "CATALOG_STEP_SECONDS",
     "CATALOG_ECHO_WINDOW_SECONDS",
     "TICK_SECONDS",
+    "ORDER_LOCK_SECONDS",
     "ALERT_QUEUE_BACKLOG_SECONDS",
     "ALERT_FAILING_ATTEMPTS",
     "LOGIN_MAX_FAILURES",
@@ -87,6 +95,7 @@ INT_KEYS = {
     "TRUSTED_PROXIES",
 }
 FLOAT_KEYS = {"INBOX_POLL_SECONDS"}
+INT_LIST_KEYS = {"JOB_RETRY_SECONDS"}  # "10,30,60" in the environment
 
 
 class ConfigError(RuntimeError):
@@ -113,6 +122,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             value = int(value)
         elif key in FLOAT_KEYS and value is not None:
             value = float(value)
+        elif key in INT_LIST_KEYS and isinstance(value, str):
+            value = [int(part) for part in value.split(",") if part.strip()]
         if key in BOOL_KEYS and isinstance(value, str):
             value = value.strip().lower() in ("1", "true", "yes", "on")
         cfg[key] = value

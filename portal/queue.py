@@ -39,7 +39,6 @@ HIGH, DEFAULT, LOW = "high", "default", "low"
 QUEUE_NAMES = (HIGH, DEFAULT, LOW)
 # Catalog steps are short (issue 14); webhook and order jobs must be shorter still.
 TIMEOUTS = {HIGH: 120, DEFAULT: 300, LOW: 3600}
-DEFAULT_RETRY_INTERVALS = [10, 30, 60, 120, 300]
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
 # How long a queued run's flag lives: a backlog older than this gets one extra run (harmless),
 # and a flag whose job a Redis crash lost holds back that job id no longer than this.
@@ -119,7 +118,8 @@ def put_on_queue(
     runs now. With ``pipeline`` the caller executes the commands (one round trip for many).
     """
     if retry is True:
-        retry = Retry(max=len(DEFAULT_RETRY_INTERVALS), interval=DEFAULT_RETRY_INTERVALS)
+        intervals = list(current_app.config["JOB_RETRY_SECONDS"])
+        retry = Retry(max=len(intervals), interval=intervals)
     q = get_queue(queue)
     kwargs: dict[str, Any] = {
         "job_id": job_id,

@@ -70,15 +70,15 @@ def catalog(stack, store_hash: str, count: int):
 
 def test_a_sync_larger_than_the_quota_finishes_through_continuations(stack, worker_process):
     small_quota(stack)
-    merchant = catalog(stack, "steps1", 70)
+    merchant = catalog(stack, "steps1", 40)
     worker_process("--no-ticker")
 
     run = finished(start_run(merchant))
 
     assert run.state == "finished", run.error
-    assert run.counts["created"] == 70 and (run.done, run.total) == (70, 70)
-    assert sorted(bc_skus(stack, "steps1")) == sorted(f"steps1-{i}" for i in range(70))
-    # 70 creates at 10 per window: many steps, each queued for the next window, none of
+    assert run.counts["created"] == 40 and (run.done, run.total) == (40, 40)
+    assert sorted(bc_skus(stack, "steps1")) == sorted(f"steps1-{i}" for i in range(40))
+    # 40 creates at 10 per window: many steps, each queued for the next window, none of
     # them sleeping into a 429.
     assert run.steps >= 3
     assert "429" not in stack.bc.request_summary("steps1")["status_counts"]
@@ -120,15 +120,15 @@ def test_a_small_run_shows_progress_at_least_every_tenth_inside_a_chunk(stack):
 
 def test_two_stores_syncing_at_once_take_turns_on_one_worker(stack, worker_process):
     small_quota(stack)
-    first = catalog(stack, "turna", 60)
-    second = catalog(stack, "turnb", 60)
+    first = catalog(stack, "turna", 30)
+    second = catalog(stack, "turnb", 30)
     worker_process("--no-ticker")
 
     a, b = start_run(first), start_run(second)
     run_a, run_b = finished(a), finished(b)
 
     assert (run_a.state, run_b.state) == ("finished", "finished")
-    assert len(bc_skus(stack, "turna")) == len(bc_skus(stack, "turnb")) == 60
+    assert len(bc_skus(stack, "turna")) == len(bc_skus(stack, "turnb")) == 30
     # Each run's steps ran while the other run was still going: neither held the worker.
     rows = db.session.scalars(
         select(JobRecord)
@@ -141,20 +141,22 @@ def test_two_stores_syncing_at_once_take_turns_on_one_worker(stack, worker_proce
 
 
 def test_a_step_killed_mid_way_resumes_at_its_cursor_and_creates_nothing_twice(
-    stack, worker_process
+    app, stack, worker_process, monkeypatch
 ):
     small_quota(stack)
-    merchant = catalog(stack, "killme", 90)
+    # The killed step's retry comes 2 s later, not 10 s (steps are queued here and there).
+    monkeypatch.setitem(app.config, "JOB_RETRY_SECONDS", [2, 4, 8, 16, 32])
+    merchant = catalog(stack, "killme", 50)
     # Slow Bindo reads, so a step's work horse lives long enough to be killed.
     stack.bindo.inject_api_fault(status=None, delay=0.3, count=10_000, path_contains="/products")
-    worker = worker_process("--no-ticker")
+    worker = worker_process("--no-ticker", JOB_RETRY_SECONDS="2,4,8,16,32")
     scheduler = scheduler_pid(worker)
     run_id = start_run(merchant)
 
     def mid_run():
         db.session.expire_all()
         row = db.session.get(SyncRun, run_id)
-        return row.done and row.state == "running" and row.done < 90
+        return row.done and row.state == "running" and row.done < 50
 
     wait_for(mid_run, timeout=120, interval=0.1)
     horses = wait_for(lambda: [p for p in children(worker.proc.pid) if p != scheduler], 30, 0.05)
@@ -165,9 +167,9 @@ def test_a_step_killed_mid_way_resumes_at_its_cursor_and_creates_nothing_twice(
     run = finished(run_id, timeout=240)
 
     assert run.state == "finished", run.error
-    assert 0 < done_before < 90
+    assert 0 < done_before < 50
     skus = bc_skus(stack, "killme")
-    assert len(skus) == len(set(skus)) == 90  # nothing created twice
+    assert len(skus) == len(set(skus)) == 50  # nothing created twice
     # RQ retried the killed step (same step number): it resumed from the saved cursor.
     assert "scheduled for retry" in worker.log_path.read_text()
 

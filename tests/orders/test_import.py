@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from portal.extensions import db
 from portal.models import Alert, ImportedOrder, JobRecord
+from portal.queue import HIGH, TIMEOUTS
 from tests.orders.helpers import order_lines, place_order, refund, set_status
 from tests.stock.helpers import BINDO_LOCATION, bc_product, bindo_qty, bound_product
 from worker.sync import orders
@@ -288,7 +289,7 @@ def test_a_busy_order_is_retried_later_instead_of_holding_the_worker(app, redis_
         with orders.order_lock(merchant, 77):
             pass
     assert time.monotonic() - started < orders.ORDER_LOCK_WAIT_SECONDS + 2
-    assert orders.ORDER_LOCK_SECONDS < 120  # expires before the high queue's job timeout
+    assert app.config["ORDER_LOCK_SECONDS"] < TIMEOUTS[HIGH]  # expires before the job would
 
 
 def test_unpaid_orders_wait_and_are_imported_when_their_status_moves_on(stack):

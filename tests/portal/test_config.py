@@ -42,6 +42,19 @@ def test_environment_overrides_defaults(monkeypatch):
     assert cfg["REDIS_URL"] == "redis://example.invalid:1/2"
 
 
+def test_job_timings_are_settings_read_from_the_environment(monkeypatch):
+    keys = {"SECRET_KEY": "s" * 40, "TOKEN_ENCRYPTION_KEY": "k"}
+    for key in ("JOB_RETRY_SECONDS", "ORDER_LOCK_SECONDS"):
+        monkeypatch.delenv(key, raising=False)
+    cfg = load_config(keys)
+    assert cfg["JOB_RETRY_SECONDS"] == [10, 30, 60, 120, 300]
+    assert cfg["ORDER_LOCK_SECONDS"] == 60
+    monkeypatch.setenv("JOB_RETRY_SECONDS", "2, 6,12")
+    monkeypatch.setenv("ORDER_LOCK_SECONDS", "12")
+    cfg = load_config(keys)
+    assert (cfg["JOB_RETRY_SECONDS"], cfg["ORDER_LOCK_SECONDS"]) == ([2, 6, 12], 12)
+
+
 def test_importing_the_app_connects_to_nothing():
     # Unreachable services must not matter at import time.
     code = "import wsgi, portal, worker.jobs, portal.models; print('ok')"

@@ -2,7 +2,7 @@
 
 The default Retry is portal.queue's (max 5, intervals 10/30/60/120/300 s, ~9 min): its
 schedule is asserted as recorded on the RQ job; the real-worker run uses the same max with
-1 s intervals (``DEFAULT_RETRY_INTERVALS`` patched in this process, where the job is enqueued).
+1 s intervals (``JOB_RETRY_SECONDS`` set in this process's app, where the job is enqueued).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
-import portal.queue
 from portal.extensions import db
 from portal.models import JobRecord
 from portal.queue import HIGH, enqueue, get_queue, redis_conn
@@ -40,8 +39,8 @@ def test_t25_default_retry_schedule_is_recorded_on_the_job(app):
 def test_t25_poison_job_runs_max_plus_one_times_then_fails_for_good(
     app, worker_process, monkeypatch
 ):
-    retries = len(portal.queue.DEFAULT_RETRY_INTERVALS)
-    monkeypatch.setattr(portal.queue, "DEFAULT_RETRY_INTERVALS", [1] * retries)
+    retries = len(app.config["JOB_RETRY_SECONDS"])
+    monkeypatch.setitem(app.config, "JOB_RETRY_SECONDS", [1] * retries)
     worker_process("--no-ticker")
     started = time.monotonic()
     rec = enqueue(POISON, "poison", queue=HIGH, job_id="poison-1")

@@ -121,11 +121,20 @@ def fast_relay(monkeypatch):
     monkeypatch.setattr(worker.inbox, "RELAY_AFTER_SECONDS", 1)
 
 
+# The default run compresses the waits a killed import causes (its order lock outlives it,
+# then its retries back off) fivefold; FULL_SCENARIOS=1 runs the production settings.
+COMPRESSED = {"JOB_RETRY_SECONDS": [2, 6, 12, 24, 60], "ORDER_LOCK_SECONDS": 12}
+COMPRESSED_ENV = {"JOB_RETRY_SECONDS": "2,6,12,24,60", "ORDER_LOCK_SECONDS": "12"}
+
+
 def test_t20_redis_restart_under_load_loses_and_duplicates_nothing(
-    stack, own_redis, worker_process, fast_relay
+    app, stack, own_redis, worker_process, fast_relay, monkeypatch
 ):
     per_phase = size(8, 100)
     down_seconds = 60 if FULL else 5
+    timings = {} if FULL else COMPRESSED_ENV
+    for key, value in ({} if FULL else COMPRESSED).items():  # the sweep enqueues from here
+        monkeypatch.setitem(app.config, key, value)
     m, product = setup_store(stack, "rel20")
     line = [{"product_id": product.bc_product_id, "quantity": 1}]
     stack.bindo.inject_api_fault(status=None, delay=0.3, count=per_phase, path_contains="/orders")
@@ -138,6 +147,7 @@ def test_t20_redis_restart_under_load_loses_and_duplicates_nothing(
             "5",
             supervise=True,
             REDIS_URL=own_redis.url,
+            **timings,
         )
         for _ in range(2)
     ]
@@ -179,7 +189,8 @@ def test_t20_redis_restart_under_load_loses_and_duplicates_nothing(
     swept = sweep_orders(m)
     total = 3 * per_phase
     # An import killed with Redis keeps its order lock (restored from the AOF, 60 s TTL); its
-    # retry then backs off 10 s, 30 s, 60 s: such an order can take ~100 s to land.
+    # retry then backs off 10 s, 30 s, 60 s: such an order can take ~100 s to land (a fifth of
+    # that with the compressed timings).
     swept_at = time.monotonic()
     try:
         wait_for(lambda: imported(m.id) == total, timeout=180 + total, interval=0.5)

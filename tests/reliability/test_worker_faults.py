@@ -95,7 +95,7 @@ def test_t18_killing_the_work_horse_mid_import_retries_without_duplicates(stack,
             time.sleep(0.5)
         time.sleep(0.05)
     assert killed, "no import job was caught in flight"
-    # The killed horse keeps the per-order Redis lock (ORDER_LOCK_SECONDS=120) until it expires,
+    # The killed horse keeps the per-order Redis lock (ORDER_LOCK_SECONDS, 60 s) until it expires,
     # so the retry of a killed import waits for it: full recovery needs ~2 min (FULL only).
     if FULL:
         wait_for(lambda: imported(m.id) == orders, timeout=240, interval=1)

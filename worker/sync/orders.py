@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -50,10 +51,9 @@ IMPORT_JOB = "worker.jobs.orders.import_order"
 SWEEP_JOB = "worker.jobs.orders.sweep_orders"
 SWEEP_OVERLAP = timedelta(minutes=5)  # clock skew and same-second modifications
 FIRST_SWEEP_LOOKBACK = timedelta(days=1)  # a merchant activated before activated_at existed
-# The lock outlives any normal import but expires well before the high queue's job timeout
-# (120 s), so a run killed mid-import blocks the order for a minute at most; a run that finds
-# the order busy waits a few seconds only, then retries later instead of holding its worker.
-ORDER_LOCK_SECONDS = 60
+# The lock's lifetime is the ORDER_LOCK_SECONDS setting (60 s: longer than any import, well
+# under the high queue's 120 s job timeout); a run that finds the order busy waits a few
+# seconds only, then retries later instead of holding its worker.
 ORDER_LOCK_WAIT_SECONDS = 5
 
 # Every order event means "this order changed": all lead to the same re-fetching import.
@@ -137,7 +137,7 @@ def order_lock(merchant: Merchant, bc_order_id: int) -> Iterator[None]:
     """
     lock = redis().lock(
         f"bc:order-lock:{merchant.id}:{bc_order_id}",
-        timeout=ORDER_LOCK_SECONDS,
+        timeout=current_app.config["ORDER_LOCK_SECONDS"],
         blocking_timeout=ORDER_LOCK_WAIT_SECONDS,
     )
     if not lock.acquire():
