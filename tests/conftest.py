@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
@@ -44,6 +45,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.heavy)
         if item.get_closest_marker("full_only") and not FULL_SCENARIOS:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(request, monkeypatch) -> None:
+    """argon2 at the production cost takes about 160 ms per hash and as long per check, paid on
+    every staff sign-in of every test. Tests hash at the lowest cost argon2 allows; a test
+    marked ``real_password_hashing`` (the timing test, the cost check) keeps the real one."""
+    if request.node.get_closest_marker("real_password_hashing"):
+        return
+    import portal.auth
+
+    monkeypatch.setattr(portal.auth, "_hasher", QUICK_HASHER)
+    monkeypatch.setattr(portal.auth, "_DUMMY_HASH", QUICK_DUMMY_HASH)
+
+
+QUICK_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+QUICK_DUMMY_HASH = QUICK_HASHER.hash("not-a-real-password")
 
 
 @pytest.fixture(scope="session")
