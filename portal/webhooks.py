@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Request, Response, current_app, has_app_context, request
-from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, insert, select
+from sqlalchemy import Connection, Engine, Select, bindparam, create_engine, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -555,10 +555,6 @@ _INSERT_NEW = {
     .returning(_events.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_INSERT_PLAIN = insert(_events).values(_INBOX_VALUES).returning(_events.c.id)
-_EXISTS = select(_events.c.id).where(
-    _events.c.source == bindparam("source"), _events.c.event_key == bindparam("event_key")
-)
 
 
 def _store(conn: Connection, inbound: Inbound) -> int | None:
@@ -576,12 +572,5 @@ def _store(conn: Connection, inbound: Inbound) -> int | None:
         # Stamped by the relay when it queues the row's processing job.
         "enqueued_at": None,
     }
-    stmt = _INSERT_NEW.get(conn.dialect.name)
-    if stmt is not None:
-        return conn.execute(stmt, values).scalar()
-    try:  # another database: a duplicate shows as an IntegrityError on the unique key
-        return conn.execute(_INSERT_PLAIN, values).scalar()
-    except IntegrityError:
-        if conn.execute(_EXISTS, values).scalar() is not None:
-            return None
-        raise
+    # PostgreSQL and SQLite are the two databases the portal runs on (docs/architecture.md).
+    return conn.execute(_INSERT_NEW[conn.dialect.name], values).scalar()
