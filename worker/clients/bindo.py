@@ -133,7 +133,7 @@ class BindoClient:
         failures = 0
         while True:
             try:
-                return self._attempt(method, path, params=params, json=json)
+                return self._attempt(method, path, params, json)
             except (ServerError, RateLimited, TransportError) as exc:
                 if isinstance(exc, TransportError) and exc.status is not None:
                     raise  # an answer we cannot read: sending it again would not help
@@ -147,12 +147,7 @@ class BindoClient:
                 self.retry.pause(delay)
 
     def _attempt(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
+        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any
     ) -> tuple[Any, requests.Response]:
         where = f"{method} {path}"
         try:
