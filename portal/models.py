@@ -325,6 +325,10 @@ class ProductBinding(TimestampMixin, db.Model):
     # the store/product/updated echo arrives shortly after and is dropped at the relay,
     # with no job and no read (docs/webhooks.md, echoes).
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Created (or refused a channel earlier) and not yet assigned to the store's channels:
+    # a catalog run batches its assignments across its steps, and this mark outlives a step
+    # that dies in between (docs/catalog-sync.md, channels).
+    channels_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     error_code: Mapped[str | None] = mapped_column(String(64), index=True)
     error_field: Mapped[str | None] = mapped_column(String(64))

@@ -13,7 +13,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import JobRecord, SyncRun, WebhookEvent
+from portal.models import JobRecord, ProductBinding, SyncRun, WebhookEvent
 from portal.queue import LOW, enqueue
 from sandbox.bigcommerce.traffic import RateLimiter
 from tests.catalog.helpers import bc_product, binding, endpoints, make_category, new_product, push
@@ -338,3 +338,44 @@ def test_a_step_gives_its_worker_up_between_update_batches_and_the_next_writes_t
     assert prices == [12.0] * 30
     # 30 updates in 3 PUTs of 10: nothing written twice, nothing left out.
     assert endpoints(stack, "steps8")["PUT /v3/catalog/products"] == 3
+
+
+def test_small_steps_share_their_channel_assignments_through_a_mark_on_the_binding(stack):
+    # Steps are small while other work waits (a few creates each): their channel assignments
+    # (Multi-Storefront, the simulator's default) are batched across steps by a mark on the
+    # binding, instead of one request per step.
+    from worker.sync.catalog import steps
+
+    merchant = catalog(stack, "chans", 60)
+    run = SyncRun(merchant_id=merchant.id, kind="initial")
+    db.session.add(run)
+    db.session.commit()
+    steps.start_run(run)
+    asked = [0]
+
+    def every_third_create() -> bool:
+        asked[0] += 1
+        return asked[0] % 3 == 0
+
+    first = steps.Step(run, merchant, yield_when=every_third_create, seconds=600).run_once()
+    assert not first.done
+    # The step that stopped after a few creates has assigned nothing yet; its products carry
+    # the mark, so a step that died here would leave them for the next assignment.
+    pending = db.session.scalars(
+        select(ProductBinding.bc_product_id).where(ProductBinding.channels_pending.is_(True))
+    ).all()
+    assert 0 < len(pending) < 50
+    assert "PUT /v3/catalog/products/channel-assignments" not in endpoints(stack, "chans")
+
+    n = 1
+    while not steps.Step(run, merchant, yield_when=every_third_create, seconds=600).run_once().done:
+        n += 1
+    assert n >= 10  # many small steps
+    store = stack.bc.stores["chans"]
+    assert all(store.channel_assignments[bc_id] == {1} for bc_id in store.products)
+    assert len(store.products) == 60
+    # 60 creates: one assignment when 50 were waiting, one for the rest at the run's end.
+    assert endpoints(stack, "chans")["PUT /v3/catalog/products/channel-assignments"] == 2
+    assert not db.session.scalars(
+        select(ProductBinding).where(ProductBinding.channels_pending.is_(True))
+    ).all()

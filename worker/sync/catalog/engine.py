@@ -178,8 +178,9 @@ class CatalogSync(ProductWriter):
                 self.locks.release_all(keep=keep)
         return report
 
-    def flush(self) -> SyncReport:
-        """Send the updates kept back by ``batch_across_calls`` (end of a full sync)."""
+    def flush(self, *, assign_all: bool = False) -> SyncReport:
+        """Send the updates kept back by ``batch_across_calls`` (end of a step); with
+        ``assign_all`` (end of a run's products) also every pending channel assignment."""
         report = SyncReport()
         carried, self._carry = self._carry, []
         if carried and self.merchant.state != "active":
@@ -190,6 +191,8 @@ class CatalogSync(ProductWriter):
         try:
             self._send_updates(carried, report, final=True)
             report.outcomes.extend(variant_sync.send(self, final=True))
+            if assign_all and self.merchant.state == "active":
+                self.assign_pending(final=True)
         except Unauthorized as exc:
             db.session.rollback()
             mark_needs_reauth(self.merchant, exc)
@@ -354,10 +357,10 @@ class CatalogSync(ProductWriter):
                     self.progress(plan.bindo_id)
             report.outcomes.extend(created)
             updates = [p for p in writes if p.step in ("update", "hide")]
-            self._assign_channels(
-                [o for o in created if o.action == "created"]
-                + [o for p in updates if (o := self._unassigned(p)) is not None]
-            )
+            for plan in updates:
+                if self._unassigned(plan):
+                    plan.binding.channels_pending = True
+            self.assign_pending(final=not self.batch_across_calls)
             self._send_updates(updates, report, final=not self.batch_across_calls)
             left = {o.bindo_id for o in report.outcomes if o.action == INTERRUPTED}
             with_variants = [
@@ -378,31 +381,56 @@ class CatalogSync(ProductWriter):
                     report.outcomes.append(self._fail(plan, exc))
             db.session.commit()
 
-    def _assign_channels(self, outcomes: list[Outcome]) -> None:
-        """One channel-assignments request for the products this batch created (a product on
-        no channel is not sellable on a multi-storefront store); nothing when none was.
+    def channels(self) -> list[int]:
+        """The channels a created product is assigned to; none on a store with one
+        storefront, which puts API-created products on it (channel 1)."""
+        channels = [int(c) for c in (self.merchant.bc_channel_ids or [1])]
+        return [] if channels == [1] and self.merchant.bc_multi_storefront is False else channels
+
+    def assign_pending(self, *, final: bool) -> None:
+        """Assign the store's products marked ``channels_pending`` (created, or refused a
+        channel earlier) to its channels: a product on no channel is not sellable on a
+        multi-storefront store. With ``final`` whatever is marked; otherwise only once a
+        chunk's worth is, so a run's small steps share their assignments (the mark is on the
+        binding, so a step that dies in between leaves nothing unassigned for good).
 
         A refusal is recorded on the products' bindings (Sync errors; the next push of such a
-        product assigns it again); a retryable error is raised like any write's.
+        product marks it again); a retryable error is raised like any write's, and the marks
+        stay for the next call.
         """
-        bc_ids = sorted({int(o.bc_id) for o in outcomes if o.bc_id is not None})
-        channels = [int(c) for c in (self.merchant.bc_channel_ids or [1])]
-        if not bc_ids or (channels == [1] and self.merchant.bc_multi_storefront is False):
-            return  # a store with one storefront puts API-created products on it (channel 1)
-        try:
-            self.bc.assign_channels(bc_ids, channels)
-        except (RetryableError, Unauthorized):
-            raise
-        except ApiError as exc:
-            for binding in db.session.scalars(
+        bc_ids = sorted(
+            db.session.scalars(
+                select(ProductBinding.bc_product_id).where(
+                    ProductBinding.merchant_id == self.merchant.id,
+                    ProductBinding.channels_pending.is_(True),
+                    ProductBinding.bc_product_id.is_not(None),
+                )
+            )
+        )
+        if not bc_ids or (len(bc_ids) < CHUNK and not final):
+            return
+        if channels := self.channels():
+            try:
+                self.bc.assign_channels(bc_ids, channels)
+            except (RetryableError, Unauthorized):
+                raise
+            except ApiError as exc:
+                for binding in self._bindings(bc_ids):
+                    record_error(binding, exc)
+                    binding.error_code = CHANNEL_ERROR
+        for binding in self._bindings(bc_ids):
+            binding.channels_pending = False
+        db.session.commit()
+
+    def _bindings(self, bc_ids: list[int]) -> list[ProductBinding]:
+        return list(
+            db.session.scalars(
                 select(ProductBinding).where(
                     ProductBinding.merchant_id == self.merchant.id,
                     ProductBinding.bc_product_id.in_(bc_ids),
                 )
-            ):
-                record_error(binding, exc)
-                binding.error_code = CHANNEL_ERROR
-            db.session.commit()
+            )
+        )
 
     @staticmethod
     def _unassigned(plan: Plan) -> Outcome | None:

@@ -289,9 +289,9 @@ class Step:
         if latest is not None and (known is None or latest > known):
             self.cursor["watermark"] = latest.isoformat()
 
-    def _flush(self) -> None:
+    def _flush(self, *, assign_all: bool = False) -> None:
         """Write the kept-back updates; the cursor then stands after every product seen."""
-        part = self.engine.flush()
+        part = self.engine.flush(assign_all=assign_all)
         self._merge(part)
         if part.retryable is None and not part.stopped:
             self._save(int(self.cursor.get("pos", 0)))
@@ -299,7 +299,7 @@ class Step:
             db.session.commit()
 
     def _end_products(self) -> None:
-        self._flush()
+        self._flush(assign_all=True)
         if self.report.stopped or self.report.retryable is not None:
             return
         watermark = parse_bindo_time(self.cursor.get("watermark"))

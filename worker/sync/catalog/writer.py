@@ -122,6 +122,7 @@ class ProductWriter:
             return outcome
         binding = self._ensure_binding(plan)
         binding.bc_product_id = int(row["id"])
+        binding.channels_pending = bool(self.channels())  # committed with the binding
         variant_sync.bind_created(self, plan, row)
         images = plan.mapped.images
         self._bind_success(
