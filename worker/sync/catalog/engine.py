@@ -398,6 +398,9 @@ class CatalogSync(ProductWriter):
         product marks it again); a retryable error is raised like any write's, and the marks
         stay for the next call.
         """
+        channels = self.channels()
+        if not channels:
+            return  # nothing is marked on a store with one storefront
         bc_ids = sorted(
             db.session.scalars(
                 select(ProductBinding.bc_product_id).where(
@@ -409,28 +412,24 @@ class CatalogSync(ProductWriter):
         )
         if not bc_ids or (len(bc_ids) < CHUNK and not final):
             return
-        if channels := self.channels():
-            try:
-                self.bc.assign_channels(bc_ids, channels)
-            except (RetryableError, Unauthorized):
-                raise
-            except ApiError as exc:
-                for binding in self._bindings(bc_ids):
-                    record_error(binding, exc)
-                    binding.error_code = CHANNEL_ERROR
-        for binding in self._bindings(bc_ids):
-            binding.channels_pending = False
-        db.session.commit()
-
-    def _bindings(self, bc_ids: list[int]) -> list[ProductBinding]:
-        return list(
-            db.session.scalars(
-                select(ProductBinding).where(
-                    ProductBinding.merchant_id == self.merchant.id,
-                    ProductBinding.bc_product_id.in_(bc_ids),
-                )
+        refused: ApiError | None = None
+        try:
+            self.bc.assign_channels(bc_ids, channels)
+        except (RetryableError, Unauthorized):
+            raise
+        except ApiError as exc:
+            refused = exc
+        for binding in db.session.scalars(
+            select(ProductBinding).where(
+                ProductBinding.merchant_id == self.merchant.id,
+                ProductBinding.bc_product_id.in_(bc_ids),
             )
-        )
+        ):
+            binding.channels_pending = False
+            if refused is not None:
+                record_error(binding, refused)
+                binding.error_code = CHANNEL_ERROR
+        db.session.commit()
 
     @staticmethod
     def _unassigned(plan: Plan) -> Outcome | None:
