@@ -46,6 +46,17 @@ def start_run(merchant, kind: str = "initial") -> int:
     return run.id
 
 
+def in_process_run(merchant, kind: str = "initial") -> SyncRun:
+    """A started run whose steps the test runs itself (``steps.Step(...).run_once()``)."""
+    from worker.sync.catalog import steps
+
+    run = SyncRun(merchant_id=merchant.id, kind=kind)
+    db.session.add(run)
+    db.session.commit()
+    steps.start_run(run)
+    return run
+
+
 def finished(run_id: int, timeout: float = 180) -> SyncRun:
     def done():
         db.session.expire_all()
@@ -95,10 +106,7 @@ def test_a_small_run_shows_progress_at_least_every_tenth_inside_a_chunk(stack):
     from worker.sync.catalog import steps
 
     merchant = catalog(stack, "steps9", 30)
-    run = SyncRun(merchant_id=merchant.id, kind="initial")
-    db.session.add(run)
-    db.session.commit()
-    steps.start_run(run)
+    run = in_process_run(merchant, "initial")
     step = steps.Step(run, merchant, yield_when=lambda: False, seconds=600)
     shown: list[int] = []
     inner = step.engine.progress
@@ -308,19 +316,13 @@ def test_a_step_gives_its_worker_up_between_update_batches_and_the_next_writes_t
         return steps.Step(run, merchant, yield_when=yield_when, seconds=600).run_once()
 
     merchant = catalog(stack, "steps8", 30)
-    first = SyncRun(merchant_id=merchant.id, kind="initial")
-    db.session.add(first)
-    db.session.commit()
-    steps.start_run(first)
+    first = in_process_run(merchant, "initial")
     assert step(first, lambda: False).done
     for product in stack.bindo.stores[merchant.bindo_store_id].products.values():
         stack.bindo.update_product(merchant.bindo_store_id, product["id"], price="12.00")
     stack.bc.reset_requests()
 
-    resend = SyncRun(merchant_id=merchant.id, kind="full")
-    db.session.add(resend)
-    db.session.commit()
-    steps.start_run(resend)
+    resend = in_process_run(merchant, "full")
     asked: list[int] = []
 
     def after_one_put() -> bool:  # an order arrives while the first batch is written
@@ -347,10 +349,7 @@ def test_small_steps_share_their_channel_assignments_through_a_mark_on_the_bindi
     from worker.sync.catalog import steps
 
     merchant = catalog(stack, "chans", 60)
-    run = SyncRun(merchant_id=merchant.id, kind="initial")
-    db.session.add(run)
-    db.session.commit()
-    steps.start_run(run)
+    run = in_process_run(merchant, "initial")
     asked = [0]
 
     def every_third_create() -> bool:
