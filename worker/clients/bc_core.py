@@ -238,7 +238,7 @@ class BigCommerceCore:
                         retry_after=FINAL_RETRY_AFTER,
                         service=SERVICE,
                     ) from None
-                self._retry.pause(delay)
+                self._retry.sleep(delay)
                 continue
             except BaseException:
                 if self._pacer is not None:
@@ -267,7 +267,7 @@ class BigCommerceCore:
                         )
                     logger.info("%s -> 429; waiting %.1f s for the quota reset", label, wait)
                     if self._pacer is None:
-                        self._retry.pause(wait)
+                        self._retry.sleep(wait)
                     # With a pacer, before_request waits out the block it just recorded, and
                     # every other worker on this store waits with us.
                     continue
@@ -283,7 +283,7 @@ class BigCommerceCore:
                         retry_after=BACKOFF_CAP,
                         service=SERVICE,
                     )
-                self._retry.pause(delay)
+                self._retry.sleep(delay)
                 continue
 
             if status >= 500:
@@ -295,7 +295,7 @@ class BigCommerceCore:
                 delay = self._retry.wait(failures, method, path, status=status)
                 if delay is None:
                     raise self._error(ServerError, resp, label, retry_after=FINAL_RETRY_AFTER)
-                self._retry.pause(delay)
+                self._retry.sleep(delay)
                 continue
 
             # Any other answer means the store is reachable and healthy.

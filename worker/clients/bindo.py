@@ -144,7 +144,7 @@ class BindoClient:
                 if delay is None:
                     raise
                 log.info("bindo %s %s failed (%s); again in %.1f s", method, path, exc, delay)
-                self.retry.pause(delay)
+                self.retry.sleep(delay)
 
     def _attempt(
         self, method: str, path: str, params: Mapping[str, Any] | None, json: Any

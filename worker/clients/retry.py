@@ -90,6 +90,3 @@ class RetryPolicy:
             return None
         backoff = backoff_delay(failures - 1, base=self.base, cap=self.cap, rng=self.rng)
         return max(retry_after, backoff)
-
-    def pause(self, seconds: float) -> None:
-        self.sleep(seconds)

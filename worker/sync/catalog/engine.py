@@ -358,7 +358,7 @@ class CatalogSync(ProductWriter):
             report.outcomes.extend(created)
             updates = [p for p in writes if p.step in ("update", "hide")]
             for plan in updates:
-                if self._unassigned(plan):
+                if self._channel_refused(plan):
                     plan.binding.channels_pending = True
             self.assign_pending(final=not self.batch_across_calls)
             self._send_updates(updates, report, final=not self.batch_across_calls)
@@ -432,12 +432,11 @@ class CatalogSync(ProductWriter):
         db.session.commit()
 
     @staticmethod
-    def _unassigned(plan: Plan) -> Outcome | None:
+    def _channel_refused(plan: Plan) -> bool:
         """A product whose channel assignment failed earlier: assign it with this push."""
         binding = plan.binding
-        if binding is None or binding.error_code != CHANNEL_ERROR or plan.bc_id is None:
-            return None
-        return Outcome(plan.bindo_id, "assign", bc_id=plan.bc_id)
+        refused = binding is not None and binding.error_code == CHANNEL_ERROR
+        return refused and plan.bc_id is not None
 
     def _send_updates(self, updates: list[Plan], report: SyncReport, *, final: bool) -> None:
         """Batch PUTs of 10; unless ``final``, fewer than 10 left over wait for the next call."""
