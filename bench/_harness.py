@@ -82,6 +82,59 @@ def cpu_reference_ms() -> float:
     return best * 1000
 
 
+class CpuMeter:
+    """CPU seconds spent by each part of a bench run, read from /proc (Linux only).
+
+    ``parts`` maps a label to process ids; each part's figure is its processes' own CPU plus
+    that of their reaped children (an RQ worker's work horses, a PostgreSQL server's exited
+    backends). PostgreSQL and Redis are found by name. ``report`` prints each part's share.
+    """
+
+    TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self, parts: dict[str, Sequence[int]]) -> None:
+        self.parts = {label: list(pids) for label, pids in parts.items()}
+        self.parts["postgresql"] = self._named("postgres")
+        self.parts["redis"] = self._named("redis-server")
+        self.start = self.read()
+        self.started = time.perf_counter()
+
+    @staticmethod
+    def _named(comm: str) -> list[int]:
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if (entry / "comm").read_text().strip() == comm:
+                        pids.append(int(entry.name))
+        return pids
+
+    def _seconds(self, pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        # utime, stime, cutime, cstime are fields 14-17 (1-based); fields[0] is field 3.
+        return sum(int(v) for v in fields[11:15]) / self.TICK
+
+    def read(self) -> dict[str, float]:
+        # A server's processes that started later (backends) are counted when they exit, as
+        # their parent's reaped children; those alive at the end are added then.
+        if "postgresql" in self.parts:
+            self.parts["postgresql"] = sorted({*self.parts["postgresql"], *self._named("postgres")})
+        return {label: sum(self._seconds(p) for p in pids) for label, pids in self.parts.items()}
+
+    def report(self, per: int, unit: str) -> None:
+        end, wall = self.read(), time.perf_counter() - self.started
+        used = {label: max(0.0, end[label] - self.start.get(label, 0.0)) for label in end}
+        total = sum(used.values())
+        print(f"   CPU over {wall:.0f} s wall ({total / wall:.2f} cores busy on "
+              f"{os.cpu_count()}): {total:.0f} s in all, {1000 * total / per:.0f} ms per {unit}")  # fmt: skip
+        for label, seconds in sorted(used.items(), key=lambda kv: -kv[1]):
+            print(f"     {label:28} {seconds:8.1f} s  {100 * seconds / total:5.1f} %  "
+                  f"{1000 * seconds / per:7.1f} ms per {unit}")  # fmt: skip
+
+
 def banner(title: str) -> None:
     load = os.getloadavg()
     print(f"== {title}")

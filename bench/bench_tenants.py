@@ -83,6 +83,25 @@ def idle_traffic(world, pairs, stop: threading.Event, gap: float, out: dict) -> 
         n += 1
 
 
+def print_jobs(app) -> None:
+    """How many jobs the workers ran, by entry point (each is a fork of a worker)."""
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+    from portal.models import JobRecord
+
+    with app.app_context():
+        rows = db.session.execute(
+            select(JobRecord.func, func.count(), func.sum(JobRecord.attempts))
+            .group_by(JobRecord.func)
+            .order_by(func.count().desc())
+        ).all()
+        db.session.remove()
+    total = sum(n for _f, n, _a in rows)
+    kinds = ", ".join(f"{name.rsplit('.', 1)[-1]} {n:,}" for name, n, _a in rows)
+    print(f"   jobs with a JobRecord: {total:,} ({kinds}); inbox event jobs are not counted")
+
+
 def start_workers(cfg, world, tmp, count: int) -> list[subprocess.Popen]:
     """``count`` workers and the clock, whose relay queues the webhook rows' jobs."""
     workers = [h.start_process(cfg, world, tmp / f"worker{i}.log") for i in range(count)]
@@ -149,6 +168,13 @@ def run(app, world, cfg, tmp, args, rate: float, workers: list) -> int:
 
     marks = {s: len(h.request_log(world, s)) for s in stores}
     run_ids: dict[str, int] = {}
+    meter = h.CpuMeter(
+        {
+            "workers (with their horses)": [w.pid for w in workers[:-1]],
+            "clock": [workers[-1].pid],
+            "bench: simulators, portal": [os.getpid()],
+        }
+    )
     t0 = time.perf_counter()
     with app.app_context():
         for store in stores:
@@ -187,6 +213,9 @@ def run(app, world, cfg, tmp, args, rate: float, workers: list) -> int:
         ratios.append(ratio)
         print(f"   {store:6} {states.get(store, 'timeout'):9} {t.requests:>9,} {t.limited:>5} "
               f"{elapsed:>8.1f} {minimum:>7.1f} {ratio:>6.2f}")  # fmt: skip
+    print()
+    meter.report(per=args.stores * args.size, unit="product created")
+    print_jobs(app)
     print()
     worst = max(ratios)
     print(f"   sync time / own quota-bound minimum: best {min(ratios):.2f}x, worst {worst:.2f}x; "
