@@ -128,8 +128,8 @@ class CpuMeter:
         end, wall = self.read(), time.perf_counter() - self.started
         used = {label: max(0.0, end[label] - self.start.get(label, 0.0)) for label in end}
         total = sum(used.values())
-        print(f"   CPU over {wall:.0f} s wall ({total / wall:.2f} cores busy on "
-              f"{os.cpu_count()}): {total:.0f} s in all, {1000 * total / per:.0f} ms per {unit}")  # fmt: skip
+        print(f"   CPU over {wall:.0f} s wall ({total / wall:.2f} cores busy on {os.cpu_count()}): "
+              f"{total:.0f} s in all, {1000 * total / per:.0f} ms per {unit}")  # fmt: skip
         for label, seconds in sorted(used.items(), key=lambda kv: -kv[1]):
             print(f"     {label:28} {seconds:8.1f} s  {100 * seconds / total:5.1f} %  "
                   f"{1000 * seconds / per:7.1f} ms per {unit}")  # fmt: skip
