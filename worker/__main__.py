@@ -9,7 +9,10 @@ docs/architecture.md). Periodic work and the inbox relay run in the one clock pr
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
 import logging
+import pkgutil
 import sys
 
 from redis import Redis
@@ -17,7 +20,7 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from portal.queue import QUEUE_NAMES, connect, queue_name
-from worker.runtime import CurrentJobFilter, get_app
+from worker.runtime import CurrentJobFilter, get_app, warm_up
 
 
 def check_redis(conn: Redis) -> str | None:
@@ -26,6 +29,28 @@ def check_redis(conn: Redis) -> str | None:
     if policy != "noeviction":
         return f"Redis maxmemory-policy is {policy!r}; RQ needs 'noeviction' or jobs can vanish"
     return None
+
+
+def prepare_to_fork() -> None:
+    """Do once, before the first fork, what every work horse would otherwise do for itself.
+
+    RQ forks a work horse for each job, and a horse starts from the parent's memory. A module
+    the parent never imported is imported again in every horse; the database's first-connect
+    set-up and the statements every job runs are compiled again; and a horse's first garbage
+    collection walks (and so copies) every object the parent made. Together they cost each job
+    about 60 ms of CPU (docs/performance.md): the imports and the warm-up happen here, and
+    ``gc.freeze`` keeps the collector off the parent's objects.
+    """
+    import worker.jobs
+    from worker.inbox import load_areas
+
+    for module in pkgutil.iter_modules(worker.jobs.__path__):
+        importlib.import_module(f"worker.jobs.{module.name}")
+    load_areas()
+    importlib.import_module("worker.alerts")  # the tick job's checks
+    warm_up()
+    gc.collect()
+    gc.freeze()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     for handler in logging.getLogger().handlers:
         handler.addFilter(CurrentJobFilter())
+    prepare_to_fork()
     queues = [Queue(n, connection=conn, serializer=JSONSerializer) for n in names]
     worker = Worker(
         queues,

@@ -71,6 +71,21 @@ def _update(job_id: str | None, **fields: Any) -> None:
         db.session.commit()
 
 
+def warm_up() -> None:
+    """Connect once and run the look-ups every job starts with, then close the connection.
+
+    Called by the worker before it forks (worker/__main__.py): its horses inherit the
+    database dialect's first-connect set-up and the compiled statements.
+    """
+    from portal.models import Merchant
+
+    with get_app().app_context():
+        _record("warm-up")
+        db.session.get(Merchant, 0)
+        db.session.remove()
+        db.engine.dispose()
+
+
 def _storable(result: Any) -> dict[str, Any] | None:
     """The job's return value as the JobRecord keeps it: a JSON dict, else nothing."""
     if not isinstance(result, dict):

@@ -163,7 +163,9 @@ class CatalogSync(ProductWriter):
             report.stopped = f"merchant is {self.merchant.state}"
             return report
         try:
-            plans = [self._plan(record, forced) for record in records if "id" in record]
+            records = [record for record in records if "id" in record]
+            bindings = self._bindings(int(record["id"]) for record in records)
+            plans = [self._plan(r, forced, bindings.get(int(r["id"]))) for r in records]
             if self.dry_run:
                 return self._dry_run(plans)
             self._write(plans, forced, report)
@@ -244,16 +246,23 @@ class CatalogSync(ProductWriter):
     # -- 1. plan (reads only: Bindo record, DB, category cache/tree) ------------------------
 
     def _binding(self, bindo_id: int) -> ProductBinding | None:
-        return db.session.scalar(
+        return self._bindings([bindo_id]).get(bindo_id)
+
+    def _bindings(self, bindo_ids: Iterable[int]) -> dict[int, ProductBinding]:
+        """The bindings of these products, in one query (a chunk plans up to 50)."""
+        rows = db.session.scalars(
             select(ProductBinding).where(
                 ProductBinding.merchant_id == self.merchant.id,
-                ProductBinding.bindo_product_id == bindo_id,
+                ProductBinding.bindo_product_id.in_(list(bindo_ids)),
             )
         )
+        return {b.bindo_product_id: b for b in rows}
 
-    def _plan(self, record: dict[str, Any], forced: set[int]) -> Plan:
+    def _plan(
+        self, record: dict[str, Any], forced: set[int], binding: ProductBinding | None
+    ) -> Plan:
         bindo_id = int(record["id"])
-        plan = Plan(record, bindo_id, self._binding(bindo_id))
+        plan = Plan(record, bindo_id, binding)
         try:
             mapped = map_product(record, self.settings())
         except MappingError as exc:
@@ -319,8 +328,9 @@ class CatalogSync(ProductWriter):
         # visible now, so a product it just created is updated or skipped, never created twice.
         db.session.rollback()
         fresh: list[Plan] = []
+        bindings = self._bindings(p.bindo_id for p in locked) if locked else {}
         for plan in locked:
-            plan.binding = self._binding(plan.bindo_id)
+            plan.binding = bindings.get(plan.bindo_id)
             if plan.step in ("create", "update"):
                 plan.step = "update" if plan.bc_id is not None else "create"
             if plan.bindo_id not in forced and plan.step != "failed" and self._up_to_date(plan):
