@@ -48,6 +48,10 @@ DEFAULTS: dict[str, Any] = {
     # Catalog runs (docs/catalog-sync.md): a step's wall-clock budget, and how long after our
     # own write a store/product/updated counts as its echo (0: check every event with a read).
     "CATALOG_STEP_SECONDS": 10,
+    # A step works at least this long before it gives its worker up to waiting stock, order or
+    # webhook work: each step costs a fork and a reload, so under steady traffic a step that
+    # yielded after one create spent more CPU on itself than on the store (docs/performance.md).
+    "CATALOG_MIN_SLICE_SECONDS": 0.5,
     "CATALOG_ECHO_WINDOW_SECONDS": 60,
     # The clock process: inbox relay period (new webhook rows wait at most this long for their
     # job) and the period of the tick job that runs the due periodic checks.
@@ -94,7 +98,7 @@ INT_KEYS = {
     "LOGIN_WINDOW_SECONDS",
     "TRUSTED_PROXIES",
 }
-FLOAT_KEYS = {"INBOX_POLL_SECONDS"}
+FLOAT_KEYS = {"INBOX_POLL_SECONDS", "CATALOG_MIN_SLICE_SECONDS"}
 INT_LIST_KEYS = {"JOB_RETRY_SECONDS"}  # "10,30,60" in the environment
 
 

@@ -39,6 +39,7 @@ from worker.sync.catalog.report import COUNT_KEYS, ITEM_ACTIONS, SyncReport
 log = logging.getLogger(__name__)
 
 DEFAULT_STEP_SECONDS = 10.0  # wall-clock budget of one step (CATALOG_STEP_SECONDS)
+DEFAULT_MIN_SLICE_SECONDS = 0.5  # work done before yielding to others (CATALOG_MIN_SLICE_SECONDS)
 # Requests kept aside per chunk beyond one per product: the SKU look-up of the chunk's
 # creates and the flush of kept-back updates. A chunk never plans more than the budget.
 RESERVE = 2
@@ -120,6 +121,10 @@ def step_seconds() -> float:
     return float(current_app.config.get("CATALOG_STEP_SECONDS", DEFAULT_STEP_SECONDS))
 
 
+def min_slice_seconds() -> float:
+    return float(current_app.config.get("CATALOG_MIN_SLICE_SECONDS", DEFAULT_MIN_SLICE_SECONDS))
+
+
 class Step:
     """One step of one run: the chunk loop, the cursor and the stop rules."""
 
@@ -129,7 +134,7 @@ class Step:
         merchant: Merchant,
         *,
         pacer: RatePacer | None = None,
-        yield_when: Callable[[], bool] = other_work_waiting,
+        yield_when: Callable[[], bool] | None = None,
         seconds: float | None = None,
     ) -> None:
         self.run = run
@@ -143,8 +148,9 @@ class Step:
             store_empty=self.cursor.get("store_empty"),
         )
         self.pacer = pacer or RatePacer(redis())
-        self.yield_when = yield_when
-        self.engine.interrupt = yield_when
+        self.started = time.monotonic()
+        self.yield_when = yield_when or self._others_wait_after_slice
+        self.engine.interrupt = self.yield_when
         self.engine.progress = self._progress
         self.deadline = time.monotonic() + (step_seconds() if seconds is None else seconds)
         self.report = SyncReport()
@@ -177,6 +183,11 @@ class Step:
             finish_run(self.run, self.report)
             return StepResult(self.report, done=self.report.stopped is not None)
         return StepResult(self.report, done=False, delay=self.delay or 0.0)
+
+    def _others_wait_after_slice(self) -> bool:
+        """The default stop rule: other work waits, and this step has had its minimum slice."""
+        slice_done = time.monotonic() - self.started >= min_slice_seconds()
+        return slice_done and other_work_waiting()
 
     def _budget(self) -> int | None:
         """Requests this chunk may plan for, or None when the step must stop for the quota."""
