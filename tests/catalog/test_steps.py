@@ -378,3 +378,55 @@ def test_small_steps_share_their_channel_assignments_through_a_mark_on_the_bindi
     assert not db.session.scalars(
         select(ProductBinding).where(ProductBinding.channels_pending.is_(True))
     ).all()
+
+
+def test_a_step_works_its_minimum_slice_before_it_yields_to_waiting_work(stack, app, monkeypatch):
+    # Under steady traffic something always waits. A step still works CATALOG_MIN_SLICE_SECONDS
+    # before it gives its worker up, so its fork and reload are not spent on one create.
+    from worker.sync.catalog import steps
+
+    merchant = catalog(stack, "slice", 12)
+    monkeypatch.setattr(steps, "other_work_waiting", lambda: True)
+    run = in_process_run(merchant)
+    monkeypatch.setitem(app.config, "CATALOG_MIN_SLICE_SECONDS", 0)
+    first = steps.Step(run, merchant, seconds=600).run_once()
+    assert not first.done and first.delay == 0.0
+    assert run.cursor["pos"] == 1  # a step makes one create at least, then yields at once
+
+    monkeypatch.setitem(app.config, "CATALOG_MIN_SLICE_SECONDS", 600)
+    assert steps.Step(run, merchant, seconds=600).run_once().done  # the other 11 in one step
+    assert len(stack.bc.stores["slice"].products) == 12
+
+
+def test_a_chunk_reads_its_bindings_in_one_query(stack):
+    # Planning a chunk of 20 bound products reads their bindings once, and the re-check after
+    # the locks once more; it read them one product at a time, twice.
+    from sqlalchemy import event
+
+    from worker.sync.catalog.engine import CatalogSync
+
+    merchant = catalog(stack, "reads", 20)
+    records = list(stack.bindo.stores[merchant.bindo_store_id].products.values())
+    assert CatalogSync(merchant).sync_records(records).counts()["created"] == 20
+    for record in records:
+        stack.bindo.update_product(merchant.bindo_store_id, record["id"], price="9.00")
+    records = list(stack.bindo.stores[merchant.bindo_store_id].products.values())
+
+    selects: list[str] = []
+
+    def count(conn, cursor, statement, *_args) -> None:
+        # Look-ups by Bindo id (a refresh of a loaded binding after a commit is by its own id).
+        if (
+            statement.lstrip().startswith("SELECT")
+            and "product_bindings.bindo_product_id " in (statement.split("WHERE", 1)[-1])
+        ):
+            selects.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        report = CatalogSync(merchant).sync_records(records)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert report.counts()["updated"] == 20
+    assert len(selects) == 2
+    assert all("bindo_product_id IN" in statement for statement in selects)

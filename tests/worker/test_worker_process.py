@@ -141,3 +141,37 @@ def test_a_delayed_job_goes_through_rqs_scheduler_and_runs(app, worker_process):
 def test_a_sub_second_delay_runs_at_once(app):
     record = enqueue("worker.jobs.diagnostics_echo", "now", delay=0.3)
     assert get_queue(DEFAULT).get_job_ids() == [record.job_id]
+
+
+def test_the_worker_prepares_its_heap_once_before_it_forks(app):
+    # Every job module imported, the database connected and the job look-ups compiled, then
+    # the heap frozen: a horse forked afterwards redoes none of it (docs/architecture.md).
+    import subprocess
+    import sys
+
+    from tests.conftest import worker_env
+
+    probe = (
+        "import gc, sys\n"
+        "from worker.__main__ import prepare_to_fork\n"
+        "from portal.extensions import db\n"
+        "from worker.runtime import get_app\n"
+        "before = {m for m in sys.modules if m.startswith('worker.')}\n"
+        "prepare_to_fork()\n"
+        "after = {m for m in sys.modules if m.startswith('worker.')}\n"
+        "with get_app().app_context():\n"
+        "    print(db.engine.pool.checkedout(), gc.get_freeze_count() > 0)\n"
+        "print(' '.join(sorted(after - before)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=worker_env(app.config),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
+    assert out[-2] == "0 True"  # no connection kept for the horses to share; heap frozen
+    loaded = set(out[-1].split())
+    assert {"worker.jobs.catalog", "worker.jobs.stock", "worker.jobs.orders"} <= loaded
+    assert {"worker.sync.catalog", "worker.alerts"} <= loaded
