@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from flask import Flask
 from rq import get_current_job
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from portal import create_app, metrics
 from portal.extensions import db
@@ -75,15 +76,20 @@ def warm_up() -> None:
     """Connect once and run the look-ups every job starts with, then close the connection.
 
     Called by the worker before it forks (worker/__main__.py): its horses inherit the
-    database dialect's first-connect set-up and the compiled statements.
+    database dialect's first-connect set-up and the compiled statements. With the database
+    down the worker starts anyway (its horses then do the set-up themselves, as before).
     """
     from portal.models import Merchant
 
     with get_app().app_context():
-        _record("warm-up")
-        db.session.get(Merchant, 0)
-        db.session.remove()
-        db.engine.dispose()
+        try:
+            _record("warm-up")
+            db.session.get(Merchant, 0)
+        except SQLAlchemyError as exc:
+            log.warning("worker: no database warm-up (%s)", type(exc).__name__)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 def _storable(result: Any) -> dict[str, Any] | None:

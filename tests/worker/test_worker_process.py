@@ -163,15 +163,22 @@ def test_the_worker_prepares_its_heap_once_before_it_forks(app):
         "    print(db.engine.pool.checkedout(), gc.get_freeze_count() > 0)\n"
         "print(' '.join(sorted(after - before)))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        env=worker_env(app.config),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout.splitlines()
+
+    def run(**env: str) -> list[str]:
+        return subprocess.run(
+            [sys.executable, "-c", probe],
+            env=worker_env(app.config, **env),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout.splitlines()
+
+    out = run()
     assert out[-2] == "0 True"  # no connection kept for the horses to share; heap frozen
     loaded = set(out[-1].split())
     assert {"worker.jobs.catalog", "worker.jobs.stock", "worker.jobs.orders"} <= loaded
     assert {"worker.sync.catalog", "worker.alerts"} <= loaded
+    # The database down at start: the worker still starts (its horses connect themselves).
+    down = run(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert down[-2] == "0 True"
