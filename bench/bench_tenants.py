@@ -92,13 +92,13 @@ def print_jobs(app) -> None:
 
     with app.app_context():
         rows = db.session.execute(
-            select(JobRecord.func, func.count(), func.sum(JobRecord.attempts))
+            select(JobRecord.func, func.count())
             .group_by(JobRecord.func)
             .order_by(func.count().desc())
         ).all()
         db.session.remove()
-    total = sum(n for _f, n, _a in rows)
-    kinds = ", ".join(f"{name.rsplit('.', 1)[-1]} {n:,}" for name, n, _a in rows)
+    total = sum(n for _f, n in rows)
+    kinds = ", ".join(f"{name.rsplit('.', 1)[-1]} {n:,}" for name, n in rows)
     print(f"   jobs with a JobRecord: {total:,} ({kinds}); inbox event jobs are not counted")
 
 

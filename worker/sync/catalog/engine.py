@@ -250,10 +250,13 @@ class CatalogSync(ProductWriter):
 
     def _bindings(self, bindo_ids: Iterable[int]) -> dict[int, ProductBinding]:
         """The bindings of these products, in one query (a chunk plans up to 50)."""
+        ids = list(bindo_ids)
+        if not ids:
+            return {}
         rows = db.session.scalars(
             select(ProductBinding).where(
                 ProductBinding.merchant_id == self.merchant.id,
-                ProductBinding.bindo_product_id.in_(list(bindo_ids)),
+                ProductBinding.bindo_product_id.in_(ids),
             )
         )
         return {b.bindo_product_id: b for b in rows}
@@ -328,7 +331,7 @@ class CatalogSync(ProductWriter):
         # visible now, so a product it just created is updated or skipped, never created twice.
         db.session.rollback()
         fresh: list[Plan] = []
-        bindings = self._bindings(p.bindo_id for p in locked) if locked else {}
+        bindings = self._bindings(p.bindo_id for p in locked)
         for plan in locked:
             plan.binding = bindings.get(plan.bindo_id)
             if plan.step in ("create", "update"):
