@@ -8,6 +8,7 @@ import signal
 import time
 from datetime import UTC, datetime
 
+from rq import Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
@@ -149,7 +150,7 @@ def test_two_stores_syncing_at_once_take_turns_on_one_worker(stack, worker_proce
 
 
 def test_a_step_killed_mid_way_resumes_at_its_cursor_and_creates_nothing_twice(
-    app, stack, worker_process, monkeypatch
+    app, stack, worker_process, monkeypatch, redis_conn
 ):
     small_quota(stack)
     # The killed step's retry comes 2 s later, not 10 s (steps are queued here and there).
@@ -161,16 +162,27 @@ def test_a_step_killed_mid_way_resumes_at_its_cursor_and_creates_nothing_twice(
     scheduler = scheduler_pid(worker)
     run_id = start_run(merchant)
 
-    def mid_run():
+    def step_in_flight() -> str | None:
+        """The id of a later step running now (not the first, not a stock push between)."""
         db.session.expire_all()
         row = db.session.get(SyncRun, run_id)
-        return row.done and row.state == "running" and row.done < 50
+        if not (row.done and row.state == "running" and row.done < 50):
+            return None
+        running = [w.get_current_job_id() for w in Worker.all(connection=redis_conn)]
+        return next((j for j in running if j and j.startswith("catalog_run-")), None)
 
-    wait_for(mid_run, timeout=120, interval=0.1)
-    horses = wait_for(lambda: [p for p in children(worker.proc.pid) if p != scheduler], 30, 0.05)
-    done_before = db.session.get(SyncRun, run_id).done
-    for pid in horses:
-        os.kill(pid, signal.SIGKILL)
+    killed = None
+    for _ in range(3):  # a step may end between the look and the kill: then try again
+        step_id = wait_for(step_in_flight, timeout=120, interval=0.05)
+        done_before = db.session.get(SyncRun, run_id).done
+        for pid in children(worker.proc.pid):
+            if pid != scheduler:
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        if f"Work horse killed for job {step_id}" in worker.log_path.read_text():
+            killed = step_id
+            break
+    assert killed, "no step's work horse was killed mid-way"
 
     run = finished(run_id, timeout=240)
 
@@ -179,7 +191,7 @@ def test_a_step_killed_mid_way_resumes_at_its_cursor_and_creates_nothing_twice(
     skus = bc_skus(stack, "killme")
     assert len(skus) == len(set(skus)) == 50  # nothing created twice
     # RQ retried the killed step (same step number): it resumed from the saved cursor.
-    assert "scheduled for retry" in worker.log_path.read_text()
+    assert f"Job {killed}: scheduled for retry" in worker.log_path.read_text()
 
 
 # --- echoes of our own writes ---------------------------------------------------------------

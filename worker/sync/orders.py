@@ -11,8 +11,8 @@ cumulative refunded quantities (a retry replays it). See docs/stock-and-orders.m
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -44,6 +44,7 @@ from worker.context import bc_client, bindo_client, redis
 from worker.inbox import handles
 from worker.periodic import enqueue_when_due, periodic
 from worker.sync import variant_orders
+from worker.sync.locks import job_lock
 
 log = logging.getLogger(__name__)
 
@@ -128,30 +129,23 @@ def add_flag(row: ImportedOrder, flag: str) -> None:
         row.flags = [*(row.flags or []), flag]  # new list: the JSON column sees the change
 
 
-@contextmanager
-def order_lock(merchant: Merchant, bc_order_id: int) -> Iterator[None]:
+def order_lock(merchant: Merchant, bc_order_id: int) -> AbstractContextManager[None]:
     """Serialise runs for one order (two workers, a webhook and the sweep).
 
     Not the guarantee (the keys above are) but it keeps two runs from computing the same
-    refund against different BigCommerce snapshots.
+    refund against different BigCommerce snapshots. The lock of a killed import is taken
+    over at once; a live run's is waited for a few seconds, then the job is retried later.
     """
-    lock = redis().lock(
+    return job_lock(
+        redis(),
         f"bc:order-lock:{merchant.id}:{bc_order_id}",
-        timeout=current_app.config["ORDER_LOCK_SECONDS"],
-        blocking_timeout=ORDER_LOCK_WAIT_SECONDS,
-    )
-    if not lock.acquire():
-        raise RetryableError(
+        ttl=int(current_app.config["ORDER_LOCK_SECONDS"]),
+        wait=ORDER_LOCK_WAIT_SECONDS,
+        busy=lambda: RetryableError(
             f"order {bc_order_id} of {merchant.store_hash} is being imported by another run",
             retry_after=10,
-        )
-    try:
-        yield
-    finally:
-        try:
-            lock.release()
-        except Exception:  # noqa: BLE001 - an expired lock has nothing to release
-            log.warning("order lock %s expired", bc_order_id)
+        ),
+    )
 
 
 # --- reading BigCommerce -------------------------------------------------------------------

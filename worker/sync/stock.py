@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +29,7 @@ from worker.context import bc_client, bindo_client, redis
 from worker.inbox import handles, screens
 from worker.periodic import enqueue_when_due, periodic
 from worker.sync import variant_stock
+from worker.sync.locks import job_lock
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ REASON = "Bindo POS stock"
 INVENTORY_PAGE = 1000  # max page size of GET /v3/inventory/items (CONTRACT 7.2)
 PRODUCT_ID_CHUNK = 200  # ids per `product_id:in` filter: keeps URLs short
 LOCK_TIMEOUT = 600  # seconds; longer than any push of a large catalog
+LOCK_WAIT_SECONDS = 120  # a live push of a large catalog may take this long
 
 # (BigCommerce location id, the Bindo locations summed into it)
 Target = tuple[int, tuple[int, ...]]
@@ -131,20 +133,17 @@ def changed_items(
 # --- I/O -----------------------------------------------------------------------------------
 
 
-@contextmanager
-def merchant_lock(merchant: Merchant) -> Iterator[None]:
+def merchant_lock(merchant: Merchant) -> AbstractContextManager[None]:
     """One stock writer per store: two pushes reading Bindo at different moments and
-    finishing in the other order would otherwise leave the older level in BigCommerce."""
-    lock = redis().lock(f"bc:stock-lock:{merchant.id}", timeout=LOCK_TIMEOUT, blocking_timeout=120)
-    if not lock.acquire():
-        raise TimeoutError(f"stock lock of {merchant.store_hash} is busy")
-    try:
-        yield
-    finally:
-        try:
-            lock.release()
-        except Exception:  # noqa: BLE001 - expired lock: nothing to release
-            log.warning("stock lock of %s had expired", merchant.store_hash)
+    finishing in the other order would otherwise leave the older level in BigCommerce.
+    A push waits for a live one; the lock of a killed push is taken over at once."""
+    return job_lock(
+        redis(),
+        f"bc:stock-lock:{merchant.id}",
+        ttl=LOCK_TIMEOUT,
+        wait=LOCK_WAIT_SECONDS,
+        busy=lambda: TimeoutError(f"stock lock of {merchant.store_hash} is busy"),
+    )
 
 
 def pushed_bindings(merchant: Merchant, bindo_ids: Iterable[int] | None) -> list[ProductBinding]:
