@@ -49,7 +49,7 @@ def test_a_killed_jobs_store_and_order_locks_are_taken_over_at_once(holders, red
         started = time.monotonic()
         with lock():
             assert redis_conn.get(key).decode() != holders["dead"]  # ours now
-        assert time.monotonic() - started < 1  # not the 600 s TTL, nor the wait
+        assert time.monotonic() - started < 5  # not the 600 s TTL, nor the 120 s wait
         assert redis_conn.get(key) is None  # released by its new owner
 
 
