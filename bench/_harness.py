@@ -207,11 +207,15 @@ def env_from_config(cfg: dict[str, Any]) -> dict[str, str]:
 
 @contextmanager
 def temp_dir(prefix: str):
+    """A scratch dir for the run's database and process logs; BENCH_KEEP_LOGS=1 keeps it."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP_LOGS") == "1":
+            print(f"   logs kept in {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def make_app(cfg: dict[str, Any]):
