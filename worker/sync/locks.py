@@ -26,6 +26,15 @@ log = logging.getLogger(__name__)
 # "started" job silent for this long belongs to a worker that was killed.
 HOLDER_SILENT_SECONDS = 90
 POLL_SECONDS = 0.1
+STOPPED = frozenset(
+    {
+        JobStatus.FAILED,
+        JobStatus.FINISHED,
+        JobStatus.STOPPED,
+        JobStatus.CANCELED,
+        JobStatus.SCHEDULED,
+    }
+)
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -51,8 +60,11 @@ def new_token(job_id: str | None) -> str:
 def holder_is_dead(conn: Redis, value: str, own_job_id: str | None) -> bool:
     """Whether the RQ job named in a lock value (``<job id>|<token>``) can no longer write.
 
-    Dead: the job is gone, no longer running (failed, finished, queued again for a retry),
-    or "started" with a heartbeat older than HOLDER_SILENT_SECONDS (its worker was killed).
+    Dead: the job is gone, known to have stopped (failed, finished, stopped, canceled, or
+    scheduled for a retry: what RQ records for a killed work horse), or "started" with a
+    heartbeat older than HOLDER_SILENT_SECONDS (its worker was killed). "Queued" is not
+    proof: after a Redis crash a restored hash can say queued while its work horse, orphaned
+    by a worker that quit, still runs (T20).
     A lock taken outside any job (no job id), or whose value is not ours to read, is only
     freed by its TTL. A lock of an earlier run of our own job id (the job was killed and is
     running again) is ours to take.
@@ -66,8 +78,11 @@ def holder_is_dead(conn: Redis, value: str, own_job_id: str | None) -> bool:
         job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
     except Exception:  # noqa: BLE001 - missing or unreadable job: nobody holds the lock
         return True
-    if job.get_status(refresh=False) != JobStatus.STARTED:
+    status = job.get_status(refresh=False)
+    if status in STOPPED:
         return True
+    if status != JobStatus.STARTED:
+        return False
     beat = job.last_heartbeat or job.started_at
     return beat is None or time.time() - beat.timestamp() > HOLDER_SILENT_SECONDS
 
