@@ -20,7 +20,8 @@ from worker.sync import orders, stock
 
 @pytest.fixture
 def holders(app, redis_conn):
-    """Two RQ jobs: one RQ has marked failed (its horse was killed), one running now."""
+    """Three RQ jobs: one RQ has marked failed (its horse was killed), one running now, one
+    still queued."""
     app.extensions["redis"] = redis_conn
     queue = get_queue(HIGH)
     dead = queue.enqueue("worker.jobs.stock.push_stock", 1, job_id="killed-job")

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # "started" job silent for this long belongs to a worker that was killed.
 HOLDER_SILENT_SECONDS = 90
 POLL_SECONDS = 0.1
-STOPPED = frozenset(
+DEAD_STATUSES = frozenset(
     {
         JobStatus.FAILED,
         JobStatus.FINISHED,
@@ -79,7 +79,7 @@ def holder_is_dead(conn: Redis, value: str, own_job_id: str | None) -> bool:
     except Exception:  # noqa: BLE001 - missing or unreadable job: nobody holds the lock
         return True
     status = job.get_status(refresh=False)
-    if status in STOPPED:
+    if status in DEAD_STATUSES:
         return True
     if status != JobStatus.STARTED:
         return False
