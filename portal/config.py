@@ -64,6 +64,10 @@ DEFAULTS: dict[str, Any] = {
     # import, shorter than the high queue's 120 s job timeout, so a killed run blocks the order
     # for this long at most.
     "ORDER_LOCK_SECONDS": 60,
+    # A stock push or an order import that would wait longer than this for its store's
+    # BigCommerce quota is deferred to when the quota refills instead of holding its worker
+    # (the other merchants' jobs wait for that worker). docs/stock-and-orders.md.
+    "QUOTA_WAIT_SECONDS": 2.0,
     "ALERT_QUEUE_BACKLOG_SECONDS": 300,  # oldest high/default job older than this: alert
     "ALERT_FAILING_ATTEMPTS": 5,  # a product failed this many times: alert
     "LOGIN_MAX_FAILURES": 10,
@@ -98,7 +102,7 @@ INT_KEYS = {
     "LOGIN_WINDOW_SECONDS",
     "TRUSTED_PROXIES",
 }
-FLOAT_KEYS = {"INBOX_POLL_SECONDS", "CATALOG_MIN_SLICE_SECONDS"}
+FLOAT_KEYS = {"INBOX_POLL_SECONDS", "CATALOG_MIN_SLICE_SECONDS", "QUOTA_WAIT_SECONDS"}
 INT_LIST_KEYS = {"JOB_RETRY_SECONDS"}  # "10,30,60" in the environment
 
 

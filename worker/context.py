@@ -39,7 +39,10 @@ def load_merchant(merchant_id: int, *, require_active: bool = True) -> Merchant:
     return merchant
 
 
-def bc_client(merchant: Merchant) -> BigCommerceClient:
+def bc_client(merchant: Merchant, *, defer_quota_waits: bool = False) -> BigCommerceClient:
+    """The store's client. With ``defer_quota_waits`` (stock pushes, order imports: short jobs
+    on a worker other merchants share) a wait for the quota longer than QUOTA_WAIT_SECONDS
+    raises QuotaSpent, and the job is deferred (worker/runtime.py ``defer``)."""
     if not merchant.access_token_enc:
         raise MerchantInactive(f"merchant {merchant.store_hash} has no BigCommerce token")
     conn = redis()
@@ -50,6 +53,7 @@ def bc_client(merchant: Merchant) -> BigCommerceClient:
         pacer=RatePacer(conn),
         breaker=CircuitBreaker(conn),
         on_request=metrics.bigcommerce_observer(),
+        max_quota_wait=current_app.config["QUOTA_WAIT_SECONDS"] if defer_quota_waits else None,
     )
 
 

@@ -125,7 +125,7 @@ def tracked(func: F) -> F:
                 result = func(*args, **kwargs)
             except CircuitOpen as exc:
                 db.session.rollback()
-                defer(job, exc.retry_after)
+                defer(job, exc)
                 return {"deferred": exc.retry_after}
             except MerchantInactive as exc:
                 # Paused, uninstalled or needing re-auth since the job was queued: the job has
@@ -183,14 +183,15 @@ def measured(name: str, run: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def defer(job, seconds: float) -> None:
-    """Schedule the same call again later without using up a retry."""
+def defer(job, exc: CircuitOpen) -> None:
+    """Schedule the same call again after ``exc.retry_after`` without using up a retry
+    (the store's circuit is open or its quota spent)."""
     if job is None:
-        raise CircuitOpen("circuit open", retry_after=seconds)
+        raise exc
     from rq import Queue
 
     queue = Queue(job.origin, connection=job.connection, serializer=job.serializer)
-    delay = max(1.0, float(seconds))
+    delay = max(1.0, float(exc.retry_after or 0))
     base_id = job.id.split("--d", 1)[0]
     new_id = f"{base_id}--d{int(utcnow().timestamp())}"
     queue.enqueue_in(
@@ -203,10 +204,10 @@ def defer(job, seconds: float) -> None:
     )
     row = _record(job.id)
     if row is not None:
-        row.state, row.error = "deferred", f"circuit open: deferred {delay:.0f}s as {new_id}"
+        row.state, row.error = "deferred", f"{exc}: deferred {delay:.0f}s as {new_id}"[:2000]
         row.job_id = new_id
         db.session.commit()
-    log.info("job %s deferred %.0fs (circuit open)", job.id, delay)
+    log.info("job %s deferred %.0fs (%s)", job.id, delay, exc)
 
 
 def _retry_like(job):

@@ -384,3 +384,36 @@ def test_refund_created_is_subscribed_and_enqueues_the_import(stack):
 
     assert "store/order/refund/created" in BC_SCOPES
     assert "store/order/refund/created" in orders.ORDER_SCOPES
+
+
+def test_an_import_that_would_wait_for_the_quota_is_deferred_not_failed(stack):
+    """The store's quota is spent for longer than QUOTA_WAIT_SECONDS: the job gives up its
+    worker (QuotaSpent, deferred by worker/runtime.py) and the order is not marked failed."""
+    import pytest
+
+    from portal.queue import redis_conn
+    from worker.clients.errors import QuotaSpent
+    from worker.clients.pacing import RatePacer
+    from worker.jobs import orders as order_jobs
+
+    m = stack.linked_merchant("ordquota")
+    b = bound_product(stack, m, stock={BINDO_LOCATION: 5})
+    oid = place_order(stack, "ordquota", [{"product_id": b.bc_product_id, "quantity": 1}])
+    pacer = RatePacer(redis_conn())
+    pacer.before_request(m.store_hash)
+    spent = {
+        "X-Rate-Limit-Requests-Left": "0",
+        "X-Rate-Limit-Requests-Quota": "150",
+        "X-Rate-Limit-Time-Reset-Ms": "20000",
+        "X-Rate-Limit-Time-Window-Ms": "30000",
+    }
+    pacer.after_response(m.store_hash, 200, spent)
+    with pytest.raises(QuotaSpent) as info:
+        order_jobs.import_order(m.id, oid)  # outside RQ, the deferral surfaces as the error
+    assert 19 < info.value.retry_after <= 20.5
+    db.session.expire_all()
+    assert db.session.query(ImportedOrder).filter_by(merchant_id=m.id).count() == 0
+    assert bindo_orders(stack, m) == []
+    redis_conn().delete(f"bc:rate:{m.store_hash}")  # the window refills
+    assert order_jobs.import_order(m.id, oid) == "imported"
+    assert len(bindo_orders(stack, m)) == 1

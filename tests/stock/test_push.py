@@ -196,6 +196,51 @@ def test_a_burst_of_stock_changes_gives_one_push_plus_at_most_one_follow_up(stac
     assert len(runs) == 2 and stock.take_pending(m.id) == []
 
 
+def test_a_push_that_would_wait_for_its_quota_is_deferred_and_frees_the_worker(
+    stack, worker_process
+):
+    """One worker, two merchants. A's quota is spent for the next few seconds: its push is
+    deferred to the refill instead of sleeping on the worker, so B's push, queued after it,
+    goes through at once; A's level lands when A's quota refills."""
+    from rq import Worker
+
+    from portal.models import JobRecord
+    from portal.queue import redis_conn
+    from worker.clients.pacing import RatePacer
+
+    a, b = stack.linked_merchant("stkquotaa"), stack.linked_merchant("stkquotab")
+    pa = bound_product(stack, a, stock={BINDO_LOCATION: 6})
+    pb = bound_product(stack, b, stock={BINDO_LOCATION: 9})
+    before = bc_level(stack, a.store_hash, pa.bc_product_id)
+    assert before != 6
+    worker_process("--no-ticker")
+    wait_for(lambda: Worker.count(connection=redis_conn()) >= 1, timeout=30)
+    pacer = RatePacer(redis_conn())
+    pacer.before_request(a.store_hash)
+    spent = {
+        "X-Rate-Limit-Requests-Left": "0",
+        "X-Rate-Limit-Requests-Quota": "150",
+        "X-Rate-Limit-Time-Reset-Ms": "6000",
+        "X-Rate-Limit-Time-Window-Ms": "30000",
+    }
+    pacer.after_response(a.store_hash, 200, spent)
+    stock.request_push(a, [pa.bindo_product_id])
+    stock.request_push(b, [pb.bindo_product_id])
+
+    wait_for(lambda: bc_level(stack, b.store_hash, pb.bc_product_id) == 9, timeout=30)
+    assert bc_level(stack, a.store_hash, pa.bc_product_id) == before  # A's quota is still spent
+
+    def a_run() -> JobRecord:
+        db.session.expire_all()
+        return db.session.query(JobRecord).filter_by(merchant_id=a.id).one()
+
+    assert a_run().state == "deferred" and "quota of store stkquotaa spent" in a_run().error
+    wait_for(lambda: bc_level(stack, a.store_hash, pa.bc_product_id) == 6, timeout=30)
+    wait_for(lambda: a_run().state == "finished", timeout=10)
+    assert a_run().job_id.split("--d")[0] != a_run().job_id  # the run that pushed: the deferred one
+    assert stock.take_pending(a.id) == []
+
+
 # --- issue 15 item 6: one bad item must not block a store's stock ------------------------------
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from worker.clients.errors import CircuitOpen
+from worker.clients.errors import CircuitOpen, QuotaSpent
 from worker.clients.pacing import CircuitBreaker, RatePacer
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -162,6 +162,27 @@ def test_waits_until_reset_when_no_requests_left(make_pacer, clock):
     assert 15.0 <= waited <= 15.5
     # The new window is open: the next call goes straight through.
     assert pacer.before_request(STORE) == 0
+
+
+def test_a_bounded_caller_gets_quota_spent_instead_of_a_long_wait(make_pacer, clock):
+    pacer = make_pacer()
+    pacer.before_request(STORE)
+    pacer.after_response(STORE, 200, rate_headers(left=0, reset_ms=15_000))
+    with pytest.raises(QuotaSpent) as info:
+        pacer.before_request(STORE, max_wait=2.0)
+    assert 15.0 <= info.value.retry_after <= 15.5  # come back when the window refills
+    assert clock.sleeps == []  # it did not wait
+    # ... and took nothing: once the window has refilled the call goes straight through.
+    clock.advance(info.value.retry_after)
+    assert pacer.before_request(STORE, max_wait=2.0) == 0
+
+
+def test_a_wait_within_the_bound_is_waited(make_pacer, clock):
+    pacer = make_pacer()
+    pacer.before_request(STORE)
+    pacer.after_response(STORE, 200, rate_headers(left=0, reset_ms=1_500))
+    waited = pacer.before_request(STORE, max_wait=2.0)
+    assert 1.5 <= waited <= 2.0
 
 
 def test_rate_headers_are_case_insensitive(make_pacer):

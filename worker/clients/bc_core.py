@@ -147,6 +147,7 @@ class BigCommerceCore:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         on_request: Callable[[str, str, int | str, float, float], None] | None = None,
+        max_quota_wait: float | None = None,
     ) -> None:
         # Validate before the hash is ever interpolated into a URL (path injection, SSRF).
         if not isinstance(store_hash, str) or not STORE_HASH_RE.match(store_hash):
@@ -166,6 +167,9 @@ class BigCommerceCore:
         # Told of every attempt: (store, "METHOD /template", status or error name, seconds,
         # seconds paced); the worker passes portal.metrics' recorder (this module knows none).
         self._on_request = on_request
+        # None: wait for the quota as long as it takes. A job that must not hold its worker
+        # that long sets a bound: a longer wait raises QuotaSpent and the job is deferred.
+        self._max_quota_wait = max_quota_wait
 
     def __repr__(self) -> str:  # never show the token
         return f"{type(self).__name__}(store_hash={self.store_hash!r})"
@@ -198,7 +202,9 @@ class BigCommerceCore:
                 self._breaker.check(self.store_hash)
             waited = 0.0
             if self._pacer is not None:
-                waited = self._pacer.before_request(self.store_hash) or 0.0
+                waited = (
+                    self._pacer.before_request(self.store_hash, self._max_quota_wait) or 0.0
+                )
             started = time.monotonic()
             try:
                 resp = self._session.request(

@@ -69,6 +69,14 @@ class CircuitOpen(RetryableError):
     """The per-store circuit breaker is open: do not call, come back after ``retry_after``."""
 
 
+class QuotaSpent(CircuitOpen):
+    """The store's request quota is spent for longer than the job may hold its worker.
+
+    Handled like an open circuit: the job is deferred to ``retry_after`` (when the window
+    refills) instead of sleeping on a worker that other merchants' jobs are waiting for.
+    """
+
+
 class Unauthorized(ApiError):
     """401: the store's token is no longer valid; the store needs re-authorisation."""
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from redis import Redis
 
-from worker.clients.errors import CircuitOpen
+from worker.clients.errors import CircuitOpen, QuotaSpent
 
 logger = logging.getLogger("worker.clients.pacing")
 circuit_logger = logging.getLogger("worker.clients.circuit")
@@ -280,14 +280,25 @@ class RatePacer:
         )
         return Budget(None if available < 0 else available, refill_ms / 1000.0 + self._margin)
 
-    def before_request(self, store_hash: str) -> float:
-        """Block until this store may be called; returns the total seconds waited."""
+    def before_request(self, store_hash: str, max_wait: float | None = None) -> float:
+        """Block until this store may be called; returns the total seconds waited.
+
+        With ``max_wait``, a wait that would take longer raises ``QuotaSpent`` instead (its
+        ``retry_after`` is when the quota allows the call), taking nothing from the quota.
+        """
         waited = 0.0
         while True:
             wait = self.try_acquire(store_hash)
             if wait <= 0:
                 return waited
             delay = wait + self._margin
+            if max_wait is not None and waited + delay > max_wait:
+                raise QuotaSpent(
+                    f"quota of store {store_hash} spent; the next call is allowed in "
+                    f"{delay:.1f} s",
+                    retry_after=delay,
+                    service="bigcommerce",
+                )
             logger.debug("pacing store %s: waiting %.2f s for the rate window", store_hash, delay)
             self._sleep(delay)
             waited += delay

@@ -6,7 +6,13 @@ import logging
 from typing import Any
 
 from shared.mapping import MappingError
-from worker.clients.errors import ApiError, NotFound, RetryableError, Unauthorized
+from worker.clients.errors import (
+    ApiError,
+    CircuitOpen,
+    NotFound,
+    RetryableError,
+    Unauthorized,
+)
 from worker.context import load_merchant, mark_needs_reauth
 from worker.runtime import tracked
 from worker.sync import orders
@@ -24,6 +30,8 @@ def import_order(merchant_id: int, bc_order_id: int) -> str:
     merchant = load_merchant(merchant_id)
     try:
         return orders.import_order(merchant, int(bc_order_id))
+    except CircuitOpen:
+        raise  # not a failure of the order: the job is deferred (worker/runtime.py)
     except Unauthorized as exc:
         if exc.service == "bigcommerce":
             mark_needs_reauth(merchant, exc)

@@ -352,7 +352,7 @@ def follow_lifecycle(
 
 def import_order(merchant: Merchant, bc_order_id: int) -> str:
     """Bring one BigCommerce order's current state into Bindo; returns the row's state."""
-    bc = bc_client(merchant)
+    bc = bc_client(merchant, defer_quota_waits=True)
     with order_lock(merchant, bc_order_id):
         fetched = fetch_order(bc, bc_order_id)
         row = get_or_create_row(merchant, bc_order_id)

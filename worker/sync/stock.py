@@ -284,9 +284,10 @@ def push_stock(merchant: Merchant, bindo_product_ids: Iterable[int] | None) -> P
             plan,
             merchant.safety_buffer or 0,
         )
-        requests, refused = send(bc_client(merchant), merchant, items)
+        client = bc_client(merchant, defer_quota_waits=True)
+        requests, refused = send(client, merchant, items)
         _save_watermarks(bindings, marks, refused)
-        requests += variant_stock.send(bc_client(merchant), variants, variant_items, variant_marks)
+        requests += variant_stock.send(client, variants, variant_items, variant_marks)
     result = PushResult(
         checked=len(bindings) + len(variants),
         sent=len(items) + len(variant_items),
