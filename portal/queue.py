@@ -40,8 +40,7 @@ QUEUE_NAMES = (HIGH, DEFAULT, LOW)
 # Catalog steps are short (issue 14); webhook and order jobs must be shorter still.
 TIMEOUTS = {HIGH: 120, DEFAULT: 300, LOW: 3600}
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
-# How long a queued run's flag lives: a backlog older than this gets one extra run (harmless),
-# and a flag whose job a Redis crash lost holds back that job id no longer than this.
+# How long a queued run's flag lives: a backlog older than this gets one extra run (harmless).
 COALESCE_SECONDS = 300
 EVENT_JOB = "worker.jobs.inbox.process_event"
 
@@ -174,7 +173,9 @@ def enqueue(
     db.session.commit()  # with the caller's pending changes
     won = False
     try:
-        won = bool(conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS))
+        won = bool(conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS)) or _replace_stale(
+            conn, flag, queue, run_id
+        )
         if won:
             meta = {"flag": flag}
             put_on_queue(
@@ -196,6 +197,34 @@ def enqueue(
     db.session.commit()
     queued = (conn.get(flag) or b"").decode()
     return db.session.scalar(select(JobRecord).where(JobRecord.job_id == queued))
+
+
+_REPLACE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('set', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+end
+return false
+"""
+
+
+def _replace_stale(conn: Redis, flag: str, queue: str, run_id: str) -> bool:
+    """Take over a flag whose run is neither in its queue nor scheduled: True if taken.
+
+    Such a run will not start soon, so merging into it would strand the change. It happens
+    when Redis dies as a worker pops the run: the run is left in RQ's intermediate list, still
+    "queued", with its flag set, until an RQ maintenance pass fails it a minute or more later
+    (T20). A run popped a moment ago, about to start, also counts as stale: the new run is
+    then one extra run, which is harmless. The flag changes hands only if it still names the
+    run we checked.
+    """
+    held = conn.get(flag)
+    if held is None:
+        return bool(conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS))
+    held_id = held.decode()
+    rq_queue = get_queue(queue)
+    if rq_queue.get_job_position(held_id) is not None or held_id in rq_queue.scheduled_job_registry:
+        return False
+    return bool(conn.eval(_REPLACE, 1, flag, held_id, run_id, COALESCE_SECONDS))
 
 
 def clear_flag(job) -> None:

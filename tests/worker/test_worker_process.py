@@ -39,6 +39,34 @@ def test_enqueue_coalesces_a_job_id_that_is_still_queued(app):
     assert len(get_queue(DEFAULT).get_job_ids()) == 1
 
 
+def test_a_delayed_run_still_waiting_takes_the_merge(app):
+    first = enqueue("worker.jobs.diagnostics_echo", "a", job_id="later-id", delay=30)
+    second = enqueue("worker.jobs.diagnostics_echo", "b", job_id="later-id")
+    assert first.id == second.id
+    assert ScheduledJobRegistry(queue=get_queue(DEFAULT)).get_job_ids() == [first.job_id]
+
+
+def test_a_run_stranded_by_a_redis_crash_does_not_swallow_later_enqueues(app):
+    """Redis died as a worker popped the run: RQ left it in its intermediate list, "queued"
+    and flagged, and nothing starts it for a minute or more (T20). A later enqueue of its job
+    id must queue a run of its own instead of merging into the stranded one."""
+    queue = get_queue(DEFAULT)
+    stranded = enqueue("worker.jobs.diagnostics_echo", "a", job_id="stranded-id")
+    conn = queue.connection
+    assert conn.lmove(queue.key, queue.intermediate_queue_key) == stranded.job_id.encode()
+    assert queue.fetch_job(stranded.job_id).get_status() == "queued"
+    fresh = enqueue("worker.jobs.diagnostics_echo", "b", job_id="stranded-id")
+    assert fresh.id != stranded.id
+    assert queue.get_job_ids() == [fresh.job_id]
+    # ... and the fresh run, waiting in the queue, takes the merges again.
+    assert enqueue("worker.jobs.diagnostics_echo", "c", job_id="stranded-id").id == fresh.id
+    # The stranded run, when RQ starts it after all, leaves the new run's flag alone.
+    from portal.queue import clear_flag
+
+    clear_flag(queue.fetch_job(stranded.job_id))
+    assert enqueue("worker.jobs.diagnostics_echo", "d", job_id="stranded-id").id == fresh.id
+
+
 def test_enqueue_refuses_paths_outside_worker(app):
     import pytest
 
