@@ -4,8 +4,8 @@ The portal never imports ``worker``: it enqueues ``"worker.jobs.<name>"`` by pat
 through RQ as it ships (its Retry, its scheduler for delayed jobs). Two kinds of job:
 
 - ``enqueue``: a job with a JobRecord row (staff-visible tracking, committed before the job
-  reaches Redis). A ``job_id`` names the logical job: while a run of it is queued and has not
-  started, another enqueue of it is merged into that run (a Redis flag, ``SET NX``). The run
+  reaches Redis). A ``job_id`` names the logical job: while a run of it waits in its queue (or
+  is scheduled), another enqueue of it is merged into that run (a Redis flag, ``SET NX``). The run
   clears the flag as it starts (worker/runtime.py ``tracked``), so a change made during a run
   queues exactly one follow-up run. Each run has its own RQ id (``<job_id>-<n>``), so a
   follow-up never overwrites a running job.
@@ -19,6 +19,7 @@ the failure surfaces and the job or its inbox row is retried; in the admin the p
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import uuid
 from datetime import timedelta
@@ -35,6 +36,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import JobRecord
 
+log = logging.getLogger(__name__)
 HIGH, DEFAULT, LOW = "high", "default", "low"
 QUEUE_NAMES = (HIGH, DEFAULT, LOW)
 # Catalog steps are short (issue 14); webhook and order jobs must be shorter still.
@@ -224,7 +226,10 @@ def _replace_stale(conn: Redis, flag: str, queue: str, run_id: str) -> bool:
     rq_queue = get_queue(queue)
     if rq_queue.get_job_position(held_id) is not None or held_id in rq_queue.scheduled_job_registry:
         return False
-    return bool(conn.eval(_REPLACE, 1, flag, held_id, run_id, COALESCE_SECONDS))
+    taken = bool(conn.eval(_REPLACE, 1, flag, held_id, run_id, COALESCE_SECONDS))
+    if taken:
+        log.info("run %s is not waiting in its queue: %s queued in its place", held_id, run_id)
+    return taken
 
 
 def clear_flag(job) -> None:

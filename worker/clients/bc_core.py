@@ -202,9 +202,7 @@ class BigCommerceCore:
                 self._breaker.check(self.store_hash)
             waited = 0.0
             if self._pacer is not None:
-                waited = (
-                    self._pacer.before_request(self.store_hash, self._max_quota_wait) or 0.0
-                )
+                waited = self._pacer.before_request(self.store_hash, self._max_quota_wait) or 0.0
             started = time.monotonic()
             try:
                 resp = self._session.request(

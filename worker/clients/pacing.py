@@ -294,8 +294,7 @@ class RatePacer:
             delay = wait + self._margin
             if max_wait is not None and waited + delay > max_wait:
                 raise QuotaSpent(
-                    f"quota of store {store_hash} spent; the next call is allowed in "
-                    f"{delay:.1f} s",
+                    f"quota of store {store_hash} spent; the next call is allowed in {delay:.1f} s",
                     retry_after=delay,
                     service="bigcommerce",
                 )
