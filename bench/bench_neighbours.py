@@ -98,6 +98,9 @@ def run(app, world, cfg, tmp, args, workers: list) -> int:
         s: h.linked_probe_store(app, world, s, 5, name=f"Noisy {s}", sku=s.upper())[1]
         for s in noisy
     }
+    for store, pairs in noisy_pairs.items():  # Bindo stock for every order the bench places
+        for bindo_id, _bc_id in pairs:
+            world.bindo.set_stock(f"bindo-{store}", bindo_id, h.BINDO_LOCATION, 1_000_000)
     quiet_pairs = tenants.setup_idle(app, world, products=20)
     workers.extend(tenants.start_workers(cfg, world, tmp, args.workers))
     time.sleep(3)  # the workers import and register

@@ -232,6 +232,27 @@ def _replace_stale(conn: Redis, flag: str, queue: str, run_id: str) -> bool:
     return taken
 
 
+def requeue(job, delay: float) -> tuple[str, bool]:
+    """Queue again, in ``delay`` seconds, the call of a coalesced run that gives its worker up
+    (worker/runtime.py ``defer``): the new run takes its job id's flag, so requests made
+    meanwhile merge into it. Returns (the new run's id, True); or, when a run of that job id
+    is already waiting (it does this run's work: runs of one job id are interchangeable),
+    (that run's id, False) and nothing is queued.
+    """
+    flag = job.meta["flag"]
+    run_id = f"{job.id.rsplit('-', 1)[0]}-{uuid.uuid4().hex[:8]}"
+    short = job.origin[len(prefix()) :]
+    conn = redis_conn()
+    if conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS) or _replace_stale(
+        conn, flag, short, run_id
+    ):
+        put_on_queue(
+            job.func_name, *job.args, queue=short, job_id=run_id, delay=delay, meta={"flag": flag}
+        )
+        return run_id, True
+    return (conn.get(flag) or b"").decode(), False
+
+
 def clear_flag(job) -> None:
     """Called as a run starts: later enqueues of its job id queue a new run."""
     flag = (job.meta or {}).get("flag")

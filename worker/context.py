@@ -39,10 +39,11 @@ def load_merchant(merchant_id: int, *, require_active: bool = True) -> Merchant:
     return merchant
 
 
-def bc_client(merchant: Merchant, *, defer_quota_waits: bool = False) -> BigCommerceClient:
-    """The store's client. With ``defer_quota_waits`` (stock pushes, order imports: short jobs
-    on a worker other merchants share) a wait for the quota longer than QUOTA_WAIT_SECONDS
-    raises QuotaSpent, and the job is deferred (worker/runtime.py ``defer``)."""
+def bc_client(merchant: Merchant, *, deferred_calls: int | None = None) -> BigCommerceClient:
+    """The store's client. With ``deferred_calls`` (stock pushes, order imports: short jobs on
+    a worker other merchants share; the calls such a job makes) a wait for the quota longer
+    than QUOTA_WAIT_SECONDS raises QuotaSpent, and the job is deferred (worker/runtime.py
+    ``defer``) to when that many calls are reserved for it; without, the client waits."""
     if not merchant.access_token_enc:
         raise MerchantInactive(f"merchant {merchant.store_hash} has no BigCommerce token")
     conn = redis()
@@ -53,7 +54,8 @@ def bc_client(merchant: Merchant, *, defer_quota_waits: bool = False) -> BigComm
         pacer=RatePacer(conn),
         breaker=CircuitBreaker(conn),
         on_request=metrics.bigcommerce_observer(),
-        max_quota_wait=current_app.config["QUOTA_WAIT_SECONDS"] if defer_quota_waits else None,
+        max_quota_wait=None if deferred_calls is None else current_app.config["QUOTA_WAIT_SECONDS"],
+        calls_per_job=deferred_calls or 1,
     )
 
 

@@ -26,7 +26,7 @@ from portal import create_app, metrics
 from portal.extensions import db
 from portal.logs import bind_log_context, reset_log_context
 from portal.models import JobRecord, utcnow
-from portal.queue import clear_flag
+from portal.queue import clear_flag, requeue
 from worker.clients.errors import CircuitOpen
 from worker.context import MerchantInactive
 
@@ -185,32 +185,44 @@ def measured(name: str, run: F) -> F:
 
 def defer(job, exc: CircuitOpen) -> None:
     """Schedule the same call again after ``exc.retry_after`` without using up a retry
-    (the store's circuit is open or its quota spent)."""
+    (the store's circuit is open or its quota spent).
+
+    A coalesced run (``enqueue`` with a job id) is queued again under its job id's flag
+    (``portal.queue.requeue``): requests made meanwhile merge into the deferred run, and if a
+    run of that job id is already waiting, this one ends there ("skipped"). Other jobs (an
+    inbox row's) are scheduled again under a new id.
+    """
     if job is None:
         raise exc
-    from rq import Queue
+    delay = max(1.0, float(exc.retry_after or 0))
+    if (job.meta or {}).get("flag"):
+        new_id, queued = requeue(job, delay)
+    else:
+        new_id, queued = _schedule_again(job, delay), True
+    row = _record(job.id)
+    if row is not None:
+        if queued:
+            row.state, row.job_id = "deferred", new_id
+            row.error = f"{exc}: deferred {delay:.0f}s as {new_id}"[:2000]
+        else:
+            row.state, row.finished_at = "skipped", utcnow()
+            row.error = f"{exc}: the queued run {new_id} does this work"[:2000]
+        db.session.commit()
+    log.info("job %s deferred %.0fs as %s (%s)", job.id, delay, new_id, exc)
+
+
+def _schedule_again(job, delay: float) -> str:
+    from rq import Queue, Retry
 
     queue = Queue(job.origin, connection=job.connection, serializer=job.serializer)
-    delay = max(1.0, float(exc.retry_after or 0))
-    base_id = job.id.split("--d", 1)[0]
-    new_id = f"{base_id}--d{int(utcnow().timestamp())}"
+    new_id = f"{job.id.split('--d', 1)[0]}--d{int(utcnow().timestamp())}"
+    retry = Retry(max=max(job.retries_left or 0, 1), interval=job.retry_intervals or [10])
     queue.enqueue_in(
         timedelta(seconds=delay),
         job.func_name,
         *job.args,
         job_id=new_id,
-        retry=job.retry_intervals and _retry_like(job),
+        retry=job.retry_intervals and retry,
         description=job.description,
     )
-    row = _record(job.id)
-    if row is not None:
-        row.state, row.error = "deferred", f"{exc}: deferred {delay:.0f}s as {new_id}"[:2000]
-        row.job_id = new_id
-        db.session.commit()
-    log.info("job %s deferred %.0fs (%s)", job.id, delay, exc)
-
-
-def _retry_like(job):
-    from rq import Retry
-
-    return Retry(max=max(job.retries_left or 0, 1), interval=job.retry_intervals or [10])
+    return new_id

@@ -177,6 +177,35 @@ def test_a_bounded_caller_gets_quota_spent_instead_of_a_long_wait(make_pacer, cl
     assert pacer.before_request(STORE, max_wait=2.0) == 0
 
 
+def test_callers_that_will_not_wait_are_spread_over_the_windows_they_fit_in(make_pacer, clock):
+    """Quota 3 (2 usable: min_left 1) per 30 s, spent for the next 15 s: the first two
+    deferred calls are due in the window from the refill on (spread over its first half), the
+    next two a window later, and so on; a caller deferred after those reservations lapsed is
+    due at its own refill again."""
+    pacer = make_pacer()
+    pacer.before_request(STORE)
+    pacer.after_response(STORE, 200, rate_headers(left=0, reset_ms=15_000, quota=3))
+
+    def deferred() -> float:
+        with pytest.raises(QuotaSpent) as info:
+            pacer.before_request(STORE, max_wait=2.0)
+        return info.value.retry_after
+
+    dues = [round(deferred()) for _ in range(3)]
+    # The next response moves the window's end by 40 ms: still the same window.
+    pacer.after_response(STORE, 200, rate_headers(left=0, reset_ms=15_040, quota=3))
+    dues += [round(deferred()) for _ in range(2)]
+    assert dues == [15, 23, 45, 53, 75]  # 15.05, 22.55, ...: the pacer's 0.05 s margin
+    # A job that makes 2 calls reserves both: it goes to the first window with room for 2.
+    with pytest.raises(QuotaSpent) as info:
+        pacer.before_request(STORE, max_wait=2.0, cost=2)
+    assert round(info.value.retry_after) == 105
+    clock.advance(200)  # every reservation is past; the store's window is spent again
+    pacer.before_request(STORE)
+    pacer.after_response(STORE, 200, rate_headers(left=0, reset_ms=10_000, quota=3))
+    assert round(deferred()) == 10
+
+
 def test_a_wait_within_the_bound_is_waited(make_pacer, clock):
     pacer = make_pacer()
     pacer.before_request(STORE)

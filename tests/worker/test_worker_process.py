@@ -67,6 +67,49 @@ def test_a_run_stranded_by_a_redis_crash_does_not_swallow_later_enqueues(app):
     assert enqueue("worker.jobs.diagnostics_echo", "d", job_id="stranded-id").id == fresh.id
 
 
+def test_a_deferred_run_keeps_its_job_id_and_takes_the_merges(app):
+    """A coalesced run that gives its worker up (quota spent) is queued again under its job
+    id's flag: a request made meanwhile merges into it instead of queuing a second run."""
+    from portal.queue import clear_flag
+    from worker.clients.errors import QuotaSpent
+    from worker.runtime import defer
+
+    queue = get_queue(DEFAULT)
+    first = enqueue("worker.jobs.diagnostics_echo", "a", job_id="quota-id")
+    first_run = first.job_id
+    job = queue.fetch_job(first_run)
+    clear_flag(job)  # the run starts ...
+    defer(job, QuotaSpent("quota spent", retry_after=30))  # ... and gives its worker up
+    row = _row_by_id(first.id)
+    assert row.state == "deferred" and row.job_id != first_run
+    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [row.job_id]
+    assert queue.fetch_job(row.job_id).args == ["a"]
+    assert enqueue("worker.jobs.diagnostics_echo", "b", job_id="quota-id").id == first.id
+
+
+def test_a_deferred_run_whose_follow_up_is_queued_ends_there(app):
+    from portal.queue import clear_flag
+    from worker.clients.errors import QuotaSpent
+    from worker.runtime import defer
+
+    queue = get_queue(DEFAULT)
+    first = enqueue("worker.jobs.diagnostics_echo", "a", job_id="follow-id")
+    first_run = first.job_id
+    job = queue.fetch_job(first_run)
+    clear_flag(job)
+    follow_up = enqueue("worker.jobs.diagnostics_echo", "b", job_id="follow-id").job_id
+    defer(job, QuotaSpent("quota spent", retry_after=30))
+    row = _row_by_id(first.id)
+    assert row.state == "skipped" and follow_up in row.error
+    assert ScheduledJobRegistry(queue=queue).count == 0
+    assert queue.get_job_ids() == [first_run, follow_up]
+
+
+def _row_by_id(record_id: int) -> JobRecord:
+    db.session.expire_all()
+    return db.session.get(JobRecord, record_id)
+
+
 def test_enqueue_refuses_paths_outside_worker(app):
     import pytest
 

@@ -148,6 +148,7 @@ class BigCommerceCore:
         rng: Callable[[], float] = random.random,
         on_request: Callable[[str, str, int | str, float, float], None] | None = None,
         max_quota_wait: float | None = None,
+        calls_per_job: int = 1,
     ) -> None:
         # Validate before the hash is ever interpolated into a URL (path injection, SSRF).
         if not isinstance(store_hash, str) or not STORE_HASH_RE.match(store_hash):
@@ -168,8 +169,10 @@ class BigCommerceCore:
         # seconds paced); the worker passes portal.metrics' recorder (this module knows none).
         self._on_request = on_request
         # None: wait for the quota as long as it takes. A job that must not hold its worker
-        # that long sets a bound: a longer wait raises QuotaSpent and the job is deferred.
+        # that long sets a bound: a longer wait raises QuotaSpent and the job is deferred to
+        # when its ``calls_per_job`` calls are reserved (worker/clients/pacing.py).
         self._max_quota_wait = max_quota_wait
+        self._calls_per_job = calls_per_job
 
     def __repr__(self) -> str:  # never show the token
         return f"{type(self).__name__}(store_hash={self.store_hash!r})"
@@ -202,7 +205,9 @@ class BigCommerceCore:
                 self._breaker.check(self.store_hash)
             waited = 0.0
             if self._pacer is not None:
-                waited = self._pacer.before_request(self.store_hash, self._max_quota_wait) or 0.0
+                waited = self._pacer.before_request(
+                    self.store_hash, self._max_quota_wait, self._calls_per_job
+                )
             started = time.monotonic()
             try:
                 resp = self._session.request(

@@ -178,6 +178,37 @@ return 0
 """
 
 
+# A caller that will not wait (QuotaSpent) reserves the calls its job makes (``cost``) in the
+# first window, from the refill on, that has room for them: at most the usable quota per
+# window, so the deferred jobs of a store come back spread over the windows they fit in (and
+# over each one's first half), not all at the refill, where all but a window's worth would be
+# deferred again, each costing a job run. KEYS[1] = the store's reservation hash (at = refill
+# time of the window being filled, taken = calls reserved in it), KEYS[2] = the pacer hash;
+# ARGV = now, ms until the refill, min_left, default window, cost.
+_RESERVE_LUA = """
+local r = KEYS[1]
+local now = tonumber(ARGV[1])
+local function num(v, d) if v then return tonumber(v) end return d end
+local quota = num(redis.call('HGET', KEYS[2], 'quota'), -1)
+local window = num(redis.call('HGET', KEYS[2], 'window_ms'), tonumber(ARGV[4]))
+local per = 1
+if quota > 0 then per = math.max(1, quota - tonumber(ARGV[3])) end
+local due = now + tonumber(ARGV[2])
+local at = num(redis.call('HGET', r, 'at'), 0)
+local taken = num(redis.call('HGET', r, 'taken'), 0)
+local cost = tonumber(ARGV[5])
+-- Each response moves the window's end by a few ms: a refill within half a window of the
+-- one being filled is the same window.
+if at + window / 2 < due then at, taken = due, 0 elseif at < due then at = due end
+if taken > 0 and taken + cost > per then at, taken = at + window, 0 end
+redis.call('HSET', r, 'at', at, 'taken', taken + cost)
+redis.call('PEXPIRE', r, at - now + window)
+-- Due over the first half of the window, in reservation order, so that a window's deferred
+-- jobs do not all reach the shared queue in the same second.
+return at - now + math.floor(window / 2 * taken / per)
+"""
+
+
 _BUDGET_LUA = """
 local h = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -247,6 +278,7 @@ class RatePacer:
         self._acquire_script = redis.register_script(_ACQUIRE_LUA)
         self._observe_script = redis.register_script(_OBSERVE_LUA)
         self._budget_script = redis.register_script(_BUDGET_LUA)
+        self._reserve_script = redis.register_script(_RESERVE_LUA)
 
     def _key(self, store_hash: str) -> str:
         return f"{self._prefix}:{store_hash}"
@@ -280,11 +312,15 @@ class RatePacer:
         )
         return Budget(None if available < 0 else available, refill_ms / 1000.0 + self._margin)
 
-    def before_request(self, store_hash: str, max_wait: float | None = None) -> float:
+    def before_request(
+        self, store_hash: str, max_wait: float | None = None, cost: int = 1
+    ) -> float:
         """Block until this store may be called; returns the total seconds waited.
 
-        With ``max_wait``, a wait that would take longer raises ``QuotaSpent`` instead (its
-        ``retry_after`` is when the quota allows the call), taking nothing from the quota.
+        With ``max_wait``, a wait that would take longer raises ``QuotaSpent`` instead, taking
+        nothing from the current window: its ``retry_after`` is when ``cost`` calls (those of
+        the caller's job) are reserved, in the first window from the refill on that has room
+        for them (see ``_RESERVE_LUA``).
         """
         waited = 0.0
         while True:
@@ -293,14 +329,24 @@ class RatePacer:
                 return waited
             delay = wait + self._margin
             if max_wait is not None and waited + delay > max_wait:
+                due = self._reserve(store_hash, delay, cost)
                 raise QuotaSpent(
-                    f"quota of store {store_hash} spent; the next call is allowed in {delay:.1f} s",
-                    retry_after=delay,
+                    f"quota of store {store_hash} spent; call reserved in {due:.1f} s",
+                    retry_after=due,
                     service="bigcommerce",
                 )
             logger.debug("pacing store %s: waiting %.2f s for the rate window", store_hash, delay)
             self._sleep(delay)
             waited += delay
+
+    def _reserve(self, store_hash: str, delay: float, cost: int) -> float:
+        """Seconds until ``cost`` calls reserved for a caller that will not wait ``delay``
+        are due."""
+        due_ms = self._reserve_script(
+            keys=[f"{self._key(store_hash)}:reserved", self._key(store_hash)],
+            args=[self._now_ms(), int(delay * 1000), self._min_left, DEFAULT_WINDOW_MS, cost],
+        )
+        return int(due_ms) / 1000.0
 
     def after_response(self, store_hash: str, status: int, headers: Mapping[str, str]) -> None:
         """Record what a response says about the store's quota (headers are case-insensitive).

@@ -56,6 +56,9 @@ FIRST_SWEEP_LOOKBACK = timedelta(days=1)  # a merchant activated before activate
 # under the high queue's 120 s job timeout); a run that finds the order busy waits a few
 # seconds only, then retries later instead of holding its worker.
 ORDER_LOCK_WAIT_SECONDS = 5
+# BigCommerce calls of an import (order, its products, its shipping addresses): what a
+# deferred import reserves in the window it comes back in (worker/clients/pacing.py).
+IMPORT_CALLS = 3
 
 # Every order event means "this order changed": all lead to the same re-fetching import.
 ORDER_SCOPES = (
@@ -352,7 +355,7 @@ def follow_lifecycle(
 
 def import_order(merchant: Merchant, bc_order_id: int) -> str:
     """Bring one BigCommerce order's current state into Bindo; returns the row's state."""
-    bc = bc_client(merchant, defer_quota_waits=True)
+    bc = bc_client(merchant, deferred_calls=IMPORT_CALLS)
     with order_lock(merchant, bc_order_id):
         fetched = fetch_order(bc, bc_order_id)
         row = get_or_create_row(merchant, bc_order_id)

@@ -284,7 +284,7 @@ def push_stock(merchant: Merchant, bindo_product_ids: Iterable[int] | None) -> P
             plan,
             merchant.safety_buffer or 0,
         )
-        client = bc_client(merchant, defer_quota_waits=True)
+        client = bc_client(merchant, deferred_calls=1)  # one batch, as a rule
         requests, refused = send(client, merchant, items)
         _save_watermarks(bindings, marks, refused)
         requests += variant_stock.send(client, variants, variant_items, variant_marks)
