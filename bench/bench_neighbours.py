@@ -1,12 +1,14 @@
 """Noisy neighbours: stores whose orders outrun their own BigCommerce quota share 2 workers
 with a quiet store; how long do the quiet store's stock changes and orders take?
 
-Run: .venv/bin/python bench/bench_neighbours.py [--noisy 4] [--order-rate 1.0] [--seconds 60]
+Run: .venv/bin/python bench/bench_neighbours.py [--noisy 4] [--order-rate 0.5] [--seconds 60]
      [--quota-wait 2]
 
-Every store has the same quota (30 per 10 s by default: 3 requests/s). Each noisy store gets
-``--order-rate`` checkouts a second; an import costs about 4 BigCommerce requests, so their
-imports outrun the quota and must wait for it. The quiet store (bench_tenants' idle store)
+Every store has the same quota (15 per 10 s by default: 1.5 requests/s). Each noisy store gets
+``--order-rate`` checkouts a second; an order costs 3 BigCommerce reads plus a share of the
+stock push its sale causes, so their imports outrun the quota and must wait for it. The
+defaults keep the 2-core development machine below half busy, so that what is measured is
+waiting, not a full CPU. The quiet store (bench_tenants' idle store)
 gets a stock change and an order every ``--gap`` seconds, well inside its own quota: any wait
 it sees is a wait for a worker. ``--quota-wait`` sets QUOTA_WAIT_SECONDS for the workers: the
 default (2 s) defers a job that would wait longer for its store's quota; a large value (3600)
@@ -61,11 +63,11 @@ def imported(world, store: str, refs: list[str]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--noisy", type=int, default=4, help="stores over their quota")
-    parser.add_argument("--order-rate", type=float, default=1.0, help="orders/s per noisy store")
-    parser.add_argument("--quota", type=int, default=30)
+    parser.add_argument("--order-rate", type=float, default=0.5, help="orders/s per noisy store")
+    parser.add_argument("--quota", type=int, default=15)
     parser.add_argument("--window-ms", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--gap", type=float, default=1.5, help="quiet seconds between events")
+    parser.add_argument("--gap", type=float, default=2.0, help="quiet seconds between events")
     parser.add_argument("--seconds", type=float, default=60, help="length of the traffic")
     parser.add_argument("--quota-wait", type=float, default=2.0, help="QUOTA_WAIT_SECONDS")
     parser.add_argument("--sqlite", action="store_true", help="SQLite even if PostgreSQL is up")

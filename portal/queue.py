@@ -232,15 +232,14 @@ def _replace_stale(conn: Redis, flag: str, queue: str, run_id: str) -> bool:
     return taken
 
 
-def requeue(job, delay: float) -> tuple[str, bool]:
-    """Queue again, in ``delay`` seconds, the call of a coalesced run that gives its worker up
-    (worker/runtime.py ``defer``): the new run takes its job id's flag, so requests made
-    meanwhile merge into it. Returns (the new run's id, True); or, when a run of that job id
-    is already waiting (it does this run's work: runs of one job id are interchangeable),
-    (that run's id, False) and nothing is queued.
+def requeue(job, delay: float, run_id: str) -> tuple[str, bool]:
+    """Queue again as ``run_id``, in ``delay`` seconds, the call of a coalesced run that gives
+    its worker up (worker/runtime.py ``defer``): the new run takes its job id's flag, so
+    requests made meanwhile merge into it. Returns (``run_id``, True); or, when a run of that
+    job id is already waiting (it does this run's work: runs of one job id are
+    interchangeable), (that run's id, False) and nothing is queued.
     """
     flag = job.meta["flag"]
-    run_id = f"{job.id.rsplit('-', 1)[0]}-{uuid.uuid4().hex[:8]}"
     short = job.origin[len(prefix()) :]
     conn = redis_conn()
     if conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS) or _replace_stale(

@@ -195,10 +195,13 @@ def defer(job, exc: CircuitOpen) -> None:
     if job is None:
         raise exc
     delay = max(1.0, float(exc.retry_after or 0))
+    # The admin's job boxes follow a run to "<id>--d<stamp>" (portal/admin/jobs.py).
+    new_id = f"{job.id.split('--d', 1)[0]}--d{int(utcnow().timestamp())}"
     if (job.meta or {}).get("flag"):
-        new_id, queued = requeue(job, delay)
+        new_id, queued = requeue(job, delay, new_id)
     else:
-        new_id, queued = _schedule_again(job, delay), True
+        _schedule_again(job, delay, new_id)
+        queued = True
     row = _record(job.id)
     if row is not None:
         if queued:
@@ -211,11 +214,10 @@ def defer(job, exc: CircuitOpen) -> None:
     log.info("job %s deferred %.0fs as %s (%s)", job.id, delay, new_id, exc)
 
 
-def _schedule_again(job, delay: float) -> str:
+def _schedule_again(job, delay: float, new_id: str) -> None:
     from rq import Queue, Retry
 
     queue = Queue(job.origin, connection=job.connection, serializer=job.serializer)
-    new_id = f"{job.id.split('--d', 1)[0]}--d{int(utcnow().timestamp())}"
     retry = Retry(max=max(job.retries_left or 0, 1), interval=job.retry_intervals or [10])
     queue.enqueue_in(
         timedelta(seconds=delay),
@@ -225,4 +227,3 @@ def _schedule_again(job, delay: float) -> str:
         retry=job.retry_intervals and retry,
         description=job.description,
     )
-    return new_id
