@@ -442,3 +442,37 @@ def test_a_chunk_reads_its_bindings_in_one_query(stack):
     assert report.counts()["updated"] == 20
     assert len(selects) == 2
     assert all("bindo_product_id IN" in statement for statement in selects)
+
+
+def test_the_steps_of_a_run_share_one_delayed_stock_push_and_a_stock_change_goes_at_once(
+    stack,
+):
+    """Each step's new products join one push queued NEW_STOCK_PUSH_DELAY_SECONDS later (one
+    push per step was half of all jobs in bench_tenants); a Bindo stock change meanwhile
+    still queues its own push at once, and that push also takes the new products."""
+    from rq.registry import ScheduledJobRegistry
+
+    from portal.queue import DEFAULT, get_queue
+    from worker.sync import stock
+    from worker.sync.catalog import steps
+
+    merchant = catalog(stack, "steps11", 12)
+    run = in_process_run(merchant, "initial")
+    queue = get_queue(DEFAULT)
+    registry = ScheduledJobRegistry(queue=queue)
+    after_each: list[tuple[int, list[str]]] = []
+    for _ in range(3):
+        steps.Step(run, merchant, yield_when=lambda: True, seconds=600).run_once()
+        db.session.expire_all()
+        after_each.append((run.done, registry.get_job_ids()))
+    dones = [done for done, _ids in after_each]
+    assert dones[0] > 0 and dones[0] < dones[1] < dones[2]  # every step created products
+    (first,) = after_each[0][1]
+    assert first.startswith("stock_new-steps11-")
+    assert all(ids == [first] for _done, ids in after_each)  # one push for the three steps
+    assert queue.count == 0
+    created = [b.bindo_product_id for b in db.session.scalars(select(ProductBinding))]
+    assert len(created) == dones[2] and stock.take_pending(merchant.id) == sorted(created)
+
+    stock.request_push(merchant, created[:1])  # a stock change in Bindo meanwhile
+    assert [j.startswith("stock-steps11-") for j in queue.get_job_ids()] == [True]

@@ -425,12 +425,17 @@ def pending_key(merchant_id: int) -> str:
     return f"bc:stock-pending:{merchant_id}"
 
 
-def request_push(merchant: Merchant, bindo_product_ids: Iterable[int]) -> None:
+def request_push(
+    merchant: Merchant, bindo_product_ids: Iterable[int], *, delay: float | None = None
+) -> None:
     """Note the products and queue the merchant's push unless one is queued already.
 
     The ids go into the merchant's pending set; ``enqueue`` coalesces by job id (a flag the run
     clears as it starts), so a burst of inventory events (an in-store sale of ten items)
     becomes one push, and changes made while a push runs become exactly one follow-up push.
+    With ``delay`` (the products a sync's steps create) the push runs that much later under
+    its own job id, so every step of that time joins one push, and a stock change meanwhile
+    still goes out at once (it also takes the pending ids).
     """
     ids = [int(i) for i in bindo_product_ids]
     if not ids:
@@ -441,8 +446,9 @@ def request_push(merchant: Merchant, bindo_product_ids: Iterable[int]) -> None:
         merchant.id,
         ids[:1],
         queue=DEFAULT,
-        job_id=make_job_id("stock", merchant.store_hash),
+        job_id=make_job_id("stock" if delay is None else "stock_new", merchant.store_hash),
         merchant_id=merchant.id,
+        delay=delay,
     )
 
 
