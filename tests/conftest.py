@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -220,15 +222,21 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(env.get("WORKER_LOG", "/tmp/worker-test.log"))
         self._stopping = threading.Event()
+        self.groups: list[int] = []  # the process group of every process spawned
 
     def _spawn(self) -> None:
+        # Its own process group, so that stopping it also ends its work horses and RQ's
+        # scheduler (a horse orphaned by a worker that quit or was killed would otherwise read
+        # the database during the next test's TRUNCATE: a deadlock seen in CI).
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module, *self.args],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+        self.groups.append(self.proc.pid)
 
     def _watch(self) -> None:
         while not self._stopping.wait(0.5):
@@ -253,6 +261,9 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for group in self.groups:  # what outlived its worker: horses, the scheduler
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
         self.log.close()
 
 

@@ -94,10 +94,15 @@ def test_a_sync_larger_than_the_quota_finishes_through_continuations(stack, work
     # them sleeping into a 429.
     assert run.steps >= 3
     assert "429" not in stack.bc.request_summary("steps1")["status_counts"]
-    steps = db.session.scalars(
-        select(JobRecord).where(JobRecord.func == "worker.jobs.catalog.continue_run")
-    ).all()
-    assert len(steps) == run.steps - 1 and all(s.state == "finished" for s in steps)
+
+    def step_records() -> list[JobRecord]:
+        db.session.expire_all()
+        stmt = select(JobRecord).where(JobRecord.func == "worker.jobs.catalog.continue_run")
+        return db.session.scalars(stmt).all()
+
+    # The last step's record says "finished" just after the step has finished the run.
+    wait_for(lambda: all(s.state == "finished" for s in step_records()), timeout=30)
+    assert len(step_records()) == run.steps - 1
 
 
 def test_a_small_run_shows_progress_at_least_every_tenth_inside_a_chunk(stack):
