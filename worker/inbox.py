@@ -176,8 +176,7 @@ def _dispatch(event: WebhookEvent) -> str:
         return _finish(event, IGNORED, str(exc))
     except CircuitOpen as exc:
         db.session.rollback()
-        _record_deferral(event.id, exc)
-        raise  # @tracked re-schedules the job after exc.retry_after
+        return _record_deferral(event.id, exc)  # the relay sends it again when it is due
     except Exception as exc:
         db.session.rollback()
         _record_failure(event.id, exc)
@@ -208,18 +207,20 @@ def _record_failure(event_id: int, exc: Exception) -> None:
     log.warning("event %s failed (attempt %s): %s", event.id, event.attempts, event.error)
 
 
-def _record_deferral(event_id: int, exc: CircuitOpen) -> None:
-    """The store's circuit is open: not an attempt, and the relay must wait with the job."""
+def _record_deferral(event_id: int, exc: CircuitOpen) -> str:
+    """The store's circuit is open (or its quota spent): not an attempt. The row goes back to
+    "received", stamped so that the relay queues its job again after ``exc.retry_after``."""
     event = db.session.get(WebhookEvent, event_id)
     if event is None:
-        return
+        return "missing"
     event.state, event.locked_until = RECEIVED, None
     event.attempts = max(0, event.attempts - 1)
-    # The deferred job carries another id; stamping its due time keeps the relay from
-    # sending a second copy into the open circuit before then.
-    event.enqueued_at = utcnow() + timedelta(seconds=max(1.0, float(exc.retry_after or 0)))
+    due_in = max(1.0, float(exc.retry_after or 0))
+    event.enqueued_at = utcnow() + timedelta(seconds=due_in - RELAY_AFTER_SECONDS)
     event.error = f"deferred: {exc}"[:2000]
     db.session.commit()
+    log.info("event %s deferred %.0fs: %s", event_id, due_in, exc)
+    return "deferred"
 
 
 # --- Lifecycle handled here --------------------------------------------------------------

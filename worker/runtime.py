@@ -14,7 +14,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import Flask
@@ -187,21 +186,17 @@ def defer(job, exc: CircuitOpen) -> None:
     """Schedule the same call again after ``exc.retry_after`` without using up a retry
     (the store's circuit is open or its quota spent).
 
-    A coalesced run (``enqueue`` with a job id) is queued again under its job id's flag
-    (``portal.queue.requeue``): requests made meanwhile merge into the deferred run, and if a
-    run of that job id is already waiting, this one ends there ("skipped"). Other jobs (an
-    inbox row's) are scheduled again under a new id.
+    The run is queued again under its job id's flag (``portal.queue.requeue``): requests
+    made meanwhile merge into the deferred run, and if a run of that job id is already
+    waiting, this one ends there ("skipped"). An inbox row's job never gets here: the inbox
+    marks the row and the relay sends it again (worker/inbox.py ``_record_deferral``).
     """
-    if job is None:
+    if job is None or not (job.meta or {}).get("flag"):
         raise exc
     delay = max(1.0, float(exc.retry_after or 0))
     # The admin's job boxes follow a run to "<id>--d<stamp>" (portal/admin/jobs.py).
     new_id = f"{job.id.split('--d', 1)[0]}--d{int(utcnow().timestamp())}"
-    if (job.meta or {}).get("flag"):
-        new_id, queued = requeue(job, delay, new_id)
-    else:
-        _schedule_again(job, delay, new_id)
-        queued = True
+    new_id, queued = requeue(job, delay, new_id)
     row = _record(job.id)
     if row is not None:
         if queued:
@@ -212,18 +207,3 @@ def defer(job, exc: CircuitOpen) -> None:
             row.error = f"{exc}: the queued run {new_id} does this work"[:2000]
         db.session.commit()
     log.info("job %s deferred %.0fs as %s (%s)", job.id, delay, new_id, exc)
-
-
-def _schedule_again(job, delay: float, new_id: str) -> None:
-    from rq import Queue, Retry
-
-    queue = Queue(job.origin, connection=job.connection, serializer=job.serializer)
-    retry = Retry(max=max(job.retries_left or 0, 1), interval=job.retry_intervals or [10])
-    queue.enqueue_in(
-        timedelta(seconds=delay),
-        job.func_name,
-        *job.args,
-        job_id=new_id,
-        retry=job.retry_intervals and retry,
-        description=job.description,
-    )
