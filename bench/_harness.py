@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import requests  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -560,6 +561,25 @@ def create_bindo_catalog(
         )
         ids.append(int(product["id"]))
     return ids
+
+
+def checkout(world: World, store_hash: str, bc_product_id: int, n: int, name: str) -> str:
+    """A shopper's order of one ``bc_product_id`` on the BigCommerce simulator (shopper ``n``);
+    returns the order's external reference, as the import writes it into Bindo."""
+    from shared.mapping import external_reference
+
+    resp = requests.post(
+        f"{world.bc_url}/_sim/stores/{store_hash}/checkout",
+        json={
+            "email": f"{store_hash}{n}@example.com",
+            "first_name": name,
+            "last_name": f"Shopper{n}",
+            "products": [{"product_id": bc_product_id, "quantity": 1}],
+        },
+        timeout=10,
+    )
+    resp.raise_for_status()
+    return external_reference(store_hash, int(resp.json()["id"]))
 
 
 def request_log(world: World, store_hash: str) -> list[dict[str, Any]]:

@@ -22,7 +22,6 @@ import subprocess
 import time
 
 import _harness as h
-import requests
 from bench_tenants import start_workers
 
 STORE = "echo"
@@ -127,7 +126,6 @@ def run(app, world, cfg, tmp, args, workers: list) -> int:
     from portal.extensions import db
     from portal.lifecycle import start_sync, sync_after_settings_change
     from portal.models import Merchant
-    from shared.mapping import external_reference
 
     names = h.category_names(10)
     merchant_id = h.link_merchant(app, world, STORE)
@@ -159,18 +157,7 @@ def run(app, world, cfg, tmp, args, workers: list) -> int:
     latencies, lost = [], 0
     for n in range(args.orders):
         sent = time.perf_counter()
-        resp = requests.post(
-            f"{world.bc_url}/_sim/stores/{STORE}/checkout",
-            json={
-                "email": f"shopper{n}@example.com",
-                "first_name": "Echo",
-                "last_name": f"Shopper{n}",
-                "products": [{"product_id": bc_ids[n % len(bc_ids)], "quantity": 1}],
-            },
-            timeout=10,
-        )
-        resp.raise_for_status()
-        ref = external_reference(STORE, int(resp.json()["id"]))
+        ref = h.checkout(world, STORE, bc_ids[n % len(bc_ids)], n, "Echo")
 
         def imported(ref=ref) -> bool:
             with world.bindo.lock:

@@ -22,7 +22,6 @@ import subprocess
 import time
 
 import _harness as h
-import requests
 
 STORE = "latency"
 PG_NAME = os.environ.get("BENCH_PG_NAME", "bindo_bench_latency")
@@ -56,25 +55,13 @@ def stock_events(world, pairs, count: int, gap: float) -> tuple[list[float], int
 
 
 def order_events(world, pairs, count: int, gap: float) -> tuple[list[float], int]:
-    from shared.mapping import external_reference
 
     latencies, lost = [], 0
     bindo_store = world.bindo.store(f"bindo-{STORE}")
     for n in range(count):
         _, bc_id = pairs[n % len(pairs)]
         started = time.perf_counter()
-        resp = requests.post(
-            f"{world.bc_url}/_sim/stores/{STORE}/checkout",
-            json={
-                "email": f"shopper{n}@example.com",
-                "first_name": "Bench",
-                "last_name": f"Shopper{n}",
-                "products": [{"product_id": bc_id, "quantity": 1}],
-            },
-            timeout=10,
-        )
-        resp.raise_for_status()
-        ref = external_reference(STORE, int(resp.json()["id"]))
+        ref = h.checkout(world, STORE, bc_id, n, "Bench")
 
         def imported(ref=ref) -> bool:
             with world.bindo.lock:

@@ -25,30 +25,17 @@ import time
 
 import _harness as h
 import bench_tenants as tenants
-import requests
 
 PG_NAME = "bindo_bench_neighbours"
 
 
 def noisy_orders(world, store: str, pairs, stop: threading.Event, rate: float, out: dict) -> None:
     """Checkouts on ``store`` at ``rate`` a second until ``stop``; their references in ``out``."""
-    from shared.mapping import external_reference
 
     n, next_at = 0, time.perf_counter()
     while not stop.is_set():
         bc_id = pairs[n % len(pairs)][1]
-        resp = requests.post(
-            f"{world.bc_url}/_sim/stores/{store}/checkout",
-            json={
-                "email": f"{store}{n}@example.com",
-                "first_name": "Noisy",
-                "last_name": f"Shopper{n}",
-                "products": [{"product_id": bc_id, "quantity": 1}],
-            },
-            timeout=10,
-        )
-        resp.raise_for_status()
-        out.append(external_reference(store, int(resp.json()["id"])))
+        out.append(h.checkout(world, store, bc_id, n, "Noisy"))
         n += 1
         next_at += 1 / rate
         stop.wait(max(0.0, next_at - time.perf_counter()))

@@ -25,7 +25,6 @@ import threading
 import time
 
 import _harness as h
-import requests
 
 IDLE = "idle"
 PG_NAME = os.environ.get("BENCH_PG_NAME", "bindo_bench_tenants")
@@ -38,7 +37,6 @@ def setup_idle(app, world, products: int) -> list[tuple[int, int]]:
 
 def idle_traffic(world, pairs, stop: threading.Event, gap: float, out: dict) -> None:
     """Alternate a stock change and an order on the idle store until ``stop``."""
-    from shared.mapping import external_reference
 
     bindo_store = world.bindo.store(f"bindo-{IDLE}")
     n = 0
@@ -58,18 +56,7 @@ def idle_traffic(world, pairs, stop: threading.Event, gap: float, out: dict) -> 
             out["stock_lost"] += 1
         time.sleep(gap)
         started = time.perf_counter()
-        resp = requests.post(
-            f"{world.bc_url}/_sim/stores/{IDLE}/checkout",
-            json={
-                "email": f"shopper{n}@example.com",
-                "first_name": "Bench",
-                "last_name": f"Shopper{n}",
-                "products": [{"product_id": bc_id, "quantity": 1}],
-            },
-            timeout=10,
-        )
-        resp.raise_for_status()
-        ref = external_reference(IDLE, int(resp.json()["id"]))
+        ref = h.checkout(world, IDLE, bc_id, n, "Bench")
 
         def imported(ref=ref) -> bool:
             with world.bindo.lock:

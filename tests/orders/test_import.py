@@ -392,22 +392,14 @@ def test_an_import_that_would_wait_for_the_quota_is_deferred_not_failed(stack):
     import pytest
 
     from portal.queue import redis_conn
+    from tests.stock.helpers import spend_quota
     from worker.clients.errors import QuotaSpent
-    from worker.clients.pacing import RatePacer
     from worker.jobs import orders as order_jobs
 
     m = stack.linked_merchant("ordquota")
     b = bound_product(stack, m, stock={BINDO_LOCATION: 5})
     oid = place_order(stack, "ordquota", [{"product_id": b.bc_product_id, "quantity": 1}])
-    pacer = RatePacer(redis_conn())
-    pacer.before_request(m.store_hash)
-    spent = {
-        "X-Rate-Limit-Requests-Left": "0",
-        "X-Rate-Limit-Requests-Quota": "150",
-        "X-Rate-Limit-Time-Reset-Ms": "20000",
-        "X-Rate-Limit-Time-Window-Ms": "30000",
-    }
-    pacer.after_response(m.store_hash, 200, spent)
+    spend_quota(m.store_hash, 20_000)
     with pytest.raises(QuotaSpent) as info:
         order_jobs.import_order(m.id, oid)  # outside RQ, the deferral surfaces as the error
     assert 19 < info.value.retry_after <= 20.5

@@ -125,3 +125,20 @@ def drain_inbox(handlers: dict[str, Any]) -> int:
         event.state = "processed"
         db.session.commit()
     return count
+
+
+def spend_quota(store_hash: str, refill_ms: int) -> None:
+    """Make our pacer see the store's quota spent until ``refill_ms`` from now (as the
+    rate headers of a response that used the last request of the window would)."""
+    from portal.queue import redis_conn
+    from worker.clients.pacing import RatePacer
+
+    pacer = RatePacer(redis_conn())
+    pacer.before_request(store_hash)
+    spent = {
+        "X-Rate-Limit-Requests-Left": "0",
+        "X-Rate-Limit-Requests-Quota": "150",
+        "X-Rate-Limit-Time-Reset-Ms": str(refill_ms),
+        "X-Rate-Limit-Time-Window-Ms": "30000",
+    }
+    pacer.after_response(store_hash, 200, spent)

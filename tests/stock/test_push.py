@@ -206,7 +206,7 @@ def test_a_push_that_would_wait_for_its_quota_is_deferred_and_frees_the_worker(
 
     from portal.models import JobRecord
     from portal.queue import redis_conn
-    from worker.clients.pacing import RatePacer
+    from tests.stock.helpers import spend_quota
 
     a, b = stack.linked_merchant("stkquotaa"), stack.linked_merchant("stkquotab")
     pa = bound_product(stack, a, stock={BINDO_LOCATION: 6})
@@ -215,15 +215,7 @@ def test_a_push_that_would_wait_for_its_quota_is_deferred_and_frees_the_worker(
     assert before != 6
     worker_process("--no-ticker")
     wait_for(lambda: Worker.count(connection=redis_conn()) >= 1, timeout=30)
-    pacer = RatePacer(redis_conn())
-    pacer.before_request(a.store_hash)
-    spent = {
-        "X-Rate-Limit-Requests-Left": "0",
-        "X-Rate-Limit-Requests-Quota": "150",
-        "X-Rate-Limit-Time-Reset-Ms": "6000",
-        "X-Rate-Limit-Time-Window-Ms": "30000",
-    }
-    pacer.after_response(a.store_hash, 200, spent)
+    spend_quota(a.store_hash, 6_000)
     stock.request_push(a, [pa.bindo_product_id])
     stock.request_push(b, [pb.bindo_product_id])
     first_run = db.session.query(JobRecord).filter_by(merchant_id=a.id).one().job_id
