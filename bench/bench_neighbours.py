@@ -126,15 +126,7 @@ def run(app, world, cfg, tmp, args, workers: list) -> int:
     done = sum(imported(world, s, refs[s]) for s in noisy)
     deferred = sum(log.read_text().count(" deferred ") for log in tmp.glob("worker*.log"))
     print()
-    for label, key in (("quiet store stock (Bindo -> BC)", "stock"),
-                       ("quiet store orders (BC -> Bindo)", "orders")):  # fmt: skip
-        values, lost = quiet[key], quiet[f"{key}_lost"]
-        if not values:
-            print(f"   {label}: no event arrived ({lost} lost)")
-            continue
-        d = h.describe(values)
-        print(f"   {label}: n={d['n']} p50 {d['p50']:.2f} s, p95 {d['p95']:.2f} s, "
-              f"p99 {d['p99']:.2f} s, max {d['max']:.2f} s, lost {lost}")  # fmt: skip
+    tenants.print_probe(quiet, "quiet store")
     print(
         f"   noisy orders: {placed} placed in {traffic_s:.0f} s, {at_stop} imported when the "
         f"traffic stopped, {done} after {drained:.0f} s; {deferred} job deferrals logged"
