@@ -65,8 +65,9 @@ DEFAULTS: dict[str, Any] = {
     # for this long at most.
     "ORDER_LOCK_SECONDS": 60,
     # A stock push or an order import that would wait longer than this for its store's
-    # BigCommerce quota is deferred to when the quota refills instead of holding its worker
-    # (the other merchants' jobs wait for that worker). docs/stock-and-orders.md.
+    # BigCommerce quota is deferred to a place reserved for its calls in a later window
+    # instead of holding its worker (the other merchants' jobs wait for that worker).
+    # docs/stock-and-orders.md.
     "QUOTA_WAIT_SECONDS": 2.0,
     "ALERT_QUEUE_BACKLOG_SECONDS": 300,  # oldest high/default job older than this: alert
     "ALERT_FAILING_ATTEMPTS": 5,  # a product failed this many times: alert

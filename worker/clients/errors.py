@@ -72,8 +72,9 @@ class CircuitOpen(RetryableError):
 class QuotaSpent(CircuitOpen):
     """The store's request quota is spent for longer than the job may hold its worker.
 
-    Handled like an open circuit: the job is deferred to ``retry_after`` (when the window
-    refills) instead of sleeping on a worker that other merchants' jobs are waiting for.
+    Handled like an open circuit: the job is deferred to ``retry_after`` (when its calls are
+    reserved in a later window, worker/clients/pacing.py) instead of sleeping on a worker
+    that other merchants' jobs are waiting for.
     """
 
 
