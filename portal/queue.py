@@ -175,9 +175,7 @@ def enqueue(
     db.session.commit()  # with the caller's pending changes
     won = False
     try:
-        won = bool(conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS)) or _replace_stale(
-            conn, flag, queue, run_id
-        )
+        won = _take_flag(conn, flag, queue, run_id)
         if won:
             meta = {"flag": flag}
             put_on_queue(
@@ -201,7 +199,7 @@ def enqueue(
     return db.session.scalar(select(JobRecord).where(JobRecord.job_id == queued))
 
 
-_REPLACE = """
+_SWAP = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   return redis.call('set', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
 end
@@ -209,24 +207,33 @@ return false
 """
 
 
-def _replace_stale(conn: Redis, flag: str, queue: str, run_id: str) -> bool:
-    """Take over a flag whose run is neither in its queue nor scheduled: True if taken.
+def swap(conn: Redis, key: str, expected: str, new: str, ttl: int) -> bool:
+    """Set ``key`` to ``new`` (expiring in ``ttl`` s) only if it still holds ``expected``,
+    atomically: how a stale flag or a dead job's lock (worker/sync/locks.py) changes hands."""
+    return bool(conn.eval(_SWAP, 1, key, expected, new, ttl))
 
-    Such a run will not start soon, so merging into it would strand the change. It happens
+
+def _take_flag(conn: Redis, flag: str, queue: str, run_id: str) -> bool:
+    """Make ``run_id`` the queued run of the flag's job id: True unless a run of it waits.
+
+    A run that waits is one in its queue or scheduled. A flagged run that is neither will not
+    start soon, so merging into it would strand the change; its flag is taken over. It happens
     when Redis dies as a worker pops the run: the run is left in RQ's intermediate list, still
     "queued", with its flag set, until an RQ maintenance pass fails it a minute or more later
     (T20). A run popped a moment ago, about to start, also counts as stale: the new run is
     then one extra run, which is harmless. The flag changes hands only if it still names the
     run we checked.
     """
+    if conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS):
+        return True
     held = conn.get(flag)
-    if held is None:
+    if held is None:  # cleared or expired in between
         return bool(conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS))
     held_id = held.decode()
     rq_queue = get_queue(queue)
     if rq_queue.get_job_position(held_id) is not None or held_id in rq_queue.scheduled_job_registry:
         return False
-    taken = bool(conn.eval(_REPLACE, 1, flag, held_id, run_id, COALESCE_SECONDS))
+    taken = swap(conn, flag, held_id, run_id, COALESCE_SECONDS)
     if taken:
         log.info("run %s is not waiting in its queue: %s queued in its place", held_id, run_id)
     return taken
@@ -242,9 +249,7 @@ def requeue(job, delay: float, run_id: str) -> tuple[str, bool]:
     flag = job.meta["flag"]
     short = job.origin[len(prefix()) :]
     conn = redis_conn()
-    if conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS) or _replace_stale(
-        conn, flag, short, run_id
-    ):
+    if _take_flag(conn, flag, short, run_id):
         put_on_queue(
             job.func_name, *job.args, queue=short, job_id=run_id, delay=delay, meta={"flag": flag}
         )
