@@ -5,7 +5,8 @@ through RQ as it ships (its Retry, its scheduler for delayed jobs). Two kinds of
 
 - ``enqueue``: a job with a JobRecord row (staff-visible tracking, committed before the job
   reaches Redis). A ``job_id`` names the logical job: while a run of it waits in its queue (or
-  is scheduled), another enqueue of it is merged into that run (a Redis flag, ``SET NX``). The run
+  is scheduled), another enqueue of it is merged into that run (a Redis flag, written in one
+  transaction with the run). The run
   clears the flag as it starts (worker/runtime.py ``tracked``), so a change made during a run
   queues exactly one follow-up run. Each run has its own RQ id (``<job_id>-<n>``), so a
   follow-up never overwrites a running job.
@@ -18,7 +19,6 @@ the failure surfaces and the job or its inbox row is retried; in the admin the p
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import uuid
@@ -28,7 +28,7 @@ from typing import Any
 from flask import current_app
 from redis import Redis
 from redis.client import Pipeline
-from redis.exceptions import RedisError
+from redis.exceptions import WatchError
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
@@ -165,78 +165,72 @@ def enqueue(
         raise ValueError("jobs are enqueued by dotted path under worker.")
     job_id = job_id or make_job_id(func.rsplit(".", 1)[-1], uuid.uuid4().hex)
     run_id = f"{job_id[:111]}-{uuid.uuid4().hex[:8]}"
-    conn, flag = redis_conn(), flag_key(job_id)
     record = None
-    if track:  # committed before the flag, so whoever finds the flag finds its record
+    if track:  # committed before the run is queued, so whoever finds the run finds its record
         record = JobRecord(
             job_id=run_id, func=func, queue=queue, args=list(args), merchant_id=merchant_id
         )
         db.session.add(record)
     db.session.commit()  # with the caller's pending changes
-    won = False
     try:
-        won = _take_flag(conn, flag, queue, run_id)
-        if won:
-            meta = {"flag": flag}
-            put_on_queue(
-                func, *args, queue=queue, job_id=run_id, retry=retry, delay=delay, meta=meta
-            )
+        waiting = _put_flagged(func, args, queue, flag_key(job_id), run_id, retry, delay)
     except Exception as exc:
         db.session.rollback()
         if record is not None:
             record.state = "failed"
             record.error = f"not queued: {type(exc).__name__}: {exc}"[:2000]
             db.session.commit()
-        if won:
-            with contextlib.suppress(RedisError):
-                conn.delete(flag)  # the next enqueue tries again
         raise
-    if won or record is None:
+    if waiting is None or record is None:
         return record
-    db.session.delete(record)  # merged into the queued run
+    db.session.delete(record)  # merged into the waiting run
     db.session.commit()
-    queued = (conn.get(flag) or b"").decode()
-    return db.session.scalar(select(JobRecord).where(JobRecord.job_id == queued))
+    return db.session.scalar(select(JobRecord).where(JobRecord.job_id == waiting))
 
 
-_SWAP = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('set', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
-end
-return false
-"""
+def _put_flagged(func, args, queue, flag, run_id, retry, delay) -> str | None:
+    """Queue ``run_id`` as the flagged run of its job id, unless a run of it waits: then
+    return that run's id (the caller merges into it) and queue nothing.
 
-
-def swap(conn: Redis, key: str, expected: str, new: str, ttl: int) -> bool:
-    """Set ``key`` to ``new`` (expiring in ``ttl`` s) only if it still holds ``expected``,
-    atomically: how a stale flag or a dead job's lock (worker/sync/locks.py) changes hands."""
-    return bool(conn.eval(_SWAP, 1, key, expected, new, ttl))
-
-
-def _take_flag(conn: Redis, flag: str, queue: str, run_id: str) -> bool:
-    """Make ``run_id`` the queued run of the flag's job id: True unless a run of it waits.
-
-    A run that waits is one in its queue or scheduled. A flagged run that is neither will not
-    start soon, so merging into it would strand the change; its flag is taken over. It happens
-    when Redis dies as a worker pops the run: the run is left in RQ's intermediate list, still
-    "queued", with its flag set, until an RQ maintenance pass fails it a minute or more later
-    (T20). A run popped a moment ago, about to start, also counts as stale: the new run is
-    then one extra run, which is harmless. The flag changes hands only if it still names the
-    run we checked.
+    The flag and its run are written in one transaction (WATCH on the flag), so a flag never
+    names a run that is not yet queued. A run that waits is one in its queue or scheduled. A
+    flagged run that is neither will not start soon, and merging into it would strand the
+    change, so its flag is taken over. That happens when Redis dies as a worker pops the run:
+    RQ leaves it in its intermediate list, still "queued", with its flag set, until a
+    maintenance pass fails it a minute or more later (T20). A run popped a moment ago and
+    about to start also counts as not waiting: the new run is then one extra run, harmless.
     """
-    if conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS):
-        return True
-    held = conn.get(flag)
-    if held is None:  # cleared or expired in between
-        return bool(conn.set(flag, run_id, nx=True, ex=COALESCE_SECONDS))
-    held_id = held.decode()
     rq_queue = get_queue(queue)
-    if rq_queue.get_job_position(held_id) is not None or held_id in rq_queue.scheduled_job_registry:
-        return False
-    taken = swap(conn, flag, held_id, run_id, COALESCE_SECONDS)
-    if taken:
-        log.info("run %s is not waiting in its queue: %s queued in its place", held_id, run_id)
-    return taken
+    with redis_conn().pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(flag)
+                held = pipe.get(flag)
+                if held is not None:
+                    held_id = held.decode()
+                    if (
+                        rq_queue.get_job_position(held_id) is not None
+                        or held_id in rq_queue.scheduled_job_registry
+                    ):
+                        return held_id
+                    log.info("run %s is not waiting: %s queued in its place", held_id, run_id)
+                pipe.multi()
+                pipe.set(flag, run_id, ex=COALESCE_SECONDS)
+                meta = {"flag": flag}
+                put_on_queue(
+                    func,
+                    *args,
+                    queue=queue,
+                    job_id=run_id,
+                    retry=retry,
+                    delay=delay,
+                    meta=meta,
+                    pipeline=pipe,
+                )
+                pipe.execute()
+                return None
+            except WatchError:  # the flag changed meanwhile: look again
+                continue
 
 
 def requeue(job, delay: float, run_id: str) -> tuple[str, bool]:
@@ -246,15 +240,9 @@ def requeue(job, delay: float, run_id: str) -> tuple[str, bool]:
     job id is already waiting (it does this run's work: runs of one job id are
     interchangeable), (that run's id, False) and nothing is queued.
     """
-    flag = job.meta["flag"]
     short = job.origin[len(prefix()) :]
-    conn = redis_conn()
-    if _take_flag(conn, flag, short, run_id):
-        put_on_queue(
-            job.func_name, *job.args, queue=short, job_id=run_id, delay=delay, meta={"flag": flag}
-        )
-        return run_id, True
-    return (conn.get(flag) or b"").decode(), False
+    waiting = _put_flagged(job.func_name, job.args, short, job.meta["flag"], run_id, True, delay)
+    return (run_id, True) if waiting is None else (waiting, False)
 
 
 def clear_flag(job) -> None:

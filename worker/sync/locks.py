@@ -20,8 +20,6 @@ from rq import get_current_job
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from portal.queue import swap
-
 log = logging.getLogger(__name__)
 
 # RQ's worker refreshes a running job's heartbeat every 30 s (job_monitoring_interval): a
@@ -41,6 +39,12 @@ DEAD_STATUSES = frozenset(
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
+"""
+_SWAP = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('set', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+end
+return false
 """
 
 
@@ -89,7 +93,11 @@ def take(conn: Redis, key: str, token: str, ttl: int, own_job_id: str | None) ->
         return True
     raw = conn.get(key)
     holder = raw.decode() if isinstance(raw, bytes) else raw
-    if holder and holder_is_dead(conn, holder, own_job_id) and swap(conn, key, holder, token, ttl):
+    if (
+        holder
+        and holder_is_dead(conn, holder, own_job_id)
+        and conn.eval(_SWAP, 1, key, holder, token, ttl)
+    ):
         log.info("lock %s of dead job %s taken over", key, holder.partition("|")[0])
         return True
     return False
