@@ -269,6 +269,40 @@ def teardown(
         pg_drop(pg_name)
 
 
+@dataclass
+class BenchRun:
+    """What ``bench_run`` sets up: processes appended to ``procs`` are stopped at the end."""
+
+    app: Any
+    world: World
+    cfg: dict[str, Any]
+    tmp: Path
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+
+def pg_name_or_none(sqlite: bool, name: str) -> str | None:
+    """The bench's PostgreSQL database name, or None (SQLite) if asked or none is reachable."""
+    return None if sqlite or not pg_available() else name
+
+
+@contextmanager
+def bench_run(prefix: str, pg_name: str | None = None, config: dict[str, Any] | None = None,
+              **world_args: Any):  # fmt: skip
+    """The set-up and teardown every bench shares: a temp dir, a fresh database (PostgreSQL
+    ``pg_name``, else SQLite in the temp dir), the bench Redis db flushed, the app, and the
+    simulators (``start_world(**world_args)``)."""
+    with temp_dir(prefix) as tmp:
+        url = pg_create(pg_name) if pg_name else f"sqlite:///{tmp / 'bench.db'}"
+        flush_redis()
+        cfg = bench_config(url, **(config or {}))
+        app = make_app(cfg)
+        run = BenchRun(app, start_world(app=app, **world_args), cfg, tmp)
+        try:
+            yield run
+        finally:
+            teardown(app, run.world, pg_name, procs=run.procs)
+
+
 def pg_available() -> bool:
     try:
         import psycopg

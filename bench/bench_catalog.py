@@ -114,15 +114,8 @@ def main() -> int:
         f"bench_catalog: {args.size:,} products x {args.images} images, {args.categories} "
         f"existing categories, quota {args.quota} per {args.window_ms} ms ({rate:,.0f} req/s)"
     )
-    with h.temp_dir("bench-catalog-") as tmp:
-        h.flush_redis()
-        app = h.make_app(h.bench_config(f"sqlite:///{tmp / 'bench.db'}"))
-        world = h.start_world(quota=args.quota, window_ms=args.window_ms, app=app)
-        try:
-            return run(app, world, args, window_s, rate)
-        finally:
-            world.close()
-            h.flush_redis()
+    with h.bench_run("bench-catalog-", quota=args.quota, window_ms=args.window_ms) as r:
+        return run(r.app, r.world, args, window_s, rate)
 
 
 def run(app, world, args, window_s: float, rate: float) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import time
 
 import _harness as h
@@ -101,25 +100,16 @@ def main() -> int:
     parser.add_argument("--sqlite", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    use_pg = not args.sqlite and h.pg_available()
+    pg_name = h.pg_name_or_none(args.sqlite, PG_NAME)
     h.banner(
         f"bench_echo: settings change on a {args.size:,}-product store, quota {args.quota} per "
         f"{args.window_ms} ms, {args.workers} worker(s), {args.orders} orders meanwhile, "
-        f"{'PostgreSQL' if use_pg else 'SQLite'}"
+        f"{'PostgreSQL' if pg_name else 'SQLite'}"
     )
-    with h.temp_dir("bench-echo-") as tmp:
-        url = h.pg_create(PG_NAME) if use_pg else f"sqlite:///{tmp / 'bench.db'}"
-        h.flush_redis()
-        cfg = h.bench_config(url)
-        app = h.make_app(cfg)
-        world = h.start_world(
-            quota=args.quota, window_ms=args.window_ms, app=app, serve_portal=True
-        )
-        workers: list[subprocess.Popen] = []
-        try:
-            return run(app, world, cfg, tmp, args, workers)
-        finally:
-            h.teardown(app, world, PG_NAME if use_pg else None, procs=workers)
+    with h.bench_run(
+        "bench-echo-", pg_name, quota=args.quota, window_ms=args.window_ms, serve_portal=True
+    ) as r:
+        return run(r.app, r.world, r.cfg, r.tmp, args, r.procs)
 
 
 def run(app, world, cfg, tmp, args, workers: list) -> int:

@@ -188,7 +188,7 @@ def orders_per_second(cfg, app, world, args, tmp) -> None:
     )  # fmt: skip
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "worker", "--burst", "--no-ticker"],
+        [sys.executable, "-m", "worker", "--burst"],
         cwd=h.ROOT, env=env, stdout=(tmp / "worker.log").open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -221,23 +221,15 @@ def main() -> int:
     parser.add_argument("--gunicorn", default=PROCFILE_WEB, help="gunicorn worker options")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    use_pg = not args.sqlite and h.pg_available()
-    h.banner(f"bench_intake: gunicorn {args.gunicorn}, {'PostgreSQL' if use_pg else 'SQLite'}")
-    with h.temp_dir("bench-intake-") as tmp:
-        url = h.pg_create(PG_NAME) if use_pg else f"sqlite:///{tmp / 'bench.db'}"
-        h.flush_redis()
-        cfg = h.bench_config(url)
-        app = h.make_app(cfg)
-        world = h.start_world(app=app)
-        cfg.update(BIGCOMMERCE_API_URL=world.bc_url, BINDO_API_URL=world.bindo_url)
-        try:
-            h.link_merchant(app, world, STORE)
-            intake(cfg, app, args, tmp)
-            if not args.skip_orders:
-                orders_per_second(cfg, app, world, args, tmp)
-            return 0
-        finally:
-            h.teardown(app, world, PG_NAME if use_pg else None)
+    pg_name = h.pg_name_or_none(args.sqlite, PG_NAME)
+    h.banner(f"bench_intake: gunicorn {args.gunicorn}, {'PostgreSQL' if pg_name else 'SQLite'}")
+    with h.bench_run("bench-intake-", pg_name) as r:
+        r.cfg.update(BIGCOMMERCE_API_URL=r.world.bc_url, BINDO_API_URL=r.world.bindo_url)
+        h.link_merchant(r.app, r.world, STORE)
+        intake(r.cfg, r.app, args, r.tmp)
+        if not args.skip_orders:
+            orders_per_second(r.cfg, r.app, r.world, args, r.tmp)
+        return 0
 
 
 if __name__ == "__main__":

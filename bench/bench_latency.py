@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import time
 
 import _harness as h
@@ -82,39 +81,30 @@ def main() -> int:
     parser.add_argument("--sqlite", action="store_true", help="SQLite even if PostgreSQL is up")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    use_pg = not args.sqlite and h.pg_available()
+    pg_name = h.pg_name_or_none(args.sqlite, PG_NAME)
     h.banner(
         f"bench_latency: {args.size} stock + {args.size} order events, one worker, "
-        f"{'PostgreSQL' if use_pg else 'SQLite'}"
+        f"{'PostgreSQL' if pg_name else 'SQLite'}"
     )
-    with h.temp_dir("bench-latency-") as tmp:
-        url = h.pg_create(PG_NAME) if use_pg else f"sqlite:///{tmp / 'bench.db'}"
-        h.flush_redis()
-        cfg = h.bench_config(url)
-        app = h.make_app(cfg)
-        world = h.start_world(app=app, serve_portal=True)
-        procs: list[subprocess.Popen] = []
-        try:
-            merchant_id, pairs = setup(app, world, products=20)
-            procs.append(h.start_process(cfg, world, tmp / "worker.log"))
-            # The clock's relay queues the webhook rows' jobs (no periodic work here).
-            procs.append(
-                h.start_process(cfg, world, tmp / "clock.log", "worker.clock", "--no-tick")
-            )
-            time.sleep(3)  # the worker imports and registers
-            if any(p.poll() is not None for p in procs):
-                print((tmp / "worker.log").read_text()[-3000:])
-                print((tmp / "clock.log").read_text()[-3000:])
-                raise SystemExit("worker or clock did not start")
-            stock, stock_lost = stock_events(world, pairs, args.size, args.gap)
-            orders, orders_lost = order_events(world, pairs, args.size, args.gap)
-            report("Bindo stock -> BigCommerce level", stock, stock_lost)
-            report("BigCommerce order -> Bindo order", orders, orders_lost)
-            if stock_lost or orders_lost:
-                print("   worker log tail:\n" + (tmp / "worker.log").read_text()[-2000:])
-            return 0
-        finally:
-            h.teardown(app, world, PG_NAME if use_pg else None, procs=procs)
+    with h.bench_run("bench-latency-", pg_name, serve_portal=True) as r:
+        merchant_id, pairs = setup(r.app, r.world, products=20)
+        r.procs.append(h.start_process(r.cfg, r.world, r.tmp / "worker.log"))
+        # The clock's relay queues the webhook rows' jobs (no periodic work here).
+        r.procs.append(
+            h.start_process(r.cfg, r.world, r.tmp / "clock.log", "worker.clock", "--no-tick")
+        )
+        time.sleep(3)  # the worker imports and registers
+        if any(p.poll() is not None for p in r.procs):
+            print((r.tmp / "worker.log").read_text()[-3000:])
+            print((r.tmp / "clock.log").read_text()[-3000:])
+            raise SystemExit("worker or clock did not start")
+        stock, stock_lost = stock_events(r.world, pairs, args.size, args.gap)
+        orders, orders_lost = order_events(r.world, pairs, args.size, args.gap)
+        report("Bindo stock -> BigCommerce level", stock, stock_lost)
+        report("BigCommerce order -> Bindo order", orders, orders_lost)
+        if stock_lost or orders_lost:
+            print("   worker log tail:\n" + (r.tmp / "worker.log").read_text()[-2000:])
+        return 0
 
 
 def report(label: str, values: list[float], lost: int) -> None:

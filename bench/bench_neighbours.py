@@ -60,25 +60,17 @@ def main() -> int:
     parser.add_argument("--sqlite", action="store_true", help="SQLite even if PostgreSQL is up")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    use_pg = not args.sqlite and h.pg_available()
+    pg_name = h.pg_name_or_none(args.sqlite, PG_NAME)
     h.banner(
         f"bench_neighbours: {args.noisy} stores at {args.order_rate} orders/s each against a "
         f"quota of {args.quota} per {args.window_ms} ms, 1 quiet store, {args.workers} workers, "
-        f"QUOTA_WAIT_SECONDS={args.quota_wait:g}, {'PostgreSQL' if use_pg else 'SQLite'}"
+        f"QUOTA_WAIT_SECONDS={args.quota_wait:g}, {'PostgreSQL' if pg_name else 'SQLite'}"
     )
-    with h.temp_dir("bench-neighbours-") as tmp:
-        url = h.pg_create(PG_NAME) if use_pg else f"sqlite:///{tmp / 'bench.db'}"
-        h.flush_redis()
-        cfg = h.bench_config(url, QUOTA_WAIT_SECONDS=args.quota_wait)
-        app = h.make_app(cfg)
-        world = h.start_world(
-            quota=args.quota, window_ms=args.window_ms, app=app, serve_portal=True
-        )
-        workers: list = []
-        try:
-            return run(app, world, cfg, tmp, args, workers)
-        finally:
-            h.teardown(app, world, PG_NAME if use_pg else None, procs=workers)
+    with h.bench_run(
+        "bench-neighbours-", pg_name, {"QUOTA_WAIT_SECONDS": args.quota_wait},
+        quota=args.quota, window_ms=args.window_ms, serve_portal=True,
+    ) as r:  # fmt: skip
+        return run(r.app, r.world, r.cfg, r.tmp, args, r.procs)
 
 
 def run(app, world, cfg, tmp, args, workers: list) -> int:

@@ -90,20 +90,11 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     h.banner(f"bench_stock: {args.size:,} level changes, quota 150 per 30 s")
-    with h.temp_dir("bench-stock-") as tmp:
-        h.flush_redis()
-        app = h.make_app(h.bench_config(f"sqlite:///{tmp / 'bench.db'}"))
-        world = h.start_world(app=app, inventory_apply_delay=args.apply_delay)
-        try:
-            started = time.perf_counter()
-            merchant_id, wanted = setup(app, world, args.size)
-            print(
-                f"   set-up: {args.size:,} bound products in {time.perf_counter() - started:.1f} s"
-            )
-            return run(app, world, merchant_id, wanted, args)
-        finally:
-            world.close()
-            h.flush_redis()
+    with h.bench_run("bench-stock-", inventory_apply_delay=args.apply_delay) as r:
+        started = time.perf_counter()
+        merchant_id, wanted = setup(r.app, r.world, args.size)
+        print(f"   set-up: {args.size:,} bound products in {time.perf_counter() - started:.1f} s")
+        return run(r.app, r.world, merchant_id, wanted, args)
 
 
 def run(app, world, merchant_id: int, wanted: dict[int, int], args) -> int:

@@ -108,27 +108,18 @@ def main() -> int:
     parser.add_argument("--sqlite", action="store_true", help="SQLite even if PostgreSQL is up")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    use_pg = not args.sqlite and h.pg_available()
+    pg_name = h.pg_name_or_none(args.sqlite, PG_NAME)
     rate = args.quota / (args.window_ms / 1000)
     h.banner(
         f"bench_tenants: {args.stores} stores x {args.size:,} products x {args.images} images "
         f"syncing at once, quota {args.quota} per {args.window_ms} ms each, {args.workers} "
         f"workers, 1 idle store with stock and orders, "
-        f"{'PostgreSQL' if use_pg else 'SQLite'}"
+        f"{'PostgreSQL' if pg_name else 'SQLite'}"
     )
-    with h.temp_dir("bench-tenants-") as tmp:
-        url = h.pg_create(PG_NAME) if use_pg else f"sqlite:///{tmp / 'bench.db'}"
-        h.flush_redis()
-        cfg = h.bench_config(url)
-        app = h.make_app(cfg)
-        world = h.start_world(
-            quota=args.quota, window_ms=args.window_ms, app=app, serve_portal=True
-        )
-        workers: list[subprocess.Popen] = []
-        try:
-            return run(app, world, cfg, tmp, args, rate, workers)
-        finally:
-            h.teardown(app, world, PG_NAME if use_pg else None, procs=workers)
+    with h.bench_run(
+        "bench-tenants-", pg_name, quota=args.quota, window_ms=args.window_ms, serve_portal=True
+    ) as r:
+        return run(r.app, r.world, r.cfg, r.tmp, args, rate, r.procs)
 
 
 def run(app, world, cfg, tmp, args, rate: float, workers: list) -> int:

@@ -123,15 +123,8 @@ def main() -> int:
         f"images, quota {args.quota} per {args.window_ms} ms ({rate:,.0f} req/s), "
         f"{args.storefronts} storefront(s)"
     )
-    with h.temp_dir("bench-variants-") as tmp:
-        h.flush_redis()
-        app = h.make_app(h.bench_config(f"sqlite:///{tmp / 'bench.db'}"))
-        world = h.start_world(quota=args.quota, window_ms=args.window_ms, app=app)
-        try:
-            return run(app, world, args, window_s, rate)
-        finally:
-            world.close()
-            h.flush_redis()
+    with h.bench_run("bench-variants-", quota=args.quota, window_ms=args.window_ms) as r:
+        return run(r.app, r.world, args, window_s, rate)
 
 
 def run(app, world, args, window_s: float, rate: float) -> int:
