@@ -144,10 +144,25 @@ def test_a_change_during_a_run_queues_exactly_one_follow_up(app):
     assert queue.fetch_job(first.job_id).args == ["a"]
 
 
-def test_concurrent_enqueues_of_one_job_id_coalesce(app):
-    """Two copies of one event handled at once: one tracking row, one queued job, no error."""
-    import threading
+def test_concurrent_enqueues_of_one_job_id_coalesce(app, monkeypatch):
+    """Copies of one event handled at once: one tracking row, one queued job, no error.
 
+    Queuing is slowed down so that the enqueues overlap: a flag set a moment before its run
+    reached the queue let a concurrent enqueue take it over and queue a second run (before the
+    flag and its run were written in one transaction); now the slower writers find the flag
+    changed, look again and merge into the run that got there first."""
+    import threading
+    import time
+
+    import portal.queue
+
+    put_on_queue = portal.queue.put_on_queue
+
+    def slow_put_on_queue(*args, **kwargs):
+        time.sleep(0.05)
+        put_on_queue(*args, **kwargs)
+
+    monkeypatch.setattr(portal.queue, "put_on_queue", slow_put_on_queue)
     errors: list[BaseException] = []
 
     def enqueue_in_own_context():
