@@ -109,6 +109,7 @@ class CatalogSync(ProductWriter):
         store_empty: bool | None = None,
     ) -> None:
         self.merchant = merchant
+        self.merchant_id = merchant.id  # read without reloading the row each commit expires
         self.bc = bc or bc_client(merchant)
         self.bindo = bindo or bindo_client(merchant)
         self.dry_run = dry_run

@@ -156,6 +156,10 @@ class Step:
         self.report = SyncReport()
         self.delay: float | None = None  # set when the step stops before the run is done
         self.positions: dict[int, int] = {}  # bindo id -> cursor position, this step
+        # The run's total and done as this step set them: the step is the run row's only
+        # writer, and reading them back from the row after each create's commit would reload
+        # the row once per product.
+        self.total, self.shown = int(run.total or 0), int(run.done or 0)
         self.interrupted: set[int] = set()  # creates left for the next step
         self._pages: dict[int, list[dict[str, Any]]] = {}
 
@@ -204,11 +208,11 @@ class Step:
         of the run or every 50 products, whichever comes first. Display only: the cursor is
         saved at the end of the chunk."""
         pos = self.positions.get(bindo_id)
-        if pos is None or not self.run.total:
+        if pos is None or not self.total:
             return
-        every = max(1, min(CHUNK, self.run.total // 10))
-        if pos + 1 - (self.run.done or 0) >= every:
-            self.run.done = min(pos + 1, self.run.total)
+        every = max(1, min(CHUNK, self.total // 10))
+        if pos + 1 - self.shown >= every:
+            self.shown = self.run.done = min(pos + 1, self.total)
             db.session.commit()
 
     def _save(self, pos: int) -> None:
@@ -236,7 +240,7 @@ class Step:
         pos = int(self.cursor.get("pos", 0))
         ids = self.cursor.get("ids")
         if ids is not None:
-            self.run.total = len(ids)
+            self.total = self.run.total = len(ids)
             if pos >= len(ids):
                 return False
         size = self._budget()
@@ -280,7 +284,7 @@ class Step:
         if left:
             end = min(left)  # the next step starts with the first create left undone
         # Kept-back updates are not written yet: the cursor stays before the first of them.
-        self.run.done = end
+        self.shown = self.run.done = end
         self._save(min([end, *carried]))
         self.cursor["pos"] = end
         return True
@@ -290,7 +294,7 @@ class Step:
         if self._pages.get(number) is None:
             records, total = self.engine.bindo.product_page(number, self.cursor.get("since"))
             self._pages = {number: records}
-            self.run.total = total
+            self.total = self.run.total = total
         return self._pages[number]
 
     def _watermark(self, records: list[dict[str, Any]]) -> None:

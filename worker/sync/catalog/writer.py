@@ -38,6 +38,7 @@ class ProductWriter:
     """Creates, links, batched updates and binding stamps; CatalogSync sets these attributes."""
 
     merchant: Merchant
+    merchant_id: int
     bc: BigCommerceClient
     categories: CategoryResolver
     _store_empty: bool | None
@@ -121,7 +122,7 @@ class ProductWriter:
             db.session.commit()
             return outcome
         binding = self._ensure_binding(plan)
-        binding.bc_product_id = int(row["id"])
+        binding.bc_product_id = bc_id = int(row["id"])
         binding.channels_pending = bool(self.channels())  # committed with the binding
         variant_sync.bind_created(self, plan, row)
         images = plan.mapped.images
@@ -132,8 +133,8 @@ class ProductWriter:
             image_map=inline_image_map(images),
             images_sig=images_signature(images),
         )
-        db.session.commit()
-        return Outcome(plan.bindo_id, "created", bc_id=binding.bc_product_id)
+        db.session.commit()  # (it expires the binding: its id is not read back)
+        return Outcome(plan.bindo_id, "created", bc_id=bc_id)
 
     def _name_clash(self, plan: Plan, exc: Conflict) -> NameClash | None:
         """A 409 on the name: find the product holding it, so staff can link the two."""
@@ -257,7 +258,7 @@ class ProductWriter:
     def _ensure_binding(self, plan: Plan) -> ProductBinding:
         if plan.binding is None:
             plan.binding = ProductBinding(
-                merchant_id=self.merchant.id,
+                merchant_id=self.merchant_id,
                 bindo_product_id=plan.bindo_id,
                 image_map={},
                 attempts=0,
