@@ -449,6 +449,43 @@ def test_a_chunk_reads_its_bindings_in_one_query(stack):
     assert all("bindo_product_id IN" in statement for statement in selects)
 
 
+def test_a_step_reads_no_row_back_for_each_product_it_creates(stack):
+    # Each create commits, which expires every loaded row: reading the merchant (its id, its
+    # channels), the run (its total and done) or the new binding (its BigCommerce id) back
+    # afterwards cost 3 SELECTs by primary key per created product. A step of 30 creates now
+    # reloads rows as often as a step of 10 (a few per step; the run's progress is saved
+    # about ten times a run, whatever its size below 500 products).
+    from sqlalchemy import event
+
+    from worker.sync.catalog import steps
+
+    tables = ("merchants", "sync_runs", "product_bindings")
+
+    def reloads_in_one_step(store_hash: str, count: int) -> dict[str, int]:
+        merchant = catalog(stack, store_hash, count)
+        run = in_process_run(merchant)
+        reloads: list[str] = []
+
+        def note(conn, cursor, statement, *_args) -> None:
+            where = statement.split("WHERE", 1)[1] if "WHERE" in statement else ""
+            if statement.lstrip().startswith("SELECT") and any(
+                f"{t}.id = " in where for t in tables
+            ):
+                reloads.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            result = steps.Step(run, merchant, yield_when=lambda: False, seconds=600).run_once()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", note)
+        assert result.done and run.counts["created"] == count
+        return {t: sum(1 for r in reloads if f"FROM {t} " in r) for t in tables}
+
+    small, large = reloads_in_one_step("reloads10", 10), reloads_in_one_step("reloads30", 30)
+    assert large["product_bindings"] == 0
+    assert sum(large.values()) - sum(small.values()) <= 2, (small, large)
+
+
 def test_the_steps_of_a_run_share_one_delayed_stock_push_and_a_stock_change_goes_at_once(
     stack,
 ):

@@ -122,6 +122,7 @@ class CatalogSync(ProductWriter):
         )
         self.locks = ProductLocks(redis(), merchant.store_hash)
         self._settings: MappingSettings | MappingError | None = None
+        self._channels: list[int] | None = None
         # A full sync (refresh_store) first asks whether the store has any product at all: an
         # empty store has nothing to link, so the SKU/UPC look-ups are skipped for the run.
         # A resumed run passes what its first step learnt (store_empty).
@@ -236,6 +237,7 @@ class CatalogSync(ProductWriter):
                 if unit and (unit, msf) != known and not self.dry_run:
                     self.merchant.weight_unit = unit
                     self.merchant.bc_multi_storefront = msf
+                    self._channels = None
                     db.session.commit()
             try:
                 self._settings = MappingSettings(
@@ -404,9 +406,13 @@ class CatalogSync(ProductWriter):
 
     def channels(self) -> list[int]:
         """The channels a created product is assigned to; none on a store with one
-        storefront, which puts API-created products on it (channel 1)."""
-        channels = [int(c) for c in (self.merchant.bc_channel_ids or [1])]
-        return [] if channels == [1] and self.merchant.bc_multi_storefront is False else channels
+        storefront, which puts API-created products on it (channel 1). Read once per engine,
+        like the settings: each create's commit expires the merchant row."""
+        if self._channels is None:
+            channels = [int(c) for c in (self.merchant.bc_channel_ids or [1])]
+            single = channels == [1] and self.merchant.bc_multi_storefront is False
+            self._channels = [] if single else channels
+        return self._channels
 
     def assign_pending(self, *, final: bool) -> None:
         """Assign the store's products marked ``channels_pending`` (created, or refused a
