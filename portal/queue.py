@@ -6,10 +6,9 @@ through RQ as it ships (its Retry, its scheduler for delayed jobs). Two kinds of
 - ``enqueue``: a job with a JobRecord row (staff-visible tracking, committed before the job
   reaches Redis). A ``job_id`` names the logical job: while a run of it waits in its queue (or
   is scheduled), another enqueue of it is merged into that run (a Redis flag, written in one
-  transaction with the run). The run
-  clears the flag as it starts (worker/runtime.py ``tracked``), so a change made during a run
-  queues exactly one follow-up run. Each run has its own RQ id (``<job_id>-<n>``), so a
-  follow-up never overwrites a running job.
+  transaction with the run). The run clears the flag as it starts (worker/runtime.py
+  ``tracked``), so a change made during a run queues exactly one follow-up run. Each run has
+  its own RQ id (``<job_id>-<n>``), so a follow-up never overwrites a running job.
 - ``put_event_job``: an inbox row's processing job, queued by the relay (worker/inbox.py); the
   row is its record and its dedupe authority.
 
@@ -188,7 +187,10 @@ def enqueue(
     return db.session.scalar(select(JobRecord).where(JobRecord.job_id == waiting))
 
 
-def _put_flagged(func, args, queue, flag, run_id, retry, delay) -> str | None:
+def _put_flagged(
+    func: str, args: tuple[Any, ...], queue: str, flag: str, run_id: str,
+    retry: Retry | None | bool, delay: float | None,
+) -> str | None:  # fmt: skip
     """Queue ``run_id`` as the flagged run of its job id, unless a run of it waits: then
     return that run's id (the caller merges into it) and queue nothing.
 
@@ -216,17 +218,8 @@ def _put_flagged(func, args, queue, flag, run_id, retry, delay) -> str | None:
                     log.info("run %s is not waiting: %s queued in its place", held_id, run_id)
                 pipe.multi()
                 pipe.set(flag, run_id, ex=COALESCE_SECONDS)
-                meta = {"flag": flag}
-                put_on_queue(
-                    func,
-                    *args,
-                    queue=queue,
-                    job_id=run_id,
-                    retry=retry,
-                    delay=delay,
-                    meta=meta,
-                    pipeline=pipe,
-                )
+                put_on_queue(func, *args, queue=queue, job_id=run_id, retry=retry, delay=delay,
+                             meta={"flag": flag}, pipeline=pipe)  # fmt: skip
                 pipe.execute()
                 return None
             except WatchError:  # the flag changed meanwhile: look again
