@@ -206,4 +206,7 @@ def defer(job, exc: CircuitOpen) -> None:
             row.state, row.finished_at = "skipped", utcnow()
             row.error = f"{exc}: the queued run {new_id} does this work"[:2000]
         db.session.commit()
-    log.info("job %s deferred %.0fs as %s (%s)", job.id, delay, new_id, exc)
+    if queued:
+        log.info("job %s deferred %.0fs as %s (%s)", job.id, delay, new_id, exc)
+    else:
+        log.info("job %s skipped: the queued run %s does its work (%s)", job.id, new_id, exc)
