@@ -57,7 +57,11 @@ FIRST_SWEEP_LOOKBACK = timedelta(days=1)  # a merchant activated before activate
 # seconds only, then retries later instead of holding its worker.
 ORDER_LOCK_WAIT_SECONDS = 5
 # BigCommerce calls of an import (order, its products, its shipping addresses): what a
-# deferred import reserves in the window it comes back in (worker/clients/pacing.py).
+# deferred import reserves in the window it comes back in (worker/clients/pacing.py). An order
+# with a coupon takes a fourth, unknown until the order is read. Reserving 4 was measured
+# (bench_intake, 2026-12-05 night): it left a quarter of each window unused by a backlog of
+# coupon-free orders (200 in 152 s against 123 s), and gained nothing for coupon orders (157 s
+# either way, the quota bound); reserving 3 costs those only a second deferral for some.
 IMPORT_CALLS = 3
 
 # Every order event means "this order changed": all lead to the same re-fetching import.
