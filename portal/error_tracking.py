@@ -30,7 +30,9 @@ _SECRET_VALUE = [
     (re.compile(r"gAAAAA[A-Za-z0-9_=-]{20,}"), "[fernet]"),
     (re.compile(r"\b[a-z0-9]{31}\b"), "[token]"),
     (re.compile(r"\b[A-Fa-f0-9]{24,}\b"), "[hex]"),
-    (re.compile(r"\b[A-Za-z0-9_-]{32,}={0,2}"), "[secret]"),
+    # The whole run, from its first character: ``\b`` would start after a leading "-" (not a
+    # word character), and a 32-character urlsafe secret that starts with one escaped.
+    (re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32,}={0,2}"), "[secret]"),
 ]
 
 
