@@ -187,32 +187,31 @@ def orders_per_second(cfg, app, world, args, tmp) -> None:
         h.flush_redis()  # drop the intake's queued jobs: only the imports below remain
         for order_id in order_ids:
             request_import(merchant, order_id)
-    env = h.env_from_config(
-        {**cfg, "BIGCOMMERCE_API_URL": world.bc_url, "BIGCOMMERCE_LOGIN_URL": world.bc_url,
-         "BINDO_API_URL": world.bindo_url}
-    )  # fmt: skip
+
+    def imported() -> int:
+        with app.app_context():
+            count = db.session.scalar(
+                db.select(db.func.count())
+                .select_from(ImportedOrder)
+                .where(ImportedOrder.state == "imported")
+            )
+            db.session.remove()
+            return count
+
     started = time.perf_counter()
     # Not --burst: an import that finds the store's quota spent is deferred to a scheduled run
     # (issue 14), and a burst worker quits while such runs are still scheduled.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worker"],
-        cwd=h.ROOT, env=env, stdout=(tmp / "worker.log").open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = started + max(120, args.orders * 2)
-    done = 0
+    proc = h.start_process(cfg, world, tmp / "worker.log")
     try:
-        while done < len(order_ids) and time.perf_counter() < deadline and proc.poll() is None:
-            time.sleep(0.5)
-            with app.app_context():
-                done = db.session.scalar(
-                    db.select(db.func.count())
-                    .select_from(ImportedOrder)
-                    .where(ImportedOrder.state == "imported")
-                )
-                db.session.remove()
+        h.wait_until(
+            lambda: imported() >= len(order_ids) or proc.poll() is not None,
+            timeout=max(120, args.orders * 2),
+            interval=0.5,
+        )
     finally:
         elapsed = time.perf_counter() - started
         stop(proc)
+    done = imported()
     print(
         f"   one worker imported {done}/{len(order_ids)} orders in {elapsed:.1f} s "
         f"(incl. ~1-2 s worker start-up): {done / elapsed:.1f} orders/s"
